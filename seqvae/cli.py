@@ -1,0 +1,231 @@
+"""The ``seqvae`` command: thin shells over the Python API.
+
+seqvae train [CONFIG.toml] [--out DIR] [--resume] [--set section.key=value ...]
+seqvae sample MODEL -n 1000 -o samples.csv
+seqvae encode MODEL INPUT -o latents.csv
+seqvae reconstruct MODEL INPUT -o reconstructions.csv
+seqvae interpolate MODEL SMILES_A SMILES_B --steps 10 -o path.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import SeqVAEError
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .checkpoint import read_checkpoint_config, resolve_checkpoint
+    from .config import load_config
+    from .trainer import train
+
+    overrides = list(args.set)
+    named = {"out": "train.out_dir", "max_minutes": "train.max_minutes", "max_steps": "train.max_steps",
+             "max_epochs": "train.max_epochs", "seed": "train.seed", "device": "train.device",
+             "representation": "data.representation", "train_data": "data.train",
+             "valid_data": "data.valid", "column": "data.column", "batch_size": "train.batch_size"}
+    for attr, key in named.items():
+        value = getattr(args, attr)
+        if value is not None:
+            text = str(value)
+            overrides.append(f"{key}={text}" if isinstance(value, (int, float)) else f'{key}="{text}"')
+    config = load_config(args.config, overrides)
+    if args.resume and args.config is None:
+        # resume with the run's own settings, then apply what this command line changes
+        try:
+            saved, _ = read_checkpoint_config(resolve_checkpoint(config.train.out_dir))
+        except SeqVAEError:
+            pass
+        else:
+            config = load_config(None, overrides, base=saved)
+    summary = train(config, resume=args.resume, progress=not args.no_progress)
+    out = Path(config.train.out_dir)
+    metrics = summary["metrics"]
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    print(f"trained {summary['step']} steps in {summary['elapsed_s']:.0f} s: {shown}")
+    print(f"checkpoint: {out / 'checkpoint'}; log: {out / 'log.csv'}; curves: {out / 'curves.png'}")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from .generate import load
+
+    model = load(args.model, device=args.device)
+    start = time.perf_counter()
+    table = model.sample(args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                         greedy=args.greedy, unique=args.unique, batch_size=args.batch_size,
+                         seed=args.seed, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    line = f"wrote {len(table)} samples to {out} ({len(table) / max(seconds, 1e-9):.0f}/s)"
+    if model.molecular:
+        valid = table[table["valid"]]
+        line += (f": valid {table['valid'].mean():.3f}, unique among valid "
+                 f"{valid['SMILES'].nunique() / max(len(valid), 1):.3f}")
+        if len(valid) and not args.no_grid:
+            from .chem import molecule_grid
+            grid = molecule_grid(list(valid["SMILES"]), out.with_suffix(".png"),
+                                 legends=[f"NLL {x:.1f}" for x in valid["NLL"]])
+            line += f"; grid {grid}"
+    print(line)
+
+
+def _read_inputs(args: argparse.Namespace) -> list[str]:
+    if args.smiles:
+        return list(args.smiles)
+    if not args.input:
+        raise SeqVAEError("give an input file or --smiles S [S ...]")
+    from .data import read_strings
+    return read_strings(args.input, column=args.column)
+
+
+def _usable(model, strings: list[str]) -> list[str]:
+    """Keep the strings the model can encode; report the others (skip and count)."""
+    reasons = model.check(strings)
+    bad = [(i, s, r) for i, (s, r) in enumerate(zip(strings, reasons)) if r]
+    if bad:
+        first = "; ".join(f"row {i + 1} {s[:40]!r}: {r}" for i, s, r in bad[:3])
+        print(f"skipped {len(bad)} of {len(strings)} inputs ({first})", file=sys.stderr)
+    kept = [s for s, r in zip(strings, reasons) if not r]
+    if not kept:
+        raise SeqVAEError("none of the inputs can be encoded")
+    return kept
+
+
+def _encode(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .generate import load
+
+    model = load(args.model, device=args.device)
+    strings = _usable(model, _read_inputs(args))
+    column = "SMILES" if model.molecular else "text"
+    table = pd.DataFrame({column: strings})
+    if args.sample:
+        z = model.encode(strings, sample=True, seed=args.seed).cpu().numpy()
+        table = table.join(pd.DataFrame(z, columns=[f"z_{i}" for i in range(z.shape[1])]))
+    else:
+        mu, logvar = model.encode(strings)
+        table = table.join(pd.DataFrame(mu.cpu().numpy(), columns=[f"mu_{i}" for i in range(mu.shape[1])]))
+        if args.logvar:
+            table = table.join(pd.DataFrame(logvar.cpu().numpy(),
+                                            columns=[f"logvar_{i}" for i in range(mu.shape[1])]))
+    table.to_csv(args.output, index=False)
+    print(f"wrote {len(table)} latent vectors of size {model.latent_dim} to {args.output}")
+
+
+def _reconstruct(args: argparse.Namespace) -> None:
+    from .generate import load
+
+    model = load(args.model, device=args.device)
+    strings = _usable(model, _read_inputs(args))
+    table = model.reconstruct(strings, greedy=not args.sample_decoding, seed=args.seed)
+    table.to_csv(args.output, index=False)
+    print(f"wrote {len(table)} reconstructions to {args.output}: exact {table['exact'].mean():.3f}")
+
+
+def _interpolate(args: argparse.Namespace) -> None:
+    from .generate import load
+
+    model = load(args.model, device=args.device)
+    table = model.interpolate(args.a, args.b, steps=args.steps, method=args.method)
+    table.to_csv(args.output, index=False)
+    print(table.to_string(index=False))
+    if model.molecular and table["valid"].any() and not args.no_grid:
+        from .chem import molecule_grid
+        valid = table[table["valid"]]
+        grid = molecule_grid(list(valid["SMILES"]), Path(args.output).with_suffix(".png"),
+                             legends=[f"t={t:.2f}" for t in valid["t"]], mols_per_row=min(len(valid), 6))
+        print(f"grid: {grid}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the seqvae command."""
+    parser = argparse.ArgumentParser(prog="seqvae", description="Sequence VAEs for molecules and text.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("train", help="train a model (defaults: SMILES VAE on the shipped MOSES subset)")
+    p.add_argument("config", nargs="?", help="TOML config; without it the defaults are used")
+    p.add_argument("--out", help="run folder (train.out_dir)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--representation", choices=["smiles", "selfies"])
+    p.add_argument("--train-data", help="training file, default:NAME or moses:SPLIT")
+    p.add_argument("--valid-data", help="validation file, default:NAME or moses:SPLIT")
+    p.add_argument("--column", help="CSV column with the sequences")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config value, e.g. --set train.lr=3e-4 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = verbs.add_parser("sample", help="sample from the prior and write CSV (+ PNG grid)")
+    p.add_argument("model", help="checkpoint or run folder")
+    p.add_argument("-n", type=int, default=1000)
+    p.add_argument("-o", "--output", default="samples.csv")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--greedy", action="store_true")
+    p.add_argument("--unique", action="store_true", help="keep only valid molecules, each once")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-grid", action="store_true", help="skip the PNG grid")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_sample)
+
+    for name, func, helptext in (("encode", _encode, "write latent vectors of the inputs to CSV"),
+                                 ("reconstruct", _reconstruct, "encode and decode the inputs")):
+        p = verbs.add_parser(name, help=helptext)
+        p.add_argument("model")
+        p.add_argument("input", nargs="?", help=".csv/.smi/.txt file")
+        p.add_argument("--smiles", nargs="+", help="inputs given on the command line")
+        p.add_argument("--column", default=None, help="CSV column (default SMILES)")
+        p.add_argument("-o", "--output", default=f"{name}d.csv" if name == "encode" else "reconstructions.csv")
+        p.add_argument("--seed", type=int)
+        p.set_defaults(func=func)
+    encode = verbs.choices["encode"]
+    encode.add_argument("--sample", action="store_true", help="write one z drawn from q(z|x), not mu")
+    encode.add_argument("--logvar", action="store_true", help="also write the log-variances")
+    verbs.choices["reconstruct"].add_argument("--sample-decoding", action="store_true",
+                                              help="sample tokens instead of greedy decoding")
+
+    p = verbs.add_parser("interpolate", help="decode points between the codes of two inputs")
+    p.add_argument("model")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--method", choices=["linear", "slerp"], default="linear")
+    p.add_argument("-o", "--output", default="interpolation.csv")
+    p.add_argument("--no-grid", action="store_true")
+    p.set_defaults(func=_interpolate)
+
+    for verb in ("sample", "encode", "reconstruct", "interpolate"):
+        verbs.choices[verb].add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the seqvae console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SeqVAEError as exc:
+        print(f"seqvae {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:
+        print(f"seqvae {args.verb}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

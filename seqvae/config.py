@@ -1,0 +1,296 @@
+"""Dataclass configs with defaults owned by each component; TOML in and out; unknown keys refused.
+
+A config file has up to three tables, ``[model]``, ``[data]`` and ``[train]``, each holding the
+fields of the dataclass of that name. Any key not listed there is an error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+RNN_CELLS = ("gru", "lstm")
+NETWORKS = RNN_CELLS + ("transformer",)
+REPRESENTATIONS = ("smiles", "selfies")
+KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a SequenceVAE. Vocabulary fields are filled in from the tokenizer."""
+
+    vocab_size: int = 0
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    unk_id: int = 3
+    max_length: int = 128  # longest sequence (tokens, BOS/EOS included) the model decodes
+
+    embedding_dim: int = 64
+    encoder: str = "gru"  # gru | lstm | transformer
+    encoder_hidden: int = 256  # per direction for RNNs; d_model for the Transformer
+    encoder_layers: int = 1
+    bidirectional: bool = True
+    encoder_dropout: float = 0.0
+
+    latent_dim: int = 64
+    variational: bool = True  # False: deterministic autoencoder (z = mu, no KL)
+
+    decoder: str = "gru"  # gru | lstm | transformer
+    decoder_hidden: int = 512
+    decoder_layers: int = 1
+    decoder_dropout: float = 0.0
+    z_to_input: bool = True  # RNN: concatenate z to the input of every step
+    z_to_state: bool = True  # RNN: initial hidden state computed from z
+
+    n_heads: int = 4  # Transformer encoder and decoder
+    feedforward_dim: int = 512
+    memory_tokens: int = 4  # Transformer decoder: z becomes this many memory vectors
+
+    def validate(self) -> None:
+        """Raise ConfigError on values that cannot build a model."""
+        _choice("model.encoder", self.encoder, NETWORKS)
+        _choice("model.decoder", self.decoder, NETWORKS)
+        for name in ("embedding_dim", "encoder_hidden", "encoder_layers", "latent_dim",
+                     "decoder_hidden", "decoder_layers", "n_heads", "feedforward_dim",
+                     "memory_tokens", "max_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("encoder_dropout", "decoder_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.encoder == "transformer" and self.encoder_hidden % self.n_heads:
+            raise ConfigError(
+                f"model.encoder_hidden ({self.encoder_hidden}) must be divisible by "
+                f"model.n_heads ({self.n_heads}) for a Transformer encoder")
+        if self.decoder == "transformer" and self.decoder_hidden % self.n_heads:
+            raise ConfigError(
+                f"model.decoder_hidden ({self.decoder_hidden}) must be divisible by "
+                f"model.n_heads ({self.n_heads}) for a Transformer decoder")
+        if self.decoder in RNN_CELLS and not (self.z_to_input or self.z_to_state):
+            raise ConfigError("an RNN decoder needs z somewhere: set model.z_to_input or "
+                              "model.z_to_state to true")
+
+
+@dataclass
+class DataConfig:
+    """Where the training data come from and how they are filtered."""
+
+    train: str = "default:moses_train"  # a path, "default:NAME" (shipped) or "moses:SPLIT"
+    valid: str = "default:moses_valid"
+    column: str = "SMILES"  # CSV column holding the sequences
+    representation: str = "smiles"  # smiles | selfies
+    max_length: int = 100  # longest sequence in tokens, without BOS/EOS; longer rows are skipped
+
+    def validate(self) -> None:
+        """Raise ConfigError on impossible values."""
+        _choice("data.representation", self.representation, REPRESENTATIONS)
+        if self.max_length < 1:
+            raise ConfigError(f"data.max_length must be at least 1, got {self.max_length}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, KL schedule, evaluation and checkpointing."""
+
+    out_dir: str = "runs/default"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_min: float = 1e-4  # cosine decay to this value over the budget (when the budget is steps)
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    max_steps: int = 0  # 0: no step limit
+    max_epochs: int = 0  # 0: no epoch limit
+    max_minutes: float = 30.0  # wall-clock budget; 0: no time limit
+
+    kl_schedule: str = "linear"  # constant | linear | logistic | cyclical
+    kl_weight: float = 1.0  # final (maximum) weight beta of the KL term
+    kl_start_weight: float = 0.0  # weight at step 0 (linear / logistic / cyclical)
+    kl_warmup_steps: int = 3000  # steps to reach kl_weight (one cycle's length for cyclical)
+    kl_cycle_ratio: float = 0.5  # cyclical: fraction of a cycle spent increasing the weight
+    free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
+    word_dropout: float = 0.0  # probability of replacing a decoder input token by <unk>
+
+    log_every: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    eval_samples: int = 300  # prior samples drawn at each evaluation (validity, uniqueness)
+    eval_max_molecules: int = 2000  # held-out rows used at each evaluation
+
+    def validate(self) -> None:
+        """Raise ConfigError on impossible values."""
+        _choice("train.kl_schedule", self.kl_schedule, KL_SCHEDULES)
+        for name in ("batch_size", "log_every", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "grad_clip"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"train.word_dropout must be in [0, 1), got {self.word_dropout}")
+        if not 0.0 < self.kl_cycle_ratio <= 1.0:
+            raise ConfigError(f"train.kl_cycle_ratio must be in (0, 1], got {self.kl_cycle_ratio}")
+        if not (self.max_steps > 0 or self.max_epochs > 0 or self.max_minutes > 0):
+            raise ConfigError("set a training budget: train.max_steps, train.max_epochs or "
+                              "train.max_minutes must be positive")
+        if self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0:
+            raise ConfigError("train.free_bits, train.kl_weight and train.kl_start_weight "
+                              "must not be negative")
+
+
+@dataclass
+class Config:
+    """The whole configuration of a run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> "Config":
+        """Check every section; return self for chaining."""
+        self.model.validate()
+        self.data.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict (JSON/TOML serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "Config":
+        """Build from nested dicts, refusing unknown tables and keys."""
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(sections)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ConfigError(f"{source}: unknown table [{name}]{_did_you_mean(name, sections)}; "
+                              f"the tables are {', '.join(sorted(sections))}")
+        cfg = cls()
+        for section, values in raw.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: [{section}] must be a table of key = value pairs")
+            for key, value in values.items():
+                set_value(cfg, f"{section}.{key}", value, source=source)
+        return cfg
+
+
+def _section_fields(obj: Any) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(obj)}
+
+
+def set_value(cfg: Config, dotted: str, value: Any, source: str = "override") -> None:
+    """Set ``section.key`` on cfg, checking that the key exists and the type fits."""
+    if "." not in dotted:
+        raise ConfigError(f"{source}: '{dotted}' must be written section.key, "
+                          f"for example train.lr")
+    section, key = dotted.split(".", 1)
+    if section not in _section_fields(cfg):
+        raise ConfigError(f"{source}: unknown table [{section}]"
+                          f"{_did_you_mean(section, _section_fields(cfg))}")
+    target = getattr(cfg, section)
+    fields_ = _section_fields(target)
+    if key not in fields_:
+        raise ConfigError(f"{source}: unknown key '{section}.{key}'"
+                          f"{_did_you_mean(key, fields_)}; valid keys of [{section}]: "
+                          f"{', '.join(fields_)}")
+    setattr(target, key, _coerce(f"{section}.{key}", value, type(getattr(target, key)), source))
+
+
+def _coerce(name: str, value: Any, kind: type, source: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")
+
+
+def _did_you_mean(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: Config | None = None) -> Config:
+    """Read a TOML config (or start from base, or the defaults) and apply ``section.key=value``."""
+    if path is None:
+        cfg = Config.from_dict(base.to_dict()) if base is not None else Config()
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        cfg = Config.from_dict(raw, source=str(path))
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like section.key=value")
+        key, value = item.split("=", 1)
+        set_value(cfg, key.strip(), _parse_literal(value.strip()))
+    return cfg.validate()
+
+
+def _parse_literal(text: str) -> Any:
+    """Parse a command-line value as a TOML literal, falling back to the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def dump_toml(cfg: Config) -> str:
+    """Write a config as TOML text that load_config reads back to an equal Config."""
+    lines = []
+    for section, values in cfg.to_dict().items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, str):
+                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            else:
+                text = repr(value)
+            lines.append(f"{key} = {text}")
+        lines.append("")
+    return "\n".join(lines)

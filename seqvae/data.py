@@ -1,0 +1,444 @@
+"""Reading sequence files, cleaning molecule lists, and length-bucketed batches.
+
+Bulk paths never stop on a bad row: they skip it and count why in a ``SkipReport``.
+Chemistry goes through ``seqvae.chem`` (imported where it is used, so reading text files never
+loads RDKit).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import itertools
+import math
+import multiprocessing
+import os
+import sys
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+import torch
+
+from seqvae.config import REPRESENTATIONS
+from seqvae.errors import DataError
+from seqvae.tokenizers import split_selfies, split_smiles
+
+__all__ = [
+    "SkipReport",
+    "read_strings",
+    "clean_molecules",
+    "load_molecules",
+    "moses_path",
+    "default_data_path",
+    "resolve_data",
+    "SequenceBatches",
+    "DEFAULT_DATA",
+    "MOSES_SPLITS",
+]
+
+SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".smi", ".smi.gz", ".txt", ".txt.gz")
+MOSES_SPLITS = ("train", "test", "test_scaffolds")
+DEFAULT_DATA = {
+    "moses_train": "moses_train.csv.gz",
+    "moses_valid": "moses_valid.csv.gz",
+    "moses_test": "moses_test.csv.gz",
+}
+_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+_N_EXAMPLES = 10  # skipped rows remembered in a SkipReport
+_EXAMPLE_CHARS = 80  # characters of a skipped value kept in a SkipReport
+# Below this many molecules a process pool costs more to start than it saves; above it,
+# RDKit parsing (5-30k/s per core) and above all SELFIES encoding (~3.6k/s) are worth
+# spreading over cores.
+_POOL_MIN_MOLECULES = 20_000
+_MAX_WORKERS = 8
+
+
+@dataclass
+class SkipReport:
+    """How many rows a bulk read kept, and how many it skipped for which reason."""
+
+    n_rows: int
+    n_kept: int
+    reasons: dict[str, int] = field(default_factory=dict)  # reason -> count, skipped rows only
+    # The first skipped rows: (row number counted from 1, value cut to 80 characters, reason).
+    examples: list[tuple[int, str, str]] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def n_skipped(self) -> int:
+        """Rows not kept."""
+        return self.n_rows - self.n_kept
+
+    def summary(self) -> str:
+        """One line: rows read, kept, skipped by reason, and the first few skipped rows."""
+        origin = f" from {self.source}" if self.source else ""
+        line = f"read {self.n_rows} rows{origin}: kept {self.n_kept}, skipped {self.n_skipped}"
+        if self.reasons:
+            by_count = sorted(self.reasons.items(), key=lambda item: -item[1])
+            line += " (" + ", ".join(f"{reason} {n}" for reason, n in by_count) + ")"
+        if self.examples:
+            first = self.examples[:3]
+            line += "; first: " + ", ".join(f"row {r} {value!r} {why}" for r, value, why in first)
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the report."""
+        return {
+            "source": self.source,
+            "n_rows": self.n_rows,
+            "n_kept": self.n_kept,
+            "n_skipped": self.n_skipped,
+            "reasons": dict(self.reasons),
+            "examples": [
+                {"row": row, "value": value, "reason": reason}
+                for row, value, reason in self.examples
+            ],
+        }
+
+
+def _file_kind(path: Path) -> str:
+    """"csv", "smi" or "txt" from the file name, which may end in .gz."""
+    name = path.name.lower()
+    for suffix in SUPPORTED_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix.split(".")[1]
+    raise DataError(
+        f"cannot read {path}: unsupported file type; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+    )
+
+
+def _open_text(path: Path) -> TextIO:
+    """Open a (possibly gzipped) text file; bad bytes become U+FFFD instead of raising."""
+    # utf-8-sig drops a byte-order mark, which would otherwise stick to the first value.
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
+
+
+def _read_csv_column(path: Path, column: str) -> list[str]:
+    """The values of one CSV column as strings; empty cells and blank lines become ""."""
+    options: dict[str, Any] = {"encoding": "utf-8-sig", "encoding_errors": "replace"}
+    try:
+        columns = list(pd.read_csv(path, nrows=0, **options).columns)
+        if column not in columns:
+            same_but_case = [c for c in columns if c.lower() == column.lower()]
+            hint = f" (did you mean {same_but_case[0]!r}?)" if same_but_case else ""
+            raise DataError(
+                f"{path} has no column {column!r}{hint}; its columns are: "
+                f"{', '.join(map(repr, columns))}. Pass column= (--column) to choose one"
+            )
+        # na_filter=False keeps empty cells as "" (not NaN) and skip_blank_lines=False keeps
+        # blank lines, so the validation step sees and counts them.
+        frame = pd.read_csv(
+            path, usecols=[column], dtype=str, na_filter=False, skip_blank_lines=False, **options
+        )
+    except pd.errors.EmptyDataError as error:
+        raise DataError(
+            f"{path} is empty; expected a header line naming column {column!r}"
+        ) from error
+    except (pd.errors.ParserError, OSError, EOFError) as error:
+        raise DataError(f"cannot read {path} as CSV: {error}") from error
+    return frame[column].tolist()
+
+
+def read_strings(path: str | Path, column: str | None = None) -> list[str]:
+    """Read one string per row from .csv/.smi/.txt (optionally .gz); empty rows stay as ""."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"no such data file: {path}")
+    kind = _file_kind(path)
+    if kind == "csv":
+        return _read_csv_column(path, column or "SMILES")
+    # column= only applies to CSV files; .smi and .txt have one value per line.
+    try:
+        with _open_text(path) as handle:
+            lines = [line.rstrip("\r\n") for line in handle]
+    except (OSError, EOFError) as error:
+        raise DataError(f"cannot read {path}: {error}") from error
+    if kind == "txt":
+        return lines
+    values = [fields[0] if (fields := line.split()) else "" for line in lines]
+    if values and values[0] in ("SMILES", "smiles"):
+        values = values[1:]
+    return values
+
+
+def _check_molecule(
+    text: str, representation: str, max_length: int | None, vocabulary: Collection[str] | None
+) -> tuple[str, str | None]:
+    """(string in the model's representation, None) if usable, else (stripped input, reason)."""
+    from seqvae import chem
+
+    text = text.strip()
+    if not text:
+        return text, "empty"
+    if chem.to_mol(text) is None:
+        return text, "invalid"
+    if representation == "selfies":
+        converted = chem.smiles_to_selfies(text)
+        if converted is None:
+            return text, "unconvertible"
+        tokens = split_selfies(converted)
+    else:
+        converted = text
+        tokens = split_smiles(converted)
+    if vocabulary is not None and any(token not in vocabulary for token in tokens):
+        return text, "unknown_tokens"
+    if max_length is not None and len(tokens) > max_length:
+        return text, "too_long"
+    return converted, None
+
+
+def _check_chunk(
+    texts: Sequence[str],
+    representation: str,
+    max_length: int | None,
+    vocabulary: Collection[str] | None,
+) -> list[tuple[str, str | None]]:
+    """_check_molecule over a chunk (the unit of work of the process pool)."""
+    return [_check_molecule(t, representation, max_length, vocabulary) for t in texts]
+
+
+def _n_workers(n_items: int) -> int:
+    """How many processes to check n_items molecules with (1: stay in this process)."""
+    if n_items < _POOL_MIN_MOLECULES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, _MAX_WORKERS))
+
+
+def clean_molecules(
+    strings: Sequence[str],
+    representation: str = "smiles",
+    max_length: int | None = 120,
+    source: str = "",
+    vocabulary: Collection[str] | None = None,
+) -> tuple[list[str], SkipReport]:
+    """Keep the usable molecules (in the model's representation) and report the skipped rows.
+
+    Skip reasons: "empty", "invalid" (RDKit cannot parse it), "unconvertible" (SMILES ->
+    SELFIES failed), "unknown_tokens" (a token outside ``vocabulary``, when one is given) and
+    "too_long" (more than ``max_length`` tokens of the representation).
+    """
+    if representation not in REPRESENTATIONS:
+        raise DataError(
+            f"unknown representation {representation!r}; choose one of {', '.join(REPRESENTATIONS)}"
+        )
+    # A set makes the per-token membership test O(1) whatever the caller passed (a dict, a list).
+    vocabulary = None if vocabulary is None else frozenset(vocabulary)
+    check = partial(
+        _check_chunk, representation=representation, max_length=max_length, vocabulary=vocabulary
+    )
+    n_workers = _n_workers(len(strings))
+    if n_workers == 1:
+        results = check(strings)
+    else:
+        chunk = math.ceil(len(strings) / (n_workers * 8))
+        chunks = [strings[i : i + chunk] for i in range(0, len(strings), chunk)]
+        # fork on Linux: workers start at once, and scripts without a __main__ guard still work
+        # (spawn / forkserver would re-import the caller's script in every worker).
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+        with context.Pool(n_workers) as pool:
+            results = list(itertools.chain.from_iterable(pool.map(check, chunks)))
+
+    kept: list[str] = []
+    reasons: Counter[str] = Counter()
+    examples: list[tuple[int, str, str]] = []
+    for row, (value, reason) in enumerate(results, start=1):
+        if reason is None:
+            kept.append(value)
+            continue
+        reasons[reason] += 1
+        if len(examples) < _N_EXAMPLES:
+            examples.append((row, value[:_EXAMPLE_CHARS], reason))
+    report = SkipReport(
+        n_rows=len(strings),
+        n_kept=len(kept),
+        reasons=dict(reasons),
+        examples=examples,
+        source=source,
+    )
+    return kept, report
+
+
+def load_molecules(
+    path: str | Path,
+    column: str | None = None,
+    representation: str = "smiles",
+    max_length: int | None = 120,
+    vocabulary: Collection[str] | None = None,
+) -> tuple[list[str], SkipReport]:
+    """Read a molecule file and clean it: ``read_strings`` then ``clean_molecules``."""
+    strings = read_strings(path, column)
+    return clean_molecules(
+        strings, representation, max_length, source=str(path), vocabulary=vocabulary
+    )
+
+
+def moses_path(split: str) -> Path:
+    """Path of a MOSES split ("train", "test", "test_scaffolds") inside the molsets wheel."""
+    if split not in MOSES_SPLITS:
+        raise DataError(f"unknown MOSES split {split!r}; choose one of {', '.join(MOSES_SPLITS)}")
+    install = "install with: pip install --no-deps molsets==0.3.1"
+    # Located through the package metadata: importing `moses` itself fails on current
+    # RDKit/pandas, and the data files are all we need from it.
+    try:
+        distribution = importlib.metadata.distribution("molsets")
+    except importlib.metadata.PackageNotFoundError as error:
+        raise DataError(
+            f"the MOSES data come with the molsets package, which is missing; {install}"
+        ) from error
+    path = Path(str(distribution.locate_file(f"moses/dataset/data/{split}.csv.gz")))
+    if not path.is_file():
+        raise DataError(f"molsets is installed but has no {path}; reinstall it ({install})")
+    return path
+
+
+def default_data_path(name: str) -> Path:
+    """Path of a dataset shipped in the repository's data/ folder ("moses_train", ...)."""
+    if name not in DEFAULT_DATA:
+        raise DataError(f"no shipped dataset {name!r}; choose one of {', '.join(DEFAULT_DATA)}")
+    path = _DATA_DIR / DEFAULT_DATA[name]
+    if not path.is_file():
+        raise DataError(
+            f"the shipped dataset {name!r} is missing at {path}; it lives in the source "
+            "repository's data/ folder (regenerate it with: python data/make_default_data.py)"
+        )
+    return path
+
+
+def resolve_data(spec: str | Path) -> Path:
+    """A data path from "moses:SPLIT", "default:NAME" or a filesystem path."""
+    text = str(spec)
+    if text.startswith("moses:"):
+        return moses_path(text.removeprefix("moses:"))
+    if text.startswith("default:"):
+        return default_data_path(text.removeprefix("default:"))
+    return Path(text).expanduser()
+
+
+class SequenceBatches:
+    """Length-bucketed batches over a list of token-id sequences (each already holds BOS..EOS).
+
+    With ``shuffle``, each epoch shuffles the sequences, cuts them into chunks of
+    ``bucket_size_in_batches`` batches, sorts each chunk by length, splits it into batches
+    and shuffles the batch order: batches hold sequences of similar length (little padding)
+    while their order stays random. Without ``shuffle``, batches follow the input order.
+
+    Under DDP every rank gets the same number of batches, so no rank waits forever on the
+    others' all-reduce: with ``drop_last`` the incomplete last batch and the batches that do
+    not divide evenly among ranks are dropped; without it the plan is padded by repeating
+    its first batches. Rank r takes batches r, r + world_size, ...
+    """
+
+    def __init__(
+        self,
+        sequences: Sequence[Sequence[int]] | Sequence[np.ndarray],
+        batch_size: int,
+        pad_id: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        bucket_size_in_batches: int = 50,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        """Store the sequences as one flat int32 array plus offsets."""
+        if batch_size < 1 or bucket_size_in_batches < 1:
+            raise ValueError(
+                f"batch_size ({batch_size}) and bucket_size_in_batches "
+                f"({bucket_size_in_batches}) must be at least 1"
+            )
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} must be in 0..world_size-1 (world_size {world_size})")
+        # One flat array instead of a Python list per sequence: 1.6M molecules would otherwise
+        # cost ~100 bytes of object overhead per token.
+        self.lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        if len(self.lengths) and self.lengths.min() < 1:
+            raise DataError(
+                f"sequence {int(np.argmin(self.lengths))} is empty; every sequence needs at "
+                "least one token (BOS ... EOS)"
+            )
+        self.offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=self.offsets[1:])
+        self.tokens = np.fromiter(
+            itertools.chain.from_iterable(sequences), dtype=np.int32, count=int(self.offsets[-1])
+        )
+        self.batch_size = batch_size
+        self.pad_id = pad_id
+        self.shuffle = shuffle
+        self.seed = seed
+        self.bucket_size_in_batches = bucket_size_in_batches
+        self.drop_last = drop_last
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose plan ``__iter__`` follows (the shuffle depends on it)."""
+        self.epoch = epoch
+
+    def _n_batches_all_ranks(self) -> int:
+        """Batches in one epoch before they are dealt out to ranks."""
+        n = len(self.lengths)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __len__(self) -> int:
+        """Batches per epoch for this rank."""
+        n_batches = self._n_batches_all_ranks()
+        if self.drop_last:
+            return n_batches // self.world_size
+        return math.ceil(n_batches / self.world_size)
+
+    def batch_indices(self, epoch: int | None = None) -> list[list[int]]:
+        """This rank's batches for ``epoch`` (default: the current one) as lists of indices."""
+        return [batch.tolist() for batch in self._plan(self.epoch if epoch is None else epoch)]
+
+    def _plan(self, epoch: int) -> list[np.ndarray]:
+        """This rank's batches for ``epoch`` as index arrays."""
+        n, size = len(self.lengths), self.batch_size
+        if self.shuffle:
+            # A (seed, epoch) pair, not seed + epoch, so seed 1 epoch 0 differs from seed 0 epoch 1.
+            rng = np.random.default_rng((self.seed, epoch))
+            order = rng.permutation(n)
+            chunk = self.bucket_size_in_batches * size
+            batches: list[np.ndarray] = []
+            for start in range(0, n, chunk):
+                part = order[start : start + chunk]
+                # Stable sort keeps the random order among sequences of equal length.
+                part = part[np.argsort(self.lengths[part], kind="stable")]
+                batches.extend(part[i : i + size] for i in range(0, len(part), size))
+            if self.drop_last and batches and len(batches[-1]) < size:
+                batches.pop()
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        else:
+            n_batches = self._n_batches_all_ranks()
+            batches = [np.arange(i * size, min((i + 1) * size, n)) for i in range(n_batches)]
+
+        total = len(self) * self.world_size
+        if batches:
+            batches = [batches[i % len(batches)] for i in range(total)]
+        return batches[self.rank :: self.world_size]
+
+    def _collate(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, T) padded with pad_id to the longest in the batch, and lengths (B,)."""
+        lengths = self.lengths[indices]  # (B,)
+        width = int(lengths.max())
+        steps = np.arange(width)  # (T,)
+        inside = steps[None, :] < lengths[:, None]  # (B, T)
+        # Gather every (row, step) at once; positions past a row's end are clipped into the
+        # array and then replaced by pad_id.
+        positions = self.offsets[indices][:, None] + steps[None, :]  # (B, T)
+        positions = np.minimum(positions, len(self.tokens) - 1)
+        tokens = np.where(inside, self.tokens[positions], self.pad_id).astype(np.int64)  # (B, T)
+        return torch.from_numpy(tokens), torch.from_numpy(lengths.copy())
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (tokens (B, T) int64 padded with pad_id, lengths (B,) int64) per batch."""
+        for batch in self._plan(self.epoch):
+            yield self._collate(batch)

@@ -1,0 +1,29 @@
+"""Loss terms of the ELBO: masked sequence NLL, Gaussian KL, free bits."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def sequence_nll(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Summed negative log-likelihood per sequence: logits (B, T, V), targets (B, T) -> (B,)."""
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id, reduction="none")
+    return nll.sum(1)  # (B,)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per dimension: (B, D) -> (B, D), in nats."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """KL term to optimise: each dimension's batch-mean KL, floored at free_bits nats.
+
+    kl_per_dim is (B, D); the result is a scalar. Below the floor a dimension's KL has no
+    gradient, so the model may spend that much information on z for free (Kingma et al. 2016).
+    """
+    per_dim = kl_per_dim.mean(0)  # (D,)
+    if free_bits > 0:
+        per_dim = torch.clamp(per_dim, min=free_bits)
+    return per_dim.sum()

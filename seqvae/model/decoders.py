@@ -1,0 +1,110 @@
+"""Autoregressive decoders conditioned on z: teacher-forced logits for training, and one step
+at a time for generation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+
+
+class RNNDecoder(nn.Module):
+    """GRU/LSTM decoder; z sets the initial state and/or is fed beside every input token."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cell = cfg.decoder
+        self.layers = cfg.decoder_layers
+        self.hidden = cfg.decoder_hidden
+        self.z_to_input = cfg.z_to_input
+        rnn = nn.GRU if cfg.decoder == "gru" else nn.LSTM
+        input_dim = cfg.embedding_dim + (cfg.latent_dim if cfg.z_to_input else 0)
+        self.rnn = rnn(input_dim, cfg.decoder_hidden, num_layers=cfg.decoder_layers,
+                       batch_first=True,
+                       dropout=cfg.decoder_dropout if cfg.decoder_layers > 1 else 0.0)
+        n_states = 2 if cfg.decoder == "lstm" else 1
+        self.z_to_state = (nn.Linear(cfg.latent_dim, n_states * cfg.decoder_layers * cfg.decoder_hidden)
+                           if cfg.z_to_state else None)
+        self.output = nn.Linear(cfg.decoder_hidden, cfg.vocab_size)
+
+    def initial_state(self, z: torch.Tensor) -> Any:
+        """The RNN state before the first token: from z, or zeros."""
+        batch = z.size(0)
+        if self.z_to_state is None:
+            h = z.new_zeros(self.layers, batch, self.hidden)
+            return (h, h.clone()) if self.cell == "lstm" else h
+        states = self.z_to_state(z).view(batch, -1, self.layers, self.hidden)  # (B, S, L, H)
+        states = states.permute(1, 2, 0, 3).contiguous()  # (S, L, B, H)
+        return (states[0], states[1]) if self.cell == "lstm" else states[0]
+
+    def _inputs(self, emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if not self.z_to_input:
+            return emb
+        return torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1)], dim=-1)
+
+    def forward(self, emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: emb (B, T, E) of the input tokens, z (B, D) -> logits (B, T, V)."""
+        out, _ = self.rnn(self._inputs(emb, z), self.initial_state(z))  # (B, T, H)
+        return self.output(out)
+
+    def step(self, emb: torch.Tensor, z: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """One step: emb (B, 1, E) of the latest token -> logits (B, V) and the new state."""
+        out, state = self.rnn(self._inputs(emb, z), state)  # (B, 1, H)
+        return self.output(out[:, 0]), state
+
+
+class TransformerDecoder(nn.Module):
+    """Causal pre-norm Transformer decoder that attends to z turned into memory vectors."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d_model = cfg.decoder_hidden
+        self.memory_tokens = cfg.memory_tokens
+        self.z_to_input = cfg.z_to_input
+        input_dim = cfg.embedding_dim + (cfg.latent_dim if cfg.z_to_input else 0)
+        self.input = nn.Linear(input_dim, d_model)
+        self.positions = nn.Embedding(cfg.max_length, d_model)
+        self.memory = nn.Linear(cfg.latent_dim, cfg.memory_tokens * d_model)
+        layer = nn.TransformerDecoderLayer(d_model, cfg.n_heads, cfg.feedforward_dim,
+                                           dropout=cfg.decoder_dropout, batch_first=True,
+                                           norm_first=True)
+        self.layers = nn.TransformerDecoder(layer, cfg.decoder_layers, norm=nn.LayerNorm(d_model))
+        self.output = nn.Linear(d_model, cfg.vocab_size)
+
+    def _memory(self, z: torch.Tensor) -> torch.Tensor:
+        return self.memory(z).view(z.size(0), self.memory_tokens, -1)  # (B, M, D)
+
+    def _embed(self, emb: torch.Tensor, z: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        if self.z_to_input:
+            emb = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1)], dim=-1)
+        steps = torch.arange(offset, offset + emb.size(1), device=emb.device)
+        return self.input(emb) + self.positions(steps)
+
+    def _run(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        steps = x.size(1)
+        causal = nn.Transformer.generate_square_subsequent_mask(steps, device=x.device, dtype=x.dtype)
+        return self.layers(x, memory, tgt_mask=causal, tgt_is_causal=True)  # (B, T, D)
+
+    def forward(self, emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: emb (B, T, E), z (B, D) -> logits (B, T, V)."""
+        return self.output(self._run(self._embed(emb, z), self._memory(z)))
+
+    def initial_state(self, z: torch.Tensor) -> Any:
+        """Generation state: the memory and the inputs seen so far."""
+        return {"memory": self._memory(z), "inputs": None}
+
+    def step(self, emb: torch.Tensor, z: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """One step: emb (B, 1, E) of the latest token -> logits (B, V) and the new state."""
+        seen = 0 if state["inputs"] is None else state["inputs"].size(1)
+        x = self._embed(emb, z, offset=seen)
+        inputs = x if state["inputs"] is None else torch.cat([state["inputs"], x], dim=1)
+        h = self._run(inputs, state["memory"])
+        return self.output(h[:, -1]), {"memory": state["memory"], "inputs": inputs}
+
+
+def build_decoder(cfg: ModelConfig) -> nn.Module:
+    """The decoder named by cfg.decoder."""
+    return TransformerDecoder(cfg) if cfg.decoder == "transformer" else RNNDecoder(cfg)

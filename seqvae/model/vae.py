@@ -1,0 +1,173 @@
+"""SequenceVAE: embeddings -> encoder -> Gaussian posterior -> z -> autoregressive decoder.
+
+The model knows token ids only; molecules and text differ in the tokenizer and the metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig
+from ..losses import free_bits_kl, gaussian_kl, sequence_nll
+from .decoders import build_decoder
+from .encoders import build_encoder
+
+
+@dataclass
+class VAEOutput:
+    """Named outputs of a forward pass; losses are means over the batch, in nats per sequence."""
+
+    loss: torch.Tensor  # the objective minimised: recon_loss + kl_weight * (free-bits) KL
+    recon_loss: torch.Tensor  # mean over sequences of -log p(x | z)
+    kl: torch.Tensor  # mean over sequences of KL(q(z|x) || p(z)), without free bits
+    recon_per_sequence: torch.Tensor  # (B,)
+    kl_per_sequence: torch.Tensor  # (B,)
+    kl_per_dim: torch.Tensor  # (D,) batch mean
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+    z: torch.Tensor  # (B, D)
+    logits: torch.Tensor  # (B, T-1, V), predictions of tokens 1..T-1
+    token_accuracy: torch.Tensor  # fraction of non-pad target tokens predicted by argmax
+    n_tokens: int  # non-pad target tokens in the batch
+
+
+@dataclass
+class Generated:
+    """Result of autoregressive generation."""
+
+    tokens: torch.Tensor  # (B, T) token ids after BOS; EOS then padding where a sequence ended
+    nll: torch.Tensor  # (B,) -log p(tokens | z) under the model at temperature 1
+    finished: torch.Tensor  # (B,) True where the sequence produced EOS within max_length
+
+
+class SequenceVAE(nn.Module):
+    """A VAE (or, with variational=False, a deterministic autoencoder) over token sequences."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        if config.vocab_size < 5:
+            raise ValueError("ModelConfig.vocab_size must be set from the tokenizer")
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim,
+                                      padding_idx=config.pad_id)
+        self.encoder = build_encoder(config)
+        self.posterior = nn.Linear(self.encoder.output_dim, 2 * config.latent_dim)
+        self.decoder = build_decoder(config)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters live."""
+        return self.embedding.weight.device
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, T) with BOS..EOS, lengths (B,) -> mu, logvar (B, D).
+
+        For a deterministic autoencoder logvar is returned as zeros and is not used.
+        """
+        summary = self.encoder(self.embedding(tokens), lengths)  # (B, H)
+        mu, logvar = self.posterior(summary).chunk(2, dim=-1)
+        if not self.config.variational:
+            logvar = torch.zeros_like(mu)
+        return mu, logvar
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps; a deterministic autoencoder returns mu."""
+        if not self.config.variational:
+            return mu
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def _drop_words(self, inputs: torch.Tensor, rate: float) -> torch.Tensor:
+        """Replace decoder input tokens (not BOS, not padding) by <unk> with probability rate."""
+        drop = torch.rand(inputs.shape, device=inputs.device) < rate
+        drop[:, 0] = False  # keep BOS: the decoder must know where the sequence starts
+        drop &= inputs != self.config.pad_id
+        return inputs.masked_fill(drop, self.config.unk_id)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, kl_weight: float = 1.0,
+                free_bits: float = 0.0, word_dropout: float = 0.0, sample_z: bool = True,
+                generator: torch.Generator | None = None) -> VAEOutput:
+        """Encode, sample z, decode with teacher forcing, and compute the loss terms."""
+        mu, logvar = self.encode(tokens, lengths)
+        z = self.reparameterize(mu, logvar, generator) if sample_z else mu
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
+        if word_dropout > 0 and self.training:
+            inputs = self._drop_words(inputs, word_dropout)
+        logits = self.decoder(self.embedding(inputs), z)  # (B, T-1, V)
+        recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,)
+        if self.config.variational:
+            kl_dims = gaussian_kl(mu, logvar)  # (B, D)
+            kl_term = free_bits_kl(kl_dims, free_bits)
+        else:
+            kl_dims = torch.zeros_like(mu)
+            kl_term = kl_dims.sum()
+        mask = targets != self.config.pad_id
+        n_tokens = int(mask.sum())
+        correct = ((logits.argmax(-1) == targets) & mask).sum()
+        return VAEOutput(
+            loss=recon.mean() + kl_weight * kl_term,
+            recon_loss=recon.mean(),
+            kl=kl_dims.sum(1).mean(),
+            recon_per_sequence=recon,
+            kl_per_sequence=kl_dims.sum(1),
+            kl_per_dim=kl_dims.mean(0),
+            mu=mu, logvar=logvar, z=z, logits=logits,
+            token_accuracy=correct.float() / max(n_tokens, 1),
+            n_tokens=n_tokens,
+        )
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, max_length: int | None = None, temperature: float = 1.0,
+                 top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
+                 generator: torch.Generator | None = None) -> Generated:
+        """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens."""
+        cfg = self.config
+        max_length = min(max_length or cfg.max_length, cfg.max_length) - 1  # BOS is given
+        batch = z.size(0)
+        state = self.decoder.initial_state(z)
+        token = torch.full((batch, 1), cfg.bos_id, dtype=torch.long, device=z.device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=z.device)
+        nll = torch.zeros(batch, device=z.device)
+        steps = []
+        never = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=z.device)
+        never[[cfg.pad_id, cfg.bos_id]] = True  # not outputs: padding and the start marker
+        for _ in range(max_length):
+            logits, state = self.decoder.step(self.embedding(token), z, state)  # (B, V)
+            log_probs = F.log_softmax(logits.float(), dim=-1)  # the model's own, for the NLL
+            logits = logits.float().masked_fill(never, float("-inf"))
+            if greedy:
+                chosen = logits.argmax(-1)
+            else:
+                probs = filtered_probs(logits / max(temperature, 1e-6), top_k, top_p)
+                chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            step_nll = -log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1)
+            nll += torch.where(finished, torch.zeros_like(step_nll), step_nll)
+            chosen = chosen.masked_fill(finished, cfg.pad_id)
+            steps.append(chosen)
+            finished |= chosen == cfg.eos_id
+            if bool(finished.all()):
+                break
+            token = chosen.unsqueeze(1)
+        return Generated(tokens=torch.stack(steps, 1), nll=nll, finished=finished)
+
+
+def filtered_probs(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Softmax of logits (B, V) keeping only the top_k tokens and the top_p nucleus."""
+    if top_k and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # drop a token once the mass before it already reaches top_p (the first always stays)
+        drop_sorted = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
+        probs = probs.masked_fill(drop, 0.0)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs

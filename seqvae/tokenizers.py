@@ -1,0 +1,349 @@
+"""Atom-level SMILES and SELFIES tokenizers on Hugging Face ``tokenizers``.
+
+Each tokenizer wraps one ``tokenizers.Tokenizer`` (``.hf``) built as a ``WordLevel`` model
+behind a ``Split(Regex(pattern), behavior="isolated")`` pre-tokenizer, a ``Fuse`` decoder
+(tokens joined with nothing between them, so decoding gives the input back) and a
+``TemplateProcessing`` post-processor that adds ``<bos>`` and ``<eos>``. The four special
+tokens ``<pad> <bos> <eos> <unk>`` have ids 0, 1, 2, 3 in every tokenizer.
+
+Each pattern ends in a catch-all, so every character of any input lands in some token: a
+round trip never drops characters silently, and characters the vocabulary has not seen
+become ``<unk>`` (or an error with ``strict=True``).
+
+A tokenizer is saved as one plain ``tokenizer.json`` that ``tokenizers.Tokenizer.from_file``
+also loads. That loader rejects unknown top-level keys, so the kind is not stored in the
+file: ``load_tokenizer`` reads it back from the file's structure. The model must be
+``WordLevel`` and the pre-tokenizer a ``Split`` whose regex is exactly the ``pattern`` of one
+class in ``TOKENIZERS`` (``SMILES_PATTERN`` -> ``"smiles"``, ``SELFIES_PATTERN`` ->
+``"selfies"``). ``load_tokenizer(path, kind=...)`` overrides the detection, e.g. for a file
+written by another tool or with an older pattern.
+
+The four special strings are registered as special tokens, so if they appear literally in an
+input string they are read as those tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+
+from seqvae.errors import TokenizerError
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIAL_TOKENS: tuple[str, ...] = (PAD, BOS, EOS, UNK)
+
+# Written so that Python's `re` and the Oniguruma engine inside `tokenizers` split alike
+# (the tests check this); `[\s\S]` rather than `.` so that newlines are tokens too.
+SMILES_PATTERN: str = "|".join(
+    [
+        r"\[[^\[\]]+\]",  # bracket atom: isotope, element, chirality @, H count, charge, class
+        r"Br|Cl",  # the two-letter elements of the organic subset
+        r"%\([0-9]+\)|%[0-9]{2}",  # ring-closure numbers above 9: %(123) and %12
+        # Every other token is one character: B C N O P S F I, aromatic b c n o p s, a ring
+        # digit, a bond - = # $ : / \, a branch ( ), the dot, *; anything unexpected too.
+        r"[\s\S]",
+    ]
+)
+SELFIES_PATTERN: str = r"\[[^\[\]]+\]|[\s\S]"  # one token per [symbol]; the dot and strays alone
+
+_SMILES_RE = re.compile(SMILES_PATTERN)
+_SELFIES_RE = re.compile(SELFIES_PATTERN)
+_MAX_SHOWN = 200  # characters of an input quoted in an error message
+
+
+def split_smiles(smiles: str) -> list[str]:
+    """Split a SMILES string into atom-level tokens; ``"".join`` of them gives it back."""
+    return _SMILES_RE.findall(smiles)
+
+
+def split_selfies(selfies: str) -> list[str]:
+    """Split a SELFIES string into one token per ``[...]`` symbol; ``"".join`` gives it back."""
+    # Not selfies.split_selfies: it drops characters outside brackets ("garbage" -> []).
+    return _SELFIES_RE.findall(selfies)
+
+
+def _shown(text: str) -> str:
+    """Quote an input for an error message, cut short if long."""
+    return repr(text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "...")
+
+
+class SequenceTokenizer:
+    """A regex pre-tokenizer plus a word-level vocabulary, wrapping a Hugging Face tokenizer."""
+
+    kind: ClassVar[str]
+    pattern: ClassVar[str]
+    pad_id: ClassVar[int] = 0
+    bos_id: ClassVar[int] = 1
+    eos_id: ClassVar[int] = 2
+    unk_id: ClassVar[int] = 3
+
+    def __init__(self, hf: Tokenizer) -> None:
+        """Wrap ``hf``, whose vocabulary must hold the special tokens at ids 0..3."""
+        for expected_id, token in enumerate(SPECIAL_TOKENS):
+            if hf.token_to_id(token) != expected_id:
+                raise TokenizerError(
+                    f"the tokenizer's vocabulary must hold {token!r} at id {expected_id} "
+                    f"(found {hf.token_to_id(token)}); build it with {type(self).__name__}.build()"
+                )
+        # Set here rather than only in build() so a file loaded with kind= behaves the same.
+        hf.post_processor = processors.TemplateProcessing(
+            single=f"{BOS} $A {EOS}",
+            special_tokens=[(BOS, self.bos_id), (EOS, self.eos_id)],
+        )
+        self.hf = hf
+        vocab = hf.get_vocab(with_added_tokens=True)
+        self._tokens: list[str] = sorted(vocab, key=vocab.__getitem__)
+        if [vocab[t] for t in self._tokens] != list(range(len(self._tokens))):
+            raise TokenizerError("the tokenizer's vocabulary ids must be 0..n-1 with no gaps")
+        self._vocab: dict[str, int] = {token: i for i, token in enumerate(self._tokens)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(vocab_size={self.vocab_size})"
+
+    @classmethod
+    def build(
+        cls, corpus: Iterable[str], min_frequency: int = 1, max_vocab: int | None = None
+    ) -> SequenceTokenizer:
+        """Build from strings in the model's representation; ids by descending count, then token."""
+        if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
+            raise TokenizerError(
+                f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
+                "special tokens; pass a larger value or None"
+            )
+        regex = re.compile(cls.pattern)
+        counts: Counter[str] = Counter()
+        for text in corpus:
+            counts.update(regex.findall(text))
+        for token in SPECIAL_TOKENS:
+            counts.pop(token, None)
+        ranked = sorted(
+            (token for token, n in counts.items() if n >= min_frequency),
+            key=lambda token: (-counts[token], token),
+        )
+        if max_vocab is not None:
+            ranked = ranked[: max_vocab - len(SPECIAL_TOKENS)]
+        if not ranked:
+            raise TokenizerError(
+                f"no {cls.kind} token occurs at least {min_frequency} time(s) in the corpus; "
+                "pass a non-empty corpus or a lower min_frequency"
+            )
+        vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *ranked])}
+        hf = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+        hf.pre_tokenizer = pre_tokenizers.Split(Regex(cls.pattern), behavior="isolated")
+        hf.decoder = decoders.Fuse()
+        hf.add_special_tokens(list(SPECIAL_TOKENS))
+        return cls(hf)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens, the four special ones included."""
+        return len(self._tokens)
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        """A copy of the vocabulary, token -> id, in id order."""
+        return dict(self._vocab)
+
+    def id_to_token(self, i: int) -> str:
+        """The token with id ``i``."""
+        if not 0 <= i < len(self._tokens):
+            raise TokenizerError(
+                f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})"
+            )
+        return self._tokens[i]
+
+    def tokenize(self, text: str) -> list[str]:
+        """Split ``text`` into the pieces ``encode`` maps to ids, unknown ones included."""
+        encoding = self.hf.encode(text, add_special_tokens=False)
+        return [text[start:end] for start, end in encoding.offsets]
+
+    def unknown_tokens(self, text: str) -> list[str]:
+        """The distinct tokens of ``text`` missing from the vocabulary, in order of appearance."""
+        return self._unknown(text, self.hf.encode(text, add_special_tokens=False))
+
+    def _unknown(self, text: str, encoding: Any) -> list[str]:
+        """Distinct unknown pieces of ``text`` according to its ``encoding``."""
+        found = (
+            text[start:end]
+            for i, (start, end) in zip(encoding.ids, encoding.offsets)
+            if i == self.unk_id
+        )
+        return list(dict.fromkeys(found))
+
+    def _check_known(self, text: str, encoding: Any) -> None:
+        """Raise if ``encoding`` of ``text`` holds any unknown token."""
+        if self.unk_id in encoding.ids:
+            unknown = ", ".join(repr(t) for t in self._unknown(text, encoding))
+            raise TokenizerError(
+                f"token(s) {unknown} of {_shown(text)} are not in the {self.kind} vocabulary; "
+                "rebuild the tokenizer on a corpus that holds them, or pass strict=False to "
+                f"map them to {UNK}"
+            )
+
+    def encode(self, text: str, add_special: bool = True, strict: bool = False) -> list[int]:
+        """Token ids of ``text``, wrapped in BOS/EOS; ``strict`` raises on unknown tokens."""
+        encoding = self.hf.encode(text, add_special_tokens=add_special)
+        if strict:
+            self._check_known(text, encoding)
+        return encoding.ids
+
+    def encode_batch(
+        self, texts: Sequence[str], add_special: bool = True, strict: bool = False
+    ) -> list[list[int]]:
+        """``encode`` over many strings at once, in parallel inside ``tokenizers``."""
+        texts = list(texts)
+        encodings = self.hf.encode_batch(texts, add_special_tokens=add_special)
+        if strict:
+            for text, encoding in zip(texts, encodings):
+                self._check_known(text, encoding)
+        return [encoding.ids for encoding in encodings]
+
+    def _kept_ids(self, ids: Any, skip_special: bool) -> list[int]:
+        """Ids to render: up to the first EOS, without BOS/PAD, when ``skip_special``."""
+        values = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+        if values and isinstance(values[0], (list, tuple)):
+            raise TokenizerError(
+                "decode() takes one sequence of ids (a list or a 1-D tensor/array); "
+                "use decode_batch() for a batch"
+            )
+        if values and (min(values) < 0 or max(values) >= len(self._tokens)):
+            bad = [i for i in values if not 0 <= i < len(self._tokens)]
+            raise TokenizerError(
+                f"token id(s) {bad[:10]} are outside the vocabulary (0..{self.vocab_size - 1}); "
+                "were these ids made with another tokenizer?"
+            )
+        if not skip_special:
+            return values
+        if self.eos_id in values:
+            values = values[: values.index(self.eos_id)]
+        # PAD and BOS are the only ids below EOS, which is gone now.
+        return [i for i in values if i > self.eos_id]
+
+    def decode(self, ids: Any, skip_special: bool = True) -> str:
+        """The string of ``ids``; stops at the first EOS and drops BOS/PAD unless told not to."""
+        # skip_special_tokens=False in HF: the ids are already filtered, and <unk> must show.
+        return self.hf.decode(self._kept_ids(ids, skip_special), skip_special_tokens=False)
+
+    def decode_batch(self, batch: Any, skip_special: bool = True) -> list[str]:
+        """``decode`` over each row of a 2-D tensor/array or a list of id lists."""
+        rows = batch.tolist() if hasattr(batch, "tolist") else list(batch)
+        kept = [self._kept_ids(row, skip_special) for row in rows]
+        return self.hf.decode_batch(kept, skip_special_tokens=False)
+
+    def to_model_string(self, smiles_or_text: str) -> str:
+        """The string in this tokenizer's representation (identity for SMILES)."""
+        return smiles_or_text
+
+    def from_model_string(self, s: str) -> str:
+        """The SMILES or text of a string in this tokenizer's representation (identity here)."""
+        return s
+
+    def save(self, path: str | Path) -> None:
+        """Write one ``tokenizer.json``: at ``path`` if it ends in ``.json``, else inside it."""
+        path = Path(path)
+        if path.is_dir() or path.suffix != ".json":
+            path = path / "tokenizer.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.hf.save(str(path), pretty=True)
+
+
+class SmilesTokenizer(SequenceTokenizer):
+    """Atom-level SMILES tokenizer (bracket atoms, Cl/Br, %NN ring closures as single tokens)."""
+
+    kind = "smiles"
+    pattern = SMILES_PATTERN
+
+
+class SelfiesTokenizer(SequenceTokenizer):
+    """SELFIES tokenizer, one token per ``[...]`` symbol; converts to and from SMILES."""
+
+    kind = "selfies"
+    pattern = SELFIES_PATTERN
+
+    def to_model_string(self, smiles_or_text: str) -> str:
+        """SMILES -> SELFIES via ``selfies.encoder``."""
+        import selfies  # chemistry is imported only where it is used
+
+        try:
+            return selfies.encoder(smiles_or_text)
+        except selfies.EncoderError as error:
+            raise TokenizerError(
+                f"cannot convert SMILES {_shown(smiles_or_text)} to SELFIES "
+                f"({str(error).splitlines()[0]}); check that it is a valid SMILES string"
+            ) from error
+
+    def from_model_string(self, s: str) -> str:
+        """SELFIES -> SMILES via ``selfies.decoder``; "" if the string cannot be decoded."""
+        import selfies
+
+        try:
+            return selfies.decoder(s)
+        except selfies.DecoderError:
+            return ""
+
+
+TOKENIZERS: dict[str, type[SequenceTokenizer]] = {
+    "smiles": SmilesTokenizer,
+    "selfies": SelfiesTokenizer,
+}
+
+
+def _detect_kind(config: dict[str, Any]) -> str | None:
+    """The kind whose pattern the file's Split pre-tokenizer uses, or None."""
+    model = config.get("model")
+    pre_tokenizer = config.get("pre_tokenizer")
+    if not isinstance(model, dict) or model.get("type") != "WordLevel":
+        return None
+    if not isinstance(pre_tokenizer, dict) or pre_tokenizer.get("type") != "Split":
+        return None
+    pattern = (pre_tokenizer.get("pattern") or {}).get("Regex")
+    for kind, cls in TOKENIZERS.items():
+        if pattern == getattr(cls, "pattern", None):
+            return kind
+    return None
+
+
+def load_tokenizer(path: str | Path, kind: str | None = None) -> SequenceTokenizer:
+    """Load a ``tokenizer.json`` (or a directory holding one); ``kind`` overrides detection."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if not path.is_file():
+        raise TokenizerError(f"no tokenizer file at {path}; pass a tokenizer.json or its directory")
+    if kind is not None and kind not in TOKENIZERS:
+        raise TokenizerError(f"unknown tokenizer kind {kind!r}; choose one of {sorted(TOKENIZERS)}")
+    raw = path.read_bytes()
+    if raw[:1] == b"\x80":
+        raise TokenizerError(
+            f"{path} looks like a pickle file; seqvae never unpickles, it reads tokenizers "
+            "saved as a Hugging Face tokenizer.json"
+        )
+    try:
+        text = raw.decode("utf-8")
+        config = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise TokenizerError(
+            f"{path} is not valid JSON ({error}); expected a Hugging Face tokenizer.json"
+        ) from error
+    if not isinstance(config, dict) or "model" not in config:
+        raise TokenizerError(
+            f"{path} is JSON but not a Hugging Face tokenizer (no top-level 'model' entry)"
+        )
+    try:
+        hf = Tokenizer.from_str(text)
+    except Exception as error:  # tokenizers raises a bare Exception for a malformed file
+        raise TokenizerError(f"{path} is not a valid Hugging Face tokenizer: {error}") from error
+    detected = _detect_kind(config)
+    if kind is None and detected is None:
+        raise TokenizerError(
+            f"cannot tell which kind of tokenizer {path} is: it is not a WordLevel model behind "
+            f"a Split pre-tokenizer with one of seqvae's patterns; pass kind= (one of "
+            f"{sorted(TOKENIZERS)})"
+        )
+    return TOKENIZERS[kind or detected](hf)

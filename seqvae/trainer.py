@@ -1,0 +1,405 @@
+"""Training: data -> tokenizer -> batches -> SequenceVAE, with KL schedules, free bits, word
+dropout, periodic evaluation, CSV log, curves, and resumable checkpoints (no pickle).
+
+``train(config)`` is the whole job; the ``seqvae train`` verb is a thin shell over it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import (CHECKPOINT_DIR, load_checkpoint, load_trainer_state, optimizer_from_state,
+                         optimizer_to_state, resolve_checkpoint, save_checkpoint)
+from .config import Config, dump_toml
+from .errors import CheckpointError, ConfigError, DataError
+from .generate import MOLECULAR_KINDS, VAEModel, sample_table
+from .model import SequenceVAE
+from .schedules import kl_weight, learning_rate
+
+LOG_COLUMNS = [
+    "step", "epoch", "elapsed_s", "lr", "kl_weight",
+    "train_loss", "train_recon", "train_kl", "train_token_acc", "molecules_per_s", "tokens_per_s",
+    "valid_loss", "valid_recon", "valid_kl", "valid_token_acc", "valid_recon_acc",
+    "active_units", "sample_valid", "sample_unique",
+]
+
+
+DERIVED_FIELDS = ("vocab_size", "pad_id", "bos_id", "eos_id", "unk_id", "max_length")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when available, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device here")
+    return device
+
+
+@dataclass
+class Prepared:
+    """Tokenized training and validation data."""
+
+    tokenizer: Any
+    train: list[np.ndarray]
+    valid: list[np.ndarray]
+    valid_strings: list[str]
+    reports: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
+    """Read, clean and tokenize the data; build the tokenizer on the training split if none."""
+    from .data import load_molecules, resolve_data
+    from .tokenizers import TOKENIZERS
+
+    dcfg = config.data
+    train_strings, train_report = load_molecules(resolve_data(dcfg.train), column=dcfg.column,
+                                                 representation=dcfg.representation,
+                                                 max_length=dcfg.max_length)
+    log(f"train: {train_report.summary()}")
+    if not train_strings:
+        raise DataError(f"no usable training rows in {dcfg.train}: {train_report.summary()}")
+    valid_strings, valid_report = load_molecules(resolve_data(dcfg.valid), column=dcfg.column,
+                                                 representation=dcfg.representation,
+                                                 max_length=dcfg.max_length)
+    log(f"valid: {valid_report.summary()}")
+    if tokenizer is None:
+        tokenizer = TOKENIZERS[dcfg.representation].build(train_strings)
+    train_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(train_strings)]
+    valid_ids, kept, unknown = [], [], 0
+    for text, ids in zip(valid_strings, tokenizer.encode_batch(valid_strings)):
+        if tokenizer.unk_id in ids:
+            unknown += 1  # a token never seen in training: the model cannot produce it
+            continue
+        valid_ids.append(np.asarray(ids, dtype=np.int32))
+        kept.append(text)
+    if unknown:
+        log(f"valid: skipped {unknown} rows with tokens absent from the training vocabulary")
+    reports = {"train": train_report.to_dict(), "valid": valid_report.to_dict(),
+               "valid_unknown_tokens": unknown}
+    return Prepared(tokenizer, train_ids, valid_ids, kept, reports)
+
+
+class CSVLog:
+    """Appends one row per logged step to log.csv, with a fixed set of columns."""
+
+    def __init__(self, path: Path, resume: bool):
+        self.path = path
+        if not (resume and path.exists()):
+            with open(path, "w", newline="") as fh:
+                csv.writer(fh).writerow(LOG_COLUMNS)
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append a row; absent columns stay empty."""
+        with open(self.path, "a", newline="") as fh:
+            csv.writer(fh).writerow([_fmt(row.get(c)) for c in LOG_COLUMNS])
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows logged after step (they belong to work lost when a run was killed)."""
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        with open(self.path, "w", newline="") as fh:
+            csv.writer(fh).writerows(kept)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+class Trainer:
+    """Trains a SequenceVAE from a Config; resumable from the run folder's checkpoint."""
+
+    def __init__(self, config: Config, resume: bool = False, progress: bool = True, log=print):
+        self.config = config.validate()
+        self.out = Path(config.train.out_dir)
+        self.resume = resume
+        self.progress = progress
+        self.log = log
+        self.device = resolve_device(config.train.device)
+        self.stop_requested = False
+
+    # -- set-up -------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.config
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        self.out.mkdir(parents=True, exist_ok=True)
+        checkpoint = self.out / CHECKPOINT_DIR
+        self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_s": 0.0}
+        tokenizer = None
+        if self.resume:
+            try:
+                directory = resolve_checkpoint(self.out)
+            except CheckpointError:
+                self.log(f"no checkpoint in {self.out}: starting a new run")
+                self.resume = False
+            else:
+                model, tokenizer, saved, _ = load_checkpoint(directory, device=self.device)
+                for name in DERIVED_FIELDS:  # filled from the tokenizer, not set by users
+                    setattr(cfg.model, name, getattr(saved.model, name))
+                for section in ("model", "data"):
+                    if getattr(saved, section) != getattr(cfg, section):
+                        raise ConfigError(
+                            f"--resume: the [{section}] settings differ from those of the "
+                            f"checkpoint in {directory}; resume with the run's own config "
+                            f"({self.out / 'config.toml'}) or start a new out_dir")
+        elif (checkpoint / "config.json").exists():
+            raise ConfigError(f"{self.out} already holds a run; pass --resume to continue it, "
+                              f"or choose another out_dir")
+        self.data = prepare_data(cfg, tokenizer, self.log)
+        self.tokenizer = self.data.tokenizer
+        tok = self.tokenizer
+        cfg.model.vocab_size = tok.vocab_size
+        cfg.model.pad_id, cfg.model.bos_id = tok.pad_id, tok.bos_id
+        cfg.model.eos_id, cfg.model.unk_id = tok.eos_id, tok.unk_id
+        cfg.model.max_length = cfg.data.max_length + 2
+        if self.resume:
+            self.model = model.train()
+        else:
+            self.model = SequenceVAE(cfg.model).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
+                                          weight_decay=cfg.train.weight_decay)
+        if self.resume:
+            meta, tensors = load_trainer_state(directory)
+            optimizer_from_state(self.optimizer, meta["optimizer"], tensors)
+            self.state = meta["trainer"]
+            torch.set_rng_state(tensors["rng.torch"])
+            self.log(f"resumed from {directory} at step {self.state['step']}")
+        (self.out / "config.toml").write_text(dump_toml(cfg))
+        from .data import SequenceBatches
+        self.batches = SequenceBatches(self.data.train, cfg.train.batch_size, tok.pad_id,
+                                       shuffle=True, seed=cfg.train.seed)
+        self.csv = CSVLog(self.out / "log.csv", resume=self.resume)
+        if self.resume:
+            self.csv.truncate_after(self.state["step"])
+        n_params = sum(p.numel() for p in self.model.parameters())
+        self.log(f"model: {n_params:,} parameters; vocabulary {tok.vocab_size}; "
+                 f"{len(self.data.train):,} training and {len(self.data.valid):,} validation "
+                 f"sequences; device {self.device}")
+
+    def total_steps(self) -> int:
+        """Steps the run will take when the budget is in steps or epochs; 0 when time-bound."""
+        t = self.config.train
+        by_epochs = t.max_epochs * len(self.batches) if t.max_epochs else 0
+        return min(x for x in (t.max_steps, by_epochs) if x) if (t.max_steps or by_epochs) else 0
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save(self) -> Path:
+        """Write the run's checkpoint (model, tokenizer, config, optimizer, RNG, counters)."""
+        meta, tensors = optimizer_to_state(self.optimizer)
+        tensors["rng.torch"] = torch.get_rng_state()
+        return save_checkpoint(self.out / CHECKPOINT_DIR, self.model, self.tokenizer, self.config,
+                               trainer_state={"trainer": self.state, "optimizer": meta},
+                               state_tensors=tensors)
+
+    # -- evaluation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Validation figures: loss terms, token and string reconstruction accuracy, active
+        units, and validity / uniqueness of prior samples. Uses its own RNG, so evaluating
+        never changes the course of training."""
+        cfg = self.config
+        model = self.model.eval()
+        generator = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 1)
+        valid = self.data.valid[:cfg.train.eval_max_molecules]
+        metrics: dict[str, float] = {}
+        if valid:
+            from .data import SequenceBatches
+            batches = SequenceBatches(valid, 500, self.tokenizer.pad_id, shuffle=False)
+            recon, kl, correct, tokens, mus = 0.0, 0.0, 0.0, 0, []
+            exact, checked = 0, 0
+            for batch, lengths in batches:
+                batch, lengths = batch.to(self.device), lengths.to(self.device)
+                out = model(batch, lengths, generator=generator)
+                recon += float(out.recon_per_sequence.sum())
+                kl += float(out.kl_per_sequence.sum())
+                correct += float(out.token_accuracy) * out.n_tokens
+                tokens += out.n_tokens
+                mus.append(out.mu)
+                if checked < 500:  # greedy decoding from the posterior mean, whole strings
+                    gen = model.generate(out.mu, greedy=True)
+                    decoded = self.tokenizer.decode_batch(gen.tokens.cpu())
+                    targets = self.tokenizer.decode_batch(batch[:, 1:].cpu())
+                    exact += sum(a == b for a, b in zip(decoded, targets))
+                    checked += len(decoded)
+            n = len(valid)
+            metrics["valid_recon"] = recon / n
+            metrics["valid_kl"] = kl / n
+            metrics["valid_loss"] = (recon + kl) / n
+            metrics["valid_token_acc"] = correct / max(tokens, 1)
+            metrics["valid_recon_acc"] = exact / max(checked, 1)
+            if len(valid) > 1:
+                metrics["active_units"] = float((torch.cat(mus).var(0) > 0.01).sum())
+        if cfg.train.eval_samples:
+            z = torch.randn(cfg.train.eval_samples, cfg.model.latent_dim, generator=generator,
+                            device=self.device)
+            gen = model.generate(z, generator=generator)
+            strings = [self.tokenizer.from_model_string(s)
+                       for s in self.tokenizer.decode_batch(gen.tokens.cpu())]
+            table = sample_table(strings, None, self.tokenizer.kind in MOLECULAR_KINDS)
+            if "valid" in table:
+                valid_smiles = table.loc[table["valid"], "SMILES"]
+                metrics["sample_valid"] = float(table["valid"].mean())
+                metrics["sample_unique"] = (valid_smiles.nunique() / len(valid_smiles)
+                                            if len(valid_smiles) else 0.0)
+            else:
+                metrics["sample_unique"] = table["text"].nunique() / len(table)
+        model.train()
+        return metrics
+
+    # -- the loop -------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train until the budget (steps, epochs or minutes) is spent; returns a summary."""
+        from tqdm.auto import tqdm
+
+        self._setup()
+        cfg = self.config.train
+        total = self.total_steps()
+        model, state = self.model.train(), self.state
+        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        bar = tqdm(total=total or None, initial=state["step"], desc="training", unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        started = time.perf_counter() - state["elapsed_s"]
+        window = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "acc": 0.0, "n": 0, "seqs": 0, "tokens": 0,
+                  "t0": time.perf_counter()}
+        last_metrics: dict[str, float] = {}
+        try:
+            while not self._budget_spent(started, total):
+                self.batches.set_epoch(state["epoch"])
+                for index, (tokens, lengths) in enumerate(self.batches):
+                    if index < state["batch_in_epoch"]:
+                        continue  # resuming in the middle of an epoch
+                    if self._budget_spent(started, total):
+                        break
+                    self._train_step(tokens, lengths, total, window)
+                    state["batch_in_epoch"] = index + 1
+                    state["elapsed_s"] = time.perf_counter() - started
+                    step = state["step"]
+                    bar.update(1)
+                    if step % cfg.log_every == 0:
+                        bar.set_postfix(loss=f"{window['loss'] / window['n']:.2f}",
+                                        kl=f"{window['kl'] / window['n']:.2f}",
+                                        beta=f"{kl_weight(step, cfg):.3g}")
+                        self.csv.write(self._train_row(window, started, total))
+                    if step % cfg.eval_every == 0:
+                        last_metrics = self.evaluate()
+                        self.csv.write({"step": step, "epoch": state["epoch"],
+                                        "elapsed_s": time.perf_counter() - started, **last_metrics})
+                    if step % cfg.checkpoint_every == 0:
+                        self.save()
+                else:
+                    state["epoch"] += 1
+                    state["batch_in_epoch"] = 0
+                    continue
+                break
+        except KeyboardInterrupt:
+            self.log("interrupted: writing a checkpoint before stopping")
+            self.stop_requested = True
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            bar.close()
+        if not self.stop_requested and state["step"] % cfg.eval_every:
+            last_metrics = self.evaluate()
+            self.csv.write({"step": state["step"], "epoch": state["epoch"],
+                            "elapsed_s": time.perf_counter() - started, **last_metrics})
+        self.save()
+        summary = {"step": state["step"], "epoch": state["epoch"],
+                   "elapsed_s": round(state["elapsed_s"], 1), "finished": not self.stop_requested,
+                   "metrics": last_metrics, "data": self.data.reports,
+                   "parameters": sum(p.numel() for p in self.model.parameters())}
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        self._pictures()
+        return summary
+
+    def _request_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def _budget_spent(self, started: float, total: int) -> bool:
+        cfg = self.config.train
+        if self.stop_requested:
+            return True
+        if total and self.state["step"] >= total:
+            return True
+        if cfg.max_minutes and time.perf_counter() - started >= cfg.max_minutes * 60:
+            return True
+        return False
+
+    def _train_step(self, tokens: torch.Tensor, lengths: torch.Tensor, total: int,
+                    window: dict[str, float]) -> None:
+        cfg = self.config.train
+        step = self.state["step"]
+        beta = kl_weight(step, cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(step, total, cfg)
+        tokens, lengths = tokens.to(self.device), lengths.to(self.device)
+        out = self.model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
+                         word_dropout=cfg.word_dropout)
+        loss = out.loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {float(loss)} at step {step + 1}; lower train.lr or "
+                f"train.grad_clip, or resume from the last checkpoint ({self.out / CHECKPOINT_DIR})")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.state["step"] = step + 1
+        window["loss"] += loss.item()
+        window["recon"] += out.recon_loss.item()
+        window["kl"] += out.kl.item()
+        window["acc"] += out.token_accuracy.item()
+        window["n"] += 1
+        window["seqs"] += tokens.size(0)
+        window["tokens"] += int(lengths.sum())
+
+    def _train_row(self, window: dict[str, float], started: float, total: int) -> dict[str, Any]:
+        cfg = self.config.train
+        now = time.perf_counter()
+        seconds = max(now - window["t0"], 1e-9)
+        n = window["n"]
+        row = {"step": self.state["step"], "epoch": self.state["epoch"], "elapsed_s": now - started,
+               "lr": self.optimizer.param_groups[0]["lr"], "kl_weight": kl_weight(self.state["step"], cfg),
+               "train_loss": window["loss"] / n, "train_recon": window["recon"] / n,
+               "train_kl": window["kl"] / n, "train_token_acc": window["acc"] / n,
+               "molecules_per_s": window["seqs"] / seconds, "tokens_per_s": window["tokens"] / seconds}
+        window.update(loss=0.0, recon=0.0, kl=0.0, acc=0.0, n=0, seqs=0, tokens=0, t0=now)
+        return row
+
+    def _pictures(self) -> None:
+        from .viz import training_curves
+        training_curves(self.out / "log.csv", self.out / "curves.png")
+        if self.tokenizer.kind in MOLECULAR_KINDS:
+            model = VAEModel(self.model, self.tokenizer, self.config)
+            samples = model.sample(48, seed=self.config.train.seed)
+            valid = samples[samples["valid"]]
+            if len(valid):
+                from .chem import molecule_grid
+                molecule_grid(list(valid["SMILES"]), self.out / "samples.png",
+                              legends=[f"NLL {x:.1f}" for x in valid["NLL"]])
+
+
+def train(config: Config, resume: bool = False, progress: bool = True, log=print) -> dict[str, Any]:
+    """Train a model as the config says; the run folder is config.train.out_dir."""
+    return Trainer(config, resume=resume, progress=progress, log=log).fit()

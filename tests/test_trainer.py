@@ -1,0 +1,156 @@
+"""Training end to end on real data: outputs, determinism, resume, refusals."""
+
+import csv
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqvae.checkpoint import load_checkpoint
+from seqvae.errors import CheckpointError, ConfigError, DataError
+from seqvae.trainer import train
+
+from conftest import tiny_config
+
+QUIET = dict(progress=False, log=lambda *_: None)
+
+
+def weights(run):
+    return load_file(str(run / "checkpoint" / "model.safetensors"))
+
+
+def test_training_writes_a_complete_run(trained_run):
+    ckpt = trained_run / "checkpoint"
+    for name in ("config.json", "model.safetensors", "tokenizer.json",
+                 "trainer_state.json", "trainer_state.safetensors"):
+        assert (ckpt / name).is_file(), name
+    assert (trained_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (trained_run / "config.toml").is_file()
+    rows = list(csv.DictReader(open(trained_run / "log.csv")))
+    train_rows = [r for r in rows if r["train_loss"]]
+    assert [int(r["step"]) for r in train_rows] == [10, 20, 30, 40]
+    assert float(train_rows[-1]["train_recon"]) < float(train_rows[0]["train_recon"])
+    evals = [r for r in rows if r["valid_recon"]]
+    assert [int(r["step"]) for r in evals] == [20, 40]
+    assert 0.0 <= float(evals[-1]["sample_valid"]) <= 1.0
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["step"] == 40 and summary["finished"]
+    assert summary["data"]["train"]["n_kept"] == 400
+
+
+def test_no_pickle_anywhere_in_a_checkpoint(trained_run):
+    for path in (trained_run / "checkpoint").iterdir():
+        head = path.read_bytes()[:2]
+        assert head[:1] != b"\x80" and head != b"PK", path
+
+
+def test_same_seed_same_weights(tmp_path, small_data):
+    runs = []
+    for name in ("a", "b"):
+        cfg = tiny_config(tmp_path / name, *small_data, **{"train.max_steps": 15})
+        train(cfg, **QUIET)
+        runs.append(weights(tmp_path / name))
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, small_data):
+    """Stop at step 20 (mid-epoch), resume to 40: the same weights as 40 steps straight."""
+    constant_lr = {"train.lr_min": 3e-3}
+    full = tiny_config(tmp_path / "full", *small_data, **constant_lr)
+    train(full, **QUIET)
+    part = tiny_config(tmp_path / "part", *small_data, **constant_lr, **{"train.max_steps": 20})
+    train(part, **QUIET)
+    assert json.loads((tmp_path / "part" / "summary.json").read_text())["step"] == 20
+    rest = tiny_config(tmp_path / "part", *small_data, **constant_lr)
+    summary = train(rest, resume=True, **QUIET)
+    assert summary["step"] == 40
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "part")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "part" / "log.csv")) if r["train_loss"]]
+    assert steps == [10, 20, 30, 40]
+
+
+def test_existing_run_is_never_overwritten(tmp_path, trained_run, small_data):
+    before = (trained_run / "checkpoint" / "model.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_config(trained_run, *small_data), **QUIET)
+    assert (trained_run / "checkpoint" / "model.safetensors").read_bytes() == before
+
+
+def test_resume_with_other_architecture_is_refused(tmp_path, trained_run, small_data):
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    with pytest.raises(ConfigError, match=r"\[model\]"):
+        train(tiny_config(copy, *small_data, **{"model.latent_dim": 16}), resume=True, **QUIET)
+
+
+def test_bad_rows_are_skipped_and_counted(tmp_path, small_data):
+    train_csv = tmp_path / "train.csv"
+    good = small_data[0].read_text().splitlines()
+    train_csv.write_text("\n".join(good[:101] + ["", "C1CC", "not a molecule", "C" * 150]) + "\n")
+    summary = train(tiny_config(tmp_path / "run", train_csv, small_data[1],
+                                **{"train.max_steps": 2, "train.eval_samples": 0}), **QUIET)
+    report = summary["data"]["train"]
+    assert report["n_kept"] == 100
+    assert report["reasons"] == {"empty": 1, "invalid": 2, "too_long": 1}
+
+
+def test_missing_column_and_file_are_clear(tmp_path, small_data):
+    with pytest.raises(DataError, match="SMILES"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("smi,name\nCCO,ethanol\n")
+        train(tiny_config(tmp_path / "r1", bad, small_data[1]), **QUIET)
+    with pytest.raises(DataError, match="nope.csv"):
+        train(tiny_config(tmp_path / "r2", tmp_path / "nope.csv", small_data[1]), **QUIET)
+
+
+def test_corrupt_checkpoints_are_refused(tmp_path, trained_run):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run / "checkpoint", broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(broken)
+    (broken / "model.safetensors").write_bytes(data)
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(CheckpointError, match="missing tokenizer.json"):
+        load_checkpoint(broken)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere")
+    (broken / "config.json").write_text("{not json")
+    shutil.copy(trained_run / "checkpoint" / "tokenizer.json", broken / "tokenizer.json")
+    with pytest.raises(CheckpointError, match="config.json is corrupt"):
+        load_checkpoint(broken)
+
+
+def test_pickle_is_refused_and_never_executed(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "model.pt"
+    evil.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(evil)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    torch.save({"w": torch.zeros(2)}, folder / "model.pt")
+    with pytest.raises(CheckpointError, match="model.pt"):
+        load_checkpoint(folder)
+    assert not marker.exists()
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, trained_run):
+    """A crash between the two renames leaves .checkpoint.old, which is still loadable."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "checkpoint").rename(run / ".checkpoint.old")
+    (run / ".checkpoint.tmp-123").mkdir()  # half-written new checkpoint
+    model, tokenizer, config, directory = load_checkpoint(run)
+    assert directory.name == ".checkpoint.old"
