@@ -18,12 +18,9 @@ Writes benchmarks/results/tokenizer_roundtrip.json and .md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.metadata
 import json
 import multiprocessing
-import os
-import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -32,9 +29,9 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from benchmarks.common import RESULTS_DIR, machine
 from seqvae.tokenizers import SelfiesTokenizer, SequenceTokenizer, SmilesTokenizer
 
-RESULTS_DIR = Path(__file__).parent / "results"
 CHUNK = 10_000  # strings per tokenizer batch call, so the progress bar moves
 N_EXAMPLES = 20  # failures kept in the JSON for inspection
 
@@ -135,29 +132,6 @@ def token_round_trip(
         "decode_tokens_per_s": n_tokens / decode_s,
         "failures": failures[:N_EXAMPLES],
     }, decoded
-
-
-def machine() -> dict[str, Any]:
-    """Where and with what the benchmark ran."""
-    cpu_model = platform.processor()
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    versions = {
-        name: importlib.metadata.version(name)
-        for name in ("torch", "tokenizers", "rdkit", "selfies", "pandas", "molsets")
-    }
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        **versions,
-    }
 
 
 def run(limit: int | None, processes: int) -> dict[str, Any]:

@@ -48,7 +48,7 @@ class ModelConfig:
     variational: bool = True  # False: deterministic autoencoder (z = mu, no KL)
 
     decoder: str = "gru"  # gru | lstm | transformer
-    decoder_hidden: int = 512
+    decoder_hidden: int = 256
     decoder_layers: int = 1
     decoder_dropout: float = 0.0
     z_to_input: bool = True  # RNN: concatenate z to the input of every step
@@ -119,11 +119,11 @@ class TrainConfig:
     max_minutes: float = 30.0  # wall-clock budget; 0: no time limit
 
     kl_schedule: str = "linear"  # constant | linear | logistic | cyclical
-    kl_weight: float = 1.0  # final (maximum) weight beta of the KL term
+    kl_weight: float = 0.1  # final (maximum) weight beta of the KL term
     kl_start_weight: float = 0.0  # weight at step 0 (linear / logistic / cyclical)
-    kl_warmup_steps: int = 3000  # steps to reach kl_weight (one cycle's length for cyclical)
+    kl_warmup_steps: int = 1000  # steps to reach kl_weight (one cycle's length for cyclical)
     kl_cycle_ratio: float = 0.5  # cyclical: fraction of a cycle spent increasing the weight
-    free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
+    free_bits: float = 0.1  # nats per latent dimension below which the KL is not penalised
     word_dropout: float = 0.0  # probability of replacing a decoder input token by <unk>
 
     log_every: int = 50

@@ -267,25 +267,22 @@ class SelfiesTokenizer(SequenceTokenizer):
     pattern = SELFIES_PATTERN
 
     def to_model_string(self, smiles_or_text: str) -> str:
-        """SMILES -> SELFIES via ``selfies.encoder``."""
-        import selfies  # chemistry is imported only where it is used
+        """SMILES -> SELFIES (seqvae.chem.smiles_to_selfies)."""
+        from seqvae.chem import smiles_to_selfies  # chemistry is imported only where it is used
 
-        try:
-            return selfies.encoder(smiles_or_text)
-        except selfies.EncoderError as error:
+        converted = smiles_to_selfies(smiles_or_text)
+        if converted is None:
             raise TokenizerError(
-                f"cannot convert SMILES {_shown(smiles_or_text)} to SELFIES "
-                f"({str(error).splitlines()[0]}); check that it is a valid SMILES string"
-            ) from error
+                f"cannot convert SMILES {_shown(smiles_or_text)} to SELFIES; "
+                "check that it is a valid SMILES string"
+            )
+        return converted
 
     def from_model_string(self, s: str) -> str:
-        """SELFIES -> SMILES via ``selfies.decoder``; "" if the string cannot be decoded."""
-        import selfies
+        """SELFIES -> SMILES (seqvae.chem.selfies_to_smiles); "" if it cannot be decoded."""
+        from seqvae.chem import selfies_to_smiles
 
-        try:
-            return selfies.decoder(s)
-        except selfies.DecoderError:
-            return ""
+        return selfies_to_smiles(s) or ""
 
 
 TOKENIZERS: dict[str, type[SequenceTokenizer]] = {

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +57,6 @@ class Prepared:
     tokenizer: Any
     train: list[np.ndarray]
     valid: list[np.ndarray]
-    valid_strings: list[str]
     reports: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,25 +72,18 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
     log(f"train: {train_report.summary()}")
     if not train_strings:
         raise DataError(f"no usable training rows in {dcfg.train}: {train_report.summary()}")
-    valid_strings, valid_report = load_molecules(resolve_data(dcfg.valid), column=dcfg.column,
-                                                 representation=dcfg.representation,
-                                                 max_length=dcfg.max_length)
-    log(f"valid: {valid_report.summary()}")
     if tokenizer is None:
         tokenizer = TOKENIZERS[dcfg.representation].build(train_strings)
+    # rows with tokens the training data never had are skipped: the model cannot produce them
+    valid_strings, valid_report = load_molecules(resolve_data(dcfg.valid), column=dcfg.column,
+                                                 representation=dcfg.representation,
+                                                 max_length=dcfg.max_length,
+                                                 vocabulary=tokenizer.vocab)
+    log(f"valid: {valid_report.summary()}")
     train_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(train_strings)]
-    valid_ids, kept, unknown = [], [], 0
-    for text, ids in zip(valid_strings, tokenizer.encode_batch(valid_strings)):
-        if tokenizer.unk_id in ids:
-            unknown += 1  # a token never seen in training: the model cannot produce it
-            continue
-        valid_ids.append(np.asarray(ids, dtype=np.int32))
-        kept.append(text)
-    if unknown:
-        log(f"valid: skipped {unknown} rows with tokens absent from the training vocabulary")
-    reports = {"train": train_report.to_dict(), "valid": valid_report.to_dict(),
-               "valid_unknown_tokens": unknown}
-    return Prepared(tokenizer, train_ids, valid_ids, kept, reports)
+    valid_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(valid_strings)]
+    reports = {"train": train_report.to_dict(), "valid": valid_report.to_dict()}
+    return Prepared(tokenizer, train_ids, valid_ids, reports)
 
 
 class CSVLog:
@@ -140,7 +132,8 @@ class Trainer:
         self.stop_requested = False
 
     # -- set-up -------------------------------------------------------------------------
-    def _setup(self) -> None:
+    def setup(self) -> None:
+        """Load data, build or restore the tokenizer, model and optimizer (fit() calls it)."""
         cfg = self.config
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
@@ -274,13 +267,14 @@ class Trainer:
         """Train until the budget (steps, epochs or minutes) is spent; returns a summary."""
         from tqdm.auto import tqdm
 
-        self._setup()
+        self.setup()
         cfg = self.config.train
         total = self.total_steps()
-        model, state = self.model.train(), self.state
-        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        self.model.train()
+        state = self.state
+        previous = self._install_stop_handlers()
         bar = tqdm(total=total or None, initial=state["step"], desc="training", unit="step",
-                   disable=not self.progress, dynamic_ncols=True)
+                   disable=not self.progress, dynamic_ncols=True, mininterval=2.0)
         started = time.perf_counter() - state["elapsed_s"]
         window = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "acc": 0.0, "n": 0, "seqs": 0, "tokens": 0,
                   "t0": time.perf_counter()}
@@ -293,7 +287,7 @@ class Trainer:
                         continue  # resuming in the middle of an epoch
                     if self._budget_spent(started, total):
                         break
-                    self._train_step(tokens, lengths, total, window)
+                    self.train_step(tokens, lengths, total, window)
                     state["batch_in_epoch"] = index + 1
                     state["elapsed_s"] = time.perf_counter() - started
                     step = state["step"]
@@ -314,11 +308,9 @@ class Trainer:
                     state["batch_in_epoch"] = 0
                     continue
                 break
-        except KeyboardInterrupt:
-            self.log("interrupted: writing a checkpoint before stopping")
-            self.stop_requested = True
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             bar.close()
         if not self.stop_requested and state["step"] % cfg.eval_every:
             last_metrics = self.evaluate()
@@ -333,8 +325,18 @@ class Trainer:
         self._pictures()
         return summary
 
+    def _install_stop_handlers(self) -> dict[int, Any]:
+        """Ctrl-C / SIGTERM finish the current step, then checkpoint and stop."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}  # signal handlers can only be set from the main thread
+        return {signum: signal.signal(signum, self._request_stop)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+
     def _request_stop(self, signum, frame) -> None:
+        if self.stop_requested:  # a second Ctrl-C: stop at once, keep the last checkpoint
+            raise KeyboardInterrupt
         self.stop_requested = True
+        self.log("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)")
 
     def _budget_spent(self, started: float, total: int) -> bool:
         cfg = self.config.train
@@ -346,8 +348,9 @@ class Trainer:
             return True
         return False
 
-    def _train_step(self, tokens: torch.Tensor, lengths: torch.Tensor, total: int,
-                    window: dict[str, float]) -> None:
+    def train_step(self, tokens: torch.Tensor, lengths: torch.Tensor, total: int,
+                   window: dict[str, float]) -> None:
+        """One optimisation step on a batch; adds its figures to window (fit()'s log buffer)."""
         cfg = self.config.train
         step = self.state["step"]
         beta = kl_weight(step, cfg)

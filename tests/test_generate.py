@@ -1,0 +1,115 @@
+"""The Python API on a really trained tiny model: sample, encode, decode, reconstruct, interpolate."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import seqvae
+from seqvae.chem import canonical_smiles
+from seqvae.errors import CheckpointError, DataError
+from seqvae.generate import slerp
+
+MOLS = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+
+
+def test_load_describes_itself(model, trained_run):
+    assert model.molecular and model.latent_dim == 8
+    assert "smiles" in repr(model) and "latent 8" in repr(model)
+    assert seqvae.load(trained_run / "checkpoint").latent_dim == 8
+
+
+def test_sample_table_columns_and_canonical_smiles(model):
+    table = model.sample(64, seed=0)
+    assert list(table.columns) == ["SMILES", "NLL", "valid"]
+    assert len(table) == 64
+    assert (table["NLL"] > 0).all()
+    for smi in table.loc[table["valid"], "SMILES"]:
+        assert canonical_smiles(smi) == smi
+
+
+def test_sampling_is_reproducible_with_a_seed(model):
+    a, b = model.sample(20, seed=5), model.sample(20, seed=5)
+    assert a.equals(b)
+    assert not a["SMILES"].equals(model.sample(20, seed=6)["SMILES"])
+
+
+def test_sampling_options(model):
+    greedy = model.sample(10, greedy=True, seed=1)
+    frozen = model.sample(10, temperature=1e-5, seed=2)  # the limit of temperature -> 0 is greedy
+    assert greedy["SMILES"].tolist() == frozen["SMILES"].tolist()
+    assert len(model.sample(10, top_k=3, top_p=0.9, seed=1)) == 10
+
+
+def test_unique_keeps_only_valid_distinct(model):
+    table = model.sample(5, unique=True, temperature=0.7, seed=0)
+    assert table["valid"].all()
+    assert table["SMILES"].is_unique
+    assert len(table) <= 5
+
+
+def test_encode_decode_shapes(model):
+    mu, logvar = model.encode(MOLS)
+    assert mu.shape == logvar.shape == (3, 8)
+    z = model.encode(MOLS, sample=True, seed=0)
+    assert z.shape == (3, 8) and not torch.allclose(z, mu)
+    mu_again, _ = model.encode(MOLS[::-1])
+    assert torch.allclose(mu_again.flip(0), mu, atol=1e-5)  # batching does not change codes
+    out = model.decode(mu)
+    assert len(out) == 3 and all(isinstance(s, str) for s in out)
+    with pytest.raises(DataError, match=r"shape \(N, 8\)"):
+        model.decode(torch.zeros(2, 3))
+
+
+def test_reconstruct_table(model):
+    table = model.reconstruct(MOLS)
+    assert list(table.columns) == ["input", "reconstruction", "valid", "exact"]
+    assert table["input"].tolist() == MOLS
+    exact = table[table["exact"]]
+    assert all(canonical_smiles(a) == canonical_smiles(b)
+               for a, b in zip(exact["input"], exact["reconstruction"]))
+
+
+@pytest.mark.parametrize("method", ["linear", "slerp"])
+def test_interpolate(model, method):
+    table = model.interpolate("CCO", "c1ccccc1O", steps=5, method=method)
+    assert list(table["t"]) == pytest.approx([0, 0.25, 0.5, 0.75, 1.0])
+    assert len(table) == 5
+
+
+def test_slerp_endpoints_and_norm():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    path = slerp(a, b, torch.linspace(0, 1, 5))
+    assert torch.allclose(path[0], a) and torch.allclose(path[-1], b)
+    assert torch.allclose(path.norm(dim=1), torch.ones(5), atol=1e-6)  # stays on the circle
+    assert torch.allclose(path[2], torch.tensor([1.0, 1.0]) / math.sqrt(2), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("", "empty"),
+    ("C1CC", "cannot parse"),
+    ("C" * 300, "more than the model's limit"),
+    ("[U]", "U"),  # uranium: a valid molecule with a token the vocabulary never saw
+])
+def test_bad_inputs_are_named(model, bad, message):
+    with pytest.raises(DataError, match="1 of 2 inputs") as info:
+        model.encode(["CCO", bad])
+    assert message in str(info.value)
+    assert model.check(["CCO", bad])[0] is None and model.check(["CCO", bad])[1]
+
+
+def test_single_string_is_a_type_error(model):
+    with pytest.raises(TypeError, match="list of strings"):
+        model.encode("CCO")
+
+
+def test_load_refuses_non_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        seqvae.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="missing config.json"):
+        seqvae.load(tmp_path / "empty")
+    np.save(tmp_path / "x.npy", np.zeros(2))
+    with pytest.raises(CheckpointError, match="not a checkpoint folder"):
+        seqvae.load(tmp_path / "x.npy")
