@@ -29,7 +29,7 @@ from .schedules import kl_weight, learning_rate
 LOG_COLUMNS = [
     "step", "epoch", "elapsed_s", "lr", "kl_weight",
     "train_loss", "train_recon", "train_kl", "train_token_acc", "molecules_per_s", "tokens_per_s",
-    "valid_loss", "valid_recon", "valid_kl", "valid_token_acc", "valid_recon_acc",
+    "valid_neg_elbo", "valid_recon", "valid_kl", "valid_token_acc", "valid_recon_acc",
     "active_units", "sample_valid", "sample_unique",
 ]
 
@@ -240,7 +240,7 @@ class Trainer:
             n = len(valid)
             metrics["valid_recon"] = recon / n
             metrics["valid_kl"] = kl / n
-            metrics["valid_loss"] = (recon + kl) / n
+            metrics["valid_neg_elbo"] = (recon + kl) / n
             metrics["valid_token_acc"] = correct / max(tokens, 1)
             metrics["valid_recon_acc"] = exact / max(checked, 1)
             if len(valid) > 1:

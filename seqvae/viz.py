@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 PANELS = [
-    ("loss", [("train_loss", "train"), ("valid_loss", "valid")]),
+    ("loss (nats / sequence)", [("train_loss", "train objective: recon + beta * KL"),
+                                ("valid_neg_elbo", "valid -ELBO: recon + KL")]),
     ("reconstruction (nats / sequence)", [("train_recon", "train"), ("valid_recon", "valid")]),
     ("KL (nats / sequence)", [("train_kl", "train"), ("valid_kl", "valid")]),
     ("KL weight", [("kl_weight", "beta")]),
