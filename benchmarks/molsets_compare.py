@@ -42,10 +42,16 @@ NAME = "molsets_compare"
 RUNS = Path("runs") / NAME
 PARTS = ("throughput", "curve", "sampling")
 SEQVAE_CONFIGS = {"seqvae_molsets_vae": "molsets_vae.toml", "seqvae_default": "moses_smiles.toml"}
+# throughput only: the same configs with other settings (key -> base key, config overrides)
+VARIANTS = {"seqvae_molsets_vae_fp32": ("seqvae_molsets_vae", ['train.precision="fp32"']),
+            "seqvae_default_fp32": ("seqvae_default", ['train.precision="fp32"'])}
 LABELS = {
     "molsets": "molsets VAE (its own trainer code)",
+    "molsets_malloc": "molsets VAE, with seqvae's allocator setting",
     "seqvae_molsets_vae": "seqvae, molsets' architecture (configs/molsets_vae.toml)",
+    "seqvae_molsets_vae_fp32": "seqvae, molsets' architecture, precision fp32",
     "seqvae_default": "seqvae default (configs/moses_smiles.toml)",
+    "seqvae_default_fp32": "seqvae default, precision fp32",
 }
 GOALS = {  # from the issue
     "throughput_same_arch": 3.0,  # seqvae / molsets molecules per second, at least
@@ -195,7 +201,8 @@ class SeqvaeRun:
 
     def __init__(self, key: str, args: argparse.Namespace, out: Path, minutes: float):
         from seqvae import Trainer, load_config
-        overrides = [f'train.out_dir="{out}"', f'data.train="{args.train_file}"',
+        key, extra = VARIANTS.get(key, (key, []))
+        overrides = extra + [f'train.out_dir="{out}"', f'data.train="{args.train_file}"',
                      f'data.valid="{args.valid_file}"', f"train.threads={args.threads}",
                      f"train.seed={args.seed}", f"train.max_minutes={max(minutes, 0.01)}"]
         if args.batch_size:
@@ -395,15 +402,19 @@ def _strings(path: str) -> list[str]:
 
 def worker_throughput(key: str, args: argparse.Namespace) -> dict[str, Any]:
     """Training throughput of one model, warm-up steps excluded."""
-    if key == "molsets":
+    if key.startswith("molsets"):
+        if key == "molsets_malloc":
+            from seqvae.runtime import keep_freed_memory
+            keep_freed_memory()
         run = MolsetsRun(_strings(args.train_file), args.batch_size or 512, args.seed)
         counts = lambda batch: (len(batch), sum(len(t) for t in batch), sum(len(t) for t in batch))
-        extra = {"batch_size": run.config.n_batch, "vocab_size": len(run.vocab),
+        extra = {"batch_size": run.config.n_batch, "vocab_size": len(run.vocab), "precision": "fp32",
                  "tokens": "characters + BOS + EOS (molsets' tokens are characters)"}
     else:
         run = SeqvaeRun(key, args, RUNS / f"throughput_{key}", minutes=30)
         counts = run.counts
         extra = {"batch_size": run.trainer.config.train.batch_size,
+                 "precision": {torch.float32: "fp32", torch.bfloat16: "bf16"}[run.trainer.dtype],
                  "vocab_size": run.trainer.tokenizer.vocab_size,
                  "tokens": "seqvae's atom-level SMILES tokens + BOS + EOS"}
     meter = Meter(counts, args.warmup, args.steps, args.max_seconds)
@@ -609,11 +620,18 @@ def prepare_inputs(args: argparse.Namespace) -> None:
 
 def part_throughput(args: argparse.Namespace) -> dict[str, Any]:
     """Training throughput of the three models, each in its own process."""
-    models = {key: child(f"throughput:{key}", args) for key in ("molsets", *SEQVAE_CONFIGS)}
+    keys = ("molsets", "molsets_malloc", "seqvae_molsets_vae", "seqvae_molsets_vae_fp32",
+            "seqvae_default", "seqvae_default_fp32")
+    models = {key: child(f"throughput:{key}", args) for key in keys}
     base = models["molsets"]["molecules_per_s"]
+    rate = {key: m["molecules_per_s"] for key, m in models.items()}
     return {"models": models,
-            "ratio_same_arch": models["seqvae_molsets_vae"]["molecules_per_s"] / base,
-            "ratio_default": models["seqvae_default"]["molecules_per_s"] / base,
+            "ratio_same_arch": rate["seqvae_molsets_vae"] / base,
+            "ratio_same_arch_fp32": rate["seqvae_molsets_vae_fp32"] / base,
+            "ratio_same_arch_vs_malloc": rate["seqvae_molsets_vae"] / rate["molsets_malloc"],
+            "ratio_same_arch_fp32_vs_malloc": (rate["seqvae_molsets_vae_fp32"]
+                                               / rate["molsets_malloc"]),
+            "ratio_default": rate["seqvae_default"] / base,
             "settings": {"warmup": args.warmup, "steps": args.steps,
                          "max_seconds": args.max_seconds}}
 
@@ -737,17 +755,31 @@ def markdown(results: dict[str, Any]) -> str:
                   "the same molecules for both models (molsets' own token unit); model tokens/s "
                   "counts each model's own tokens with BOS/EOS (seqvae's are atom-level, so "
                   "fewer per molecule). Peak RSS is the whole process (imports, data, training).", "",
-                  "| model | parameters | vocabulary | batch | timed steps | seconds | molecules/s "
-                  "| characters/s | model tokens/s | peak RSS (MiB) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "Precision: fp32 is float32 throughout; bf16 is seqvae's mixed precision "
+                  "(`train.precision`, `auto` by default, which picks bf16 on this CPU: it has "
+                  "AVX-512 BF16): matrix products in bfloat16, weights, optimizer, GRU state and "
+                  "losses in float32. seqvae's trainer also sets glibc's malloc to keep freed "
+                  "memory (`seqvae.runtime.keep_freed_memory`); the row 'with seqvae's allocator "
+                  "setting' runs molsets' unchanged code in a process with that setting too, to "
+                  "show how much of the gap it accounts for.", "",
+                  "| model | precision | parameters | vocabulary | batch | timed steps | seconds | "
+                  "molecules/s | characters/s | model tokens/s | peak RSS (MiB) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for key, m in r["models"].items():
-            lines.append(f"| {LABELS[key]} | {m['parameters']:,} | {m['vocab_size']} | "
+            lines.append(f"| {LABELS[key]} | {m.get('precision', 'fp32')} | {m['parameters']:,} | "
+                         f"{m['vocab_size']} | "
                          f"{m['batch_size']} | {m['timed_steps']} | {m['timed_seconds']:.1f} | "
                          f"{m['molecules_per_s']:.1f} | {m['chars_per_s']:.0f} | "
                          f"{m['tokens_per_s']:.0f} | {m['peak_rss_mib']:.0f} |")
         lines += ["",
                   f"- seqvae / molsets at the same architecture: **{r['ratio_same_arch']:.2f}x** "
-                  f"({_goal(r['ratio_same_arch'], GOALS['throughput_same_arch'], True)})",
+                  f"({_goal(r['ratio_same_arch'], GOALS['throughput_same_arch'], True)}); "
+                  f"{r['ratio_same_arch_vs_malloc']:.2f}x against molsets with the same allocator "
+                  f"setting",
+                  f"- the same in fp32: {r['ratio_same_arch_fp32']:.2f}x "
+                  f"({_goal(r['ratio_same_arch_fp32'], GOALS['throughput_same_arch'], True)}); "
+                  f"{r['ratio_same_arch_fp32_vs_malloc']:.2f}x against molsets with the same "
+                  "allocator setting",
                   f"- seqvae default / molsets: {r['ratio_default']:.2f}x (molecules/s; a smaller model)",
                   f"- parameters at the same architecture: molsets "
                   f"{r['models']['molsets']['parameters']:,}, seqvae "
@@ -811,8 +843,8 @@ def markdown(results: dict[str, Any]) -> str:
                   "Timed: drawing z, decoding, and turning tokens into strings. molsets: its "
                   "`VAE.sample` (patched mask; strings, no RDKit; it always runs "
                   f"{MOLSETS_MAX_LEN - 1} decoding steps). seqvae `generate`: "
-                  "`SequenceVAE.generate` + tokenizer `decode_batch` (strings, no RDKit; stops "
-                  "once every sequence in the batch has ended, at most 101 steps), the "
+                  "`SequenceVAE.generate` + tokenizer `decode_batch` (strings, no RDKit; a sequence "
+                  "leaves the batch once it has produced EOS, at most 101 steps; float32), the "
                   "like-for-like comparison. seqvae API: `VAEModel.sample`, which also "
                   "canonicalizes every sample with RDKit. Validity is computed after the clock "
                   "stops for the first two.", "",
@@ -842,9 +874,9 @@ def markdown(results: dict[str, Any]) -> str:
                              f"{'' if steps is None else f'{steps:.0f}'} | "
                              f"{'' if step_ms is None else f'{step_ms:.1f}'} | "
                              f"{'' if ended is None else f'{ended:.3f}'} | {row['validity']:.3f} |")
-        lines += ["", "seqvae's `generate` stops a batch only once all of its sequences have "
-                  "ended, so a model that still lets a few samples run on decodes to the limit; "
-                  "ms / decoding step compares the per-step cost apart from that.", ""]
+        lines += ["", "Decoding steps / batch: steps until the batch's last sequence ended; "
+                  "seqvae's later steps decode only the sequences still running, so its "
+                  "ms / decoding step is an average over shrinking batches.", ""]
         machines.append(("sampling", r["machine"]))
     lines += ["## Commands and budget", "",
               "All parts: `python -m benchmarks.molsets_compare --part all --minutes 8`. Each "

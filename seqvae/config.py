@@ -24,6 +24,7 @@ RNN_CELLS = ("gru", "lstm")
 NETWORKS = RNN_CELLS + ("transformer",)
 REPRESENTATIONS = ("smiles", "selfies")
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -108,6 +109,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    # bf16: matrix products in bfloat16 (autocast), weights, optimizer and losses in float32;
+    # auto: bf16 where the hardware runs it natively (AVX-512 BF16 / AMX CPUs, recent GPUs)
+    precision: str = "auto"  # auto | fp32 | bf16
 
     batch_size: int = 256
     lr: float = 1e-3
@@ -135,6 +139,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         _choice("train.kl_schedule", self.kl_schedule, KL_SCHEDULES)
+        _choice("train.precision", self.precision, PRECISIONS)
         for name in ("batch_size", "log_every", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")

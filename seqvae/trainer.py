@@ -24,6 +24,7 @@ from .config import Config, dump_toml
 from .errors import CheckpointError, ConfigError, DataError
 from .generate import MOLECULAR_KINDS, VAEModel, sample_table
 from .model import SequenceVAE
+from .runtime import autocast, keep_freed_memory, resolve_precision
 from .schedules import kl_weight, learning_rate
 
 LOG_COLUMNS = [
@@ -137,6 +138,9 @@ class Trainer:
         cfg = self.config
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
+        if self.device.type == "cpu":
+            keep_freed_memory()
+        self.dtype = resolve_precision(cfg.train.precision, self.device)
         torch.manual_seed(cfg.train.seed)
         self.out.mkdir(parents=True, exist_ok=True)
         checkpoint = self.out / CHECKPOINT_DIR
@@ -190,7 +194,7 @@ class Trainer:
         n_params = sum(p.numel() for p in self.model.parameters())
         self.log(f"model: {n_params:,} parameters; vocabulary {tok.vocab_size}; "
                  f"{len(self.data.train):,} training and {len(self.data.valid):,} validation "
-                 f"sequences; device {self.device}")
+                 f"sequences; device {self.device}, products in {str(self.dtype)[6:]}")
 
     def total_steps(self) -> int:
         """Steps the run will take when the budget is in steps or epochs; 0 when time-bound."""
@@ -357,8 +361,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, total, cfg)
         tokens, lengths = tokens.to(self.device), lengths.to(self.device)
-        out = self.model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
-                         word_dropout=cfg.word_dropout)
+        with autocast(self.device, self.dtype):
+            out = self.model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
+                             word_dropout=cfg.word_dropout)
         loss = out.loss
         if not torch.isfinite(loss):
             raise FloatingPointError(

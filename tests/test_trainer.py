@@ -203,3 +203,24 @@ def test_interrupt_saves_a_resumable_checkpoint(tmp_path, small_data, monkeypatc
     assert summary["step"] == 7 and not summary["finished"]
     monkeypatch.setattr(Trainer, "train_step", original)
     assert train(cfg, resume=True, **QUIET)["step"] == 12
+
+
+def test_precision_setting(tmp_path, small_data):
+    """fp32 and bf16 (autocast) both train; bf16 is not a silent no-op."""
+    from seqvae.runtime import resolve_precision
+    assert resolve_precision("fp32", torch.device("cpu")) == torch.float32
+    assert resolve_precision("bf16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(ConfigError, match="precision"):
+        tiny_config(tmp_path / "x", *small_data, **{"train.precision": "fp8"}).validate()
+    final = {}
+    for precision in ("fp32", "bf16"):
+        cfg = tiny_config(tmp_path / precision, *small_data,
+                          **{"train.max_steps": 20, "train.precision": precision})
+        train(cfg, **QUIET)
+        rows = [r for r in csv.DictReader(open(tmp_path / precision / "log.csv")) if r["train_loss"]]
+        assert float(rows[-1]["train_recon"]) < float(rows[0]["train_recon"])
+        final[precision] = weights(tmp_path / precision)
+    differ = [k for k in final["fp32"] if not torch.equal(final["fp32"][k], final["bf16"][k])]
+    assert differ
+    close = [float((final["fp32"][k] - final["bf16"][k]).abs().max()) for k in final["fp32"]]
+    assert max(close) < 0.1

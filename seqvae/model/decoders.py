@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .gru import LatentGRU
 
 
 class RNNDecoder(nn.Module):
@@ -20,18 +21,21 @@ class RNNDecoder(nn.Module):
         self.layers = cfg.decoder_layers
         self.hidden = cfg.decoder_hidden
         self.z_to_input = cfg.z_to_input
-        rnn = nn.GRU if cfg.decoder == "gru" else nn.LSTM
-        input_dim = cfg.embedding_dim + (cfg.latent_dim if cfg.z_to_input else 0)
-        self.rnn = rnn(input_dim, cfg.decoder_hidden, num_layers=cfg.decoder_layers,
-                       batch_first=True,
-                       dropout=cfg.decoder_dropout if cfg.decoder_layers > 1 else 0.0)
+        dropout = cfg.decoder_dropout if cfg.decoder_layers > 1 else 0.0
+        if cfg.decoder == "gru":  # same parameters as nn.GRU, faster recurrence (see gru.py)
+            self.rnn = LatentGRU(cfg.embedding_dim, cfg.latent_dim, cfg.decoder_hidden,
+                                 cfg.decoder_layers, dropout, cfg.z_to_input)
+        else:
+            input_dim = cfg.embedding_dim + (cfg.latent_dim if cfg.z_to_input else 0)
+            self.rnn = nn.LSTM(input_dim, cfg.decoder_hidden, num_layers=cfg.decoder_layers,
+                               batch_first=True, dropout=dropout)
         n_states = 2 if cfg.decoder == "lstm" else 1
         self.z_to_state = (nn.Linear(cfg.latent_dim, n_states * cfg.decoder_layers * cfg.decoder_hidden)
                            if cfg.z_to_state else None)
         self.output = nn.Linear(cfg.decoder_hidden, cfg.vocab_size)
 
-    def initial_state(self, z: torch.Tensor) -> Any:
-        """The RNN state before the first token: from z, or zeros."""
+    def _start(self, z: torch.Tensor) -> Any:
+        """The RNN state before the first token, from z or zeros: h (L, B, H), or (h, c)."""
         batch = z.size(0)
         if self.z_to_state is None:
             h = z.new_zeros(self.layers, batch, self.hidden)
@@ -47,13 +51,38 @@ class RNNDecoder(nn.Module):
 
     def forward(self, emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: emb (B, T, E) of the input tokens, z (B, D) -> logits (B, T, V)."""
-        out, _ = self.rnn(self._inputs(emb, z), self.initial_state(z))  # (B, T, H)
+        if self.cell == "gru":
+            out = self.rnn.run(emb, z, self._start(z))  # (B, T, H)
+        else:
+            out, _ = self.rnn(self._inputs(emb, z), self._start(z))
         return self.output(out)
 
-    def step(self, emb: torch.Tensor, z: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+    def initial_state(self, z: torch.Tensor) -> dict[str, Any]:
+        """Generation state: the RNN state, and what z adds to every step (computed once)."""
+        if self.cell == "gru":
+            return {"h": self._start(z), "zg": self.rnn.latent_gates(z), "z": z}
+        return {"h": self._start(z), "z": z}
+
+    def step(self, emb: torch.Tensor, z: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         """One step: emb (B, 1, E) of the latest token -> logits (B, V) and the new state."""
-        out, state = self.rnn(self._inputs(emb, z), state)  # (B, 1, H)
-        return self.output(out[:, 0]), state
+        if self.cell == "gru":
+            out, h = self.rnn.step_latent(emb[:, 0], state["zg"], state["h"])
+            return self.output(out), {**state, "h": h}
+        out, h = self.rnn(self._inputs(emb, z), state["h"])  # (B, 1, H)
+        return self.output(out[:, 0]), {**state, "h": h}
+
+    @staticmethod
+    def select(state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+        """The generation state of the sequences at index (batch positions) only."""
+        def pick(key: str, value: Any) -> Any:
+            if value is None:
+                return None
+            if key == "h":  # (L, B, H), or the LSTM's pair of them
+                if isinstance(value, tuple):
+                    return tuple(v.index_select(1, index) for v in value)
+                return value.index_select(1, index)
+            return value.index_select(0, index)  # (B, ...)
+        return {key: pick(key, value) for key, value in state.items()}
 
 
 class TransformerDecoder(nn.Module):
@@ -103,6 +132,12 @@ class TransformerDecoder(nn.Module):
         inputs = x if state["inputs"] is None else torch.cat([state["inputs"], x], dim=1)
         h = self._run(inputs, state["memory"])
         return self.output(h[:, -1]), {"memory": state["memory"], "inputs": inputs}
+
+    @staticmethod
+    def select(state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+        """The generation state of the sequences at index (batch positions) only."""
+        return {key: None if value is None else value.index_select(0, index)
+                for key, value in state.items()}
 
 
 def build_decoder(cfg: ModelConfig) -> nn.Module:

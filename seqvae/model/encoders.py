@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .gru import run_gru
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -35,6 +36,7 @@ class RNNEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         cell = nn.GRU if cfg.encoder == "gru" else nn.LSTM
+        self.fast_gru = cfg.encoder == "gru"  # same function as nn.GRU, faster (see gru.py)
         self.bidirectional = cfg.bidirectional
         self.dropout = nn.Dropout(cfg.encoder_dropout)
         hidden = cfg.encoder_hidden
@@ -50,19 +52,22 @@ class RNNEncoder(nn.Module):
                             dropout=cfg.encoder_dropout if cfg.encoder_layers > 1 else 0.0)
             self.output_dim = hidden
 
+    def _run(self, rnn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return run_gru(rnn, x) if self.fast_gru else rnn(x)[0]
+
     def forward(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """emb (B, T, E), lengths (B,) -> summary (B, output_dim)."""
         rows = torch.arange(emb.size(0), device=emb.device)
         last = lengths - 1
         if not self.bidirectional:
-            out, _ = self.rnn(emb)  # (B, T, H)
+            out = self._run(self.rnn, emb)  # (B, T, H)
             return out[rows, last]
         x = emb
         for i, (fwd, bwd) in enumerate(zip(self.forward_rnns, self.backward_rnns)):
             if i:
                 x = self.dropout(x)
-            forward_out, _ = fwd(x)  # (B, T, H)
-            backward_out, _ = bwd(reverse_padded(x, lengths))  # (B, T, H), reversed time
+            forward_out = self._run(fwd, x)  # (B, T, H)
+            backward_out = self._run(bwd, reverse_padded(x, lengths))  # (B, T, H), reversed time
             x = torch.cat([forward_out, reverse_padded(backward_out, lengths)], dim=-1)
         # the backward direction has read the whole sequence at its last reversed step
         return torch.cat([forward_out[rows, last], backward_out[rows, last]], dim=-1)

@@ -70,7 +70,7 @@ class SequenceVAE(nn.Module):
         For a deterministic autoencoder logvar is returned as zeros and is not used.
         """
         summary = self.encoder(self.embedding(tokens), lengths)  # (B, H)
-        mu, logvar = self.posterior(summary).chunk(2, dim=-1)
+        mu, logvar = self.posterior(summary).float().chunk(2, dim=-1)  # float32 under autocast
         if not self.config.variational:
             logvar = torch.zeros_like(mu)
         return mu, logvar
@@ -99,7 +99,7 @@ class SequenceVAE(nn.Module):
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
         if word_dropout > 0 and self.training:
             inputs = self._drop_words(inputs, word_dropout)
-        logits = self.decoder(self.embedding(inputs), z)  # (B, T-1, V)
+        logits = self.decoder(self.embedding(inputs), z).float()  # (B, T-1, V), float32 loss
         recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,)
         if self.config.variational:
             kl_dims = gaussian_kl(mu, logvar)  # (B, D)
@@ -126,35 +126,48 @@ class SequenceVAE(nn.Module):
     def generate(self, z: torch.Tensor, max_length: int | None = None, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
                  generator: torch.Generator | None = None) -> Generated:
-        """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens."""
+        """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens.
+
+        A sequence that has produced EOS leaves the batch: later steps decode only the
+        sequences still running, so the work follows the lengths of the samples, not the
+        longest of them.
+        """
         cfg = self.config
         max_length = min(max_length or cfg.max_length, cfg.max_length) - 1  # BOS is given
         batch = z.size(0)
+        device = z.device
+        tokens = torch.full((batch, max_length), cfg.pad_id, dtype=torch.long, device=device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        nll = torch.zeros(batch, device=device)
+        running = torch.arange(batch, device=device)  # batch positions still decoding
         state = self.decoder.initial_state(z)
-        token = torch.full((batch, 1), cfg.bos_id, dtype=torch.long, device=z.device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=z.device)
-        nll = torch.zeros(batch, device=z.device)
-        steps = []
-        never = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=z.device)
+        token = torch.full((batch, 1), cfg.bos_id, dtype=torch.long, device=device)
+        never = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
         never[[cfg.pad_id, cfg.bos_id]] = True  # not outputs: padding and the start marker
-        for _ in range(max_length):
-            logits, state = self.decoder.step(self.embedding(token), z, state)  # (B, V)
-            log_probs = F.log_softmax(logits.float(), dim=-1)  # the model's own, for the NLL
-            logits = logits.float().masked_fill(never, float("-inf"))
+        steps = 0
+        for t in range(max_length):
+            logits, state = self.decoder.step(self.embedding(token), z, state)  # (R, V)
+            logits = logits.float()
+            log_probs = F.log_softmax(logits, dim=-1)  # the model's own, for the NLL
+            logits = logits.masked_fill(never, float("-inf"))
             if greedy:
                 chosen = logits.argmax(-1)
             else:
                 probs = filtered_probs(logits / max(temperature, 1e-6), top_k, top_p)
                 chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            step_nll = -log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1)
-            nll += torch.where(finished, torch.zeros_like(step_nll), step_nll)
-            chosen = chosen.masked_fill(finished, cfg.pad_id)
-            steps.append(chosen)
-            finished |= chosen == cfg.eos_id
-            if bool(finished.all()):
-                break
+            nll[running] += -log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1)
+            tokens[running, t] = chosen
+            steps = t + 1
+            ended = chosen == cfg.eos_id
+            if bool(ended.any()):
+                finished[running[ended]] = True
+                keep = (~ended).nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    break
+                running, chosen, z = running[keep], chosen[keep], z[keep]
+                state = self.decoder.select(state, keep)
             token = chosen.unsqueeze(1)
-        return Generated(tokens=torch.stack(steps, 1), nll=nll, finished=finished)
+        return Generated(tokens=tokens[:, :steps], nll=nll, finished=finished)
 
 
 def filtered_probs(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
