@@ -324,6 +324,7 @@ class Trainer:
         summary = {"step": state["step"], "epoch": state["epoch"],
                    "elapsed_s": round(state["elapsed_s"], 1), "finished": not self.stop_requested,
                    "metrics": last_metrics, "data": self.data.reports,
+                   "precision": {torch.float32: "fp32", torch.bfloat16: "bf16"}[self.dtype],
                    "parameters": sum(p.numel() for p in self.model.parameters())}
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         self._pictures()

@@ -57,70 +57,85 @@ def gru_cell(gi: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor,
 
 
 class _Recurrence(torch.autograd.Function):
+    """h_t = GRU(gi_t, h_{t-1}) over all steps: gi (T, B, 3H), h0 (B, H) -> outputs (T, B, H).
+
+    Products run in ``mm_dtype``; the state, the gates and their gradients are kept in the
+    dtype of b_hh. Elementwise work is written as few passes over memory as it can be (lerp,
+    addcmul), since on a CPU these passes, not the products, are what the step waits for.
+    """
+
     @staticmethod
-    def forward(ctx, gi, h0, w_hh, b_hh, mm_dtype):
+    def forward(ctx, gi, h0, w_hh, b_hh, mm_dtype):  # noqa: D102 (autograd API)
         steps, batch, three_h = gi.shape
         hidden = three_h // 3
         dtype = b_hh.dtype
+        mixed = mm_dtype != dtype
         ctx.dtypes = (gi.dtype, h0.dtype, w_hh.dtype, b_hh.dtype)
         with torch.autocast(gi.device.type, enabled=False):
-            w = w_hh.to(mm_dtype)
+            w = w_hh.to(mm_dtype)  # (3H, H)
             b = b_hh.to(mm_dtype)
             gi = gi.to(dtype)
-            outputs = gi.new_empty(steps, batch, hidden, dtype=dtype)
-            gates = gi.new_empty(steps, batch, three_h, dtype=dtype)
-            hn = gi.new_empty(steps, batch, hidden, dtype=dtype)
-            h = h0.to(dtype)
-            h0 = h
+            h0 = h = h0.to(dtype)
+            outputs = gi.new_empty(steps, batch, hidden)
+            gates = gi.new_empty(steps, batch, three_h)  # r, u, n after their activations
+            hidden_gates = gi.new_empty(steps, batch, three_h)  # W_hh h + b_hh
             for t in range(steps):
-                gh = torch.addmm(b, h.to(mm_dtype), w.t()).to(dtype)
+                gh = hidden_gates[t]  # (B, 3H)
+                if mixed:
+                    gh.copy_(torch.addmm(b, h.to(mm_dtype), w.t()))
+                else:
+                    torch.addmm(b, h, w.t(), out=gh)
                 g = gates[t]
+                r, u, n = g[:, :hidden], g[:, hidden:2 * hidden], g[:, 2 * hidden:]
                 torch.add(gi[t, :, :2 * hidden], gh[:, :2 * hidden], out=g[:, :2 * hidden])
                 torch.sigmoid_(g[:, :2 * hidden])
-                r, u, n = g[:, :hidden], g[:, hidden:2 * hidden], g[:, 2 * hidden:]
-                hn[t].copy_(gh[:, 2 * hidden:])
-                torch.addcmul(gi[t, :, 2 * hidden:], r, hn[t], out=n)
+                torch.addcmul(gi[t, :, 2 * hidden:], r, gh[:, 2 * hidden:], out=n)
                 torch.tanh_(n)
-                out = outputs[t]
-                torch.sub(h, n, out=out)
-                out.mul_(u).add_(n)
-                h = out
-        ctx.save_for_backward(h0, w, outputs, gates, hn)
+                h = torch.lerp(n, h, u, out=outputs[t])  # h' = n + u * (h - n)
+        ctx.save_for_backward(h0, w, outputs, gates, hidden_gates)
         return outputs
 
     @staticmethod
-    def backward(ctx, grad_outputs):
-        h0, w, outputs, gates, hn = ctx.saved_tensors
+    def backward(ctx, grad_outputs):  # noqa: D102 (autograd API)
+        h0, w, outputs, gates, hidden_gates = ctx.saved_tensors
         gi_dtype, h0_dtype, w_dtype, b_dtype = ctx.dtypes
         mm_dtype = w.dtype
         steps, batch, hidden = outputs.shape
+        mixed = mm_dtype != outputs.dtype
         with torch.autocast(outputs.device.type, enabled=False):
             grad_outputs = grad_outputs.to(outputs.dtype)
-            grad_gi = torch.empty_like(gates)
-            grad_gh = torch.empty_like(gates)
+            grad_gi = torch.empty_like(gates)  # d loss / d (input gate pre-activations)
+            grad_hn = torch.empty_like(outputs)  # d loss / d (W_hn h + b_hn)
+            step_grads = gates.new_empty(batch, 3 * hidden, dtype=mm_dtype) if mixed else None
             grad_h = torch.zeros_like(h0)
             for t in range(steps - 1, -1, -1):
-                grad_h = grad_h + grad_outputs[t]
+                grad_h += grad_outputs[t]
                 h_prev = outputs[t - 1] if t else h0
                 g = gates[t]
                 r, u, n = g[:, :hidden], g[:, hidden:2 * hidden], g[:, 2 * hidden:]
-                gi_t, gh_t = grad_gi[t], grad_gh[t]
-                d_n = gi_t[:, 2 * hidden:]
-                torch.mul(grad_h, 1 - u, out=d_n)
-                d_n.mul_(1 - n * n)
-                d_u = gi_t[:, hidden:2 * hidden]
+                gi_t = grad_gi[t]
+                d_r, d_u, d_n = gi_t[:, :hidden], gi_t[:, hidden:2 * hidden], gi_t[:, 2 * hidden:]
+                d_h_n = torch.addcmul(grad_h, grad_h, u, value=-1)  # grad_h * (1 - u)
+                torch.addcmul(d_h_n, d_h_n * n, n, value=-1, out=d_n)  # through tanh
                 torch.mul(grad_h, h_prev - n, out=d_u)
-                d_u.mul_(u * (1 - u))
-                d_r = gi_t[:, :hidden]
-                torch.mul(d_n, hn[t], out=d_r)
-                d_r.mul_(r * (1 - r))
-                gh_t[:, :2 * hidden].copy_(gi_t[:, :2 * hidden])
-                torch.mul(d_n, r, out=gh_t[:, 2 * hidden:])
-                grad_h = _mm_add(grad_h * u, gh_t.to(mm_dtype), w)
-            flat_gh = grad_gh.view(steps * batch, 3 * hidden)
+                d_u.mul_(torch.addcmul(u, u, u, value=-1))  # through sigmoid: u (1 - u)
+                torch.mul(d_n, hidden_gates[t, :, 2 * hidden:], out=d_r)
+                d_r.mul_(torch.addcmul(r, r, r, value=-1))
+                torch.mul(d_n, r, out=grad_hn[t])
+                if mixed:  # d (W_hh h + b_hh), as one contiguous matrix in the product dtype
+                    step_grads[:, :2 * hidden].copy_(gi_t[:, :2 * hidden])
+                    step_grads[:, 2 * hidden:].copy_(grad_hn[t])
+                    grad_h = _mm_add(grad_h * u, step_grads, w)
+                else:
+                    grad_h = torch.addmm(grad_h * u, gi_t[:, :2 * hidden], w[:2 * hidden])
+                    grad_h.addmm_(grad_hn[t], w[2 * hidden:])
             h_prev_all = torch.cat([h0.unsqueeze(0), outputs[:-1]], 0).view(steps * batch, hidden)
-            grad_w_hh = flat_gh.to(mm_dtype).t().mm(h_prev_all.to(mm_dtype))
-            grad_b_hh = flat_gh.sum(0)
+            h_prev_all = h_prev_all.to(mm_dtype)
+            flat_gi = grad_gi.view(steps * batch, 3 * hidden)
+            flat_hn = grad_hn.view(steps * batch, hidden)
+            grad_w_hh = torch.cat([flat_gi[:, :2 * hidden].to(mm_dtype).t().mm(h_prev_all),
+                                   flat_hn.to(mm_dtype).t().mm(h_prev_all)], 0)  # (3H, H)
+            grad_b_hh = torch.cat([flat_gi[:, :2 * hidden].sum(0), flat_hn.sum(0)])
         return (grad_gi.to(gi_dtype), grad_h.to(h0_dtype), grad_w_hh.to(w_dtype),
                 grad_b_hh.to(b_dtype), None)
 
