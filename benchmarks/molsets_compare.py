@@ -853,8 +853,11 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"- {LABELS[key]}: {t['steps']} steps in {t['train_seconds']:.0f} s, "
                          f"trained by the {t['trained_by']}")
         lines += ["", "| sampler | samples | seconds | molecules/s | x molsets | goal | mean length "
-                  "(chars) | decoding steps / batch | ms / decoding step | ended with EOS | valid |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "(chars) | characters/s | x molsets (characters/s) | decoding steps / batch | "
+                  "ms / decoding step | ended with EOS | valid |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        molsets_chars = {row["n"]: row["molecules_per_s"] * row["mean_length_chars"]
+                         for row in r["samplers"]["molsets"]["rows"]}
         goals = {"seqvae_molsets_vae_generate": GOALS["sampling_same_arch"],
                  "seqvae_default_generate": GOALS["sampling_default"]}
         names = {"molsets": "molsets `VAE.sample`",
@@ -868,15 +871,20 @@ def markdown(results: dict[str, Any]) -> str:
                 steps = row.get("decode_steps_per_batch")
                 step_ms = row.get("ms_per_decode_step")
                 ended = row.get("finished_fraction")
+                chars = row["molecules_per_s"] * row["mean_length_chars"]
                 lines.append(f"| {names[name]} | {row['n']:,} | {row['seconds']:.1f} | "
                              f"{row['molecules_per_s']:.0f} | {row['ratio_to_molsets']:.2f} | {goal} | "
-                             f"{row['mean_length_chars']:.1f} | "
+                             f"{row['mean_length_chars']:.1f} | {chars:.0f} | "
+                             f"{chars / molsets_chars[row['n']]:.2f} | "
                              f"{'' if steps is None else f'{steps:.0f}'} | "
                              f"{'' if step_ms is None else f'{step_ms:.1f}'} | "
                              f"{'' if ended is None else f'{ended:.3f}'} | {row['validity']:.3f} |")
         lines += ["", "Decoding steps / batch: steps until the batch's last sequence ended; "
                   "seqvae's later steps decode only the sequences still running, so its "
-                  "ms / decoding step is an average over shrinking batches.", ""]
+                  "ms / decoding step is an average over shrinking batches. For the same "
+                  "reason seqvae's cost follows the lengths of its samples, while molsets' does "
+                  "not (it always decodes 99 steps): where the models sampled write strings of "
+                  "different lengths, characters/s is the fairer ratio.", ""]
         machines.append(("sampling", r["machine"]))
     lines += ["## Commands and budget", "",
               "All parts: `python -m benchmarks.molsets_compare --part all --minutes 8`. Each "
