@@ -47,6 +47,10 @@ def evaluate(run: Path, n_samples: int, n_heldout: int, train_path: Path, grid: 
     return {
         "samples": n_samples,
         "validity": float(samples["valid"].mean()),
+        # invalid samples that decoded to no molecule at all (for SELFIES, the only way to fail:
+        # a string of ring/branch symbols with no atom before them decodes to "")
+        "invalid_empty": int((~samples["valid"] & (samples["SMILES"] == "")).sum()),
+        "invalid": int((~samples["valid"]).sum()),
         "uniqueness": len(unique) / max(len(valid), 1),
         "novelty": len(unique - training) / max(len(unique), 1),
         "sample_nll_mean": float(samples["NLL"].mean()),
@@ -57,6 +61,22 @@ def evaluate(run: Path, n_samples: int, n_heldout: int, train_path: Path, grid: 
         "active_units": int((mu.var(0) > 0.01).sum()),
         "latent_dim": model.latent_dim,
     }
+
+
+def _empty_note(r: dict) -> str:
+    """A sentence on samples that decoded to no molecule, where there are any."""
+    m = r["metrics"]
+    if not m.get("invalid_empty"):
+        return ""
+    note = (f" Invalid samples that decoded to an empty string (counted invalid): "
+            f"{m['invalid_empty']} of {m['invalid']}.")
+    if r["representation"] == "selfies":
+        note += (" Every SELFIES string decodes to a molecule, but not always a non-empty one: "
+                 "ring and branch symbols with no atom before them are skipped, and a sample made "
+                 "only of them decodes to \"\" (seen at an earlier checkpoint of this run: strings "
+                 "such as [Ring1][#Branch1], symbols that in the training data close a "
+                 "molecule, not start one).")
+    return "\n\n" + note.strip()
 
 
 def markdown_one(r: dict) -> str:
@@ -78,6 +98,7 @@ the shipped 100k MOSES subset; held-out figures on `data/moses_test.csv.gz` (nev
 | training throughput | {t['molecules_per_s']:.0f} molecules/s, {t['tokens_per_s']:.0f} tokens/s |
 | peak memory of the process | {r['peak_rss_mib']:.0f} MiB |
 | validity of {m['samples']} prior samples | {m['validity']:.3f} |
+| invalid samples, of which empty (no atom decoded) | {m.get('invalid', '-')}, {m.get('invalid_empty', '-')} |
 | uniqueness (unique valid / valid) | {m['uniqueness']:.3f} |
 | novelty (unique valid not in training data) | {m['novelty']:.3f} |
 | reconstruction accuracy (greedy from mu, {m['heldout_molecules']} held-out) | {m['reconstruction_accuracy']:.3f} |
@@ -85,7 +106,7 @@ the shipped 100k MOSES subset; held-out figures on `data/moses_test.csv.gz` (nev
 | active units (Var of mu > 0.01) | {m['active_units']} of {m['latent_dim']} |
 | sampling speed (batch 1,000) | {m['sampling_molecules_per_s']:.0f} molecules/s |
 
-No thresholds are asserted: these figures are measured, not targets.
+No thresholds are asserted: these figures are measured, not targets.{_empty_note(r)}
 
 ![samples](train_default_{r['representation']}_samples.png)
 
@@ -163,6 +184,9 @@ def main() -> None:
         "peak_rss_mib": peak_rss_mib(),
         "machine": machine(),
     }
+    previous = RESULTS_DIR / f"{name}.json"
+    if args.evaluate_only and previous.exists():  # training's peak memory, not this process's
+        result["peak_rss_mib"] = json.loads(previous.read_text())["peak_rss_mib"]
     write_results(name, result, markdown_one(result))
     combined()
     print((RESULTS_DIR / f"{name}.md").read_text())

@@ -157,10 +157,14 @@ def run_gru(rnn: nn.GRU, x: torch.Tensor, h0: torch.Tensor | None = None,
     """A unidirectional, batch-first ``nn.GRU`` over x (B, T, I) -> outputs (B, T, H).
 
     Same function as ``rnn(x, h0)[0]`` (dropout between layers included), by the fast
-    recurrence. first_gates (T, B, 3H), when given, replaces the first layer's input gates.
+    recurrence on a CPU; elsewhere (a GPU, where cuDNN's fused GRU is the fast path) by
+    ``nn.GRU`` itself. first_gates (T, B, 3H), when given, replaces the first layer's input
+    gates (CPU only).
     """
     if rnn.bidirectional or not rnn.batch_first:
         raise ValueError("run_gru takes a unidirectional, batch-first nn.GRU")
+    if x.device.type != "cpu" and first_gates is None:
+        return nn.GRU.forward(rnn, x, h0)[0]
     batch = x.size(0)
     if h0 is None:
         h0 = x.new_zeros(rnn.num_layers, batch, rnn.hidden_size, dtype=rnn.weight_hh_l0.dtype)
@@ -208,6 +212,11 @@ class LatentGRU(nn.GRU):
 
     def run(self, emb: torch.Tensor, z: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: emb (B, T, E), z (B, D), h0 (L, B, H) -> outputs (B, T, H)."""
+        if emb.device.type != "cpu":  # cuDNN's fused GRU on [embedding, z]
+            inputs = emb
+            if self.z_to_input:
+                inputs = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1)], -1)
+            return nn.GRU.forward(self, inputs, h0)[0]
         gates = self._first_gates(emb.transpose(0, 1), self.latent_gates(z))  # (T, B, 3H)
         return run_gru(self, emb, h0, first_gates=gates)
 
