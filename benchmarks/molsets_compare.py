@@ -411,10 +411,11 @@ def worker_throughput(key: str, args: argparse.Namespace) -> dict[str, Any]:
         extra = {"batch_size": run.config.n_batch, "vocab_size": len(run.vocab), "precision": "fp32",
                  "tokens": "characters + BOS + EOS (molsets' tokens are characters)"}
     else:
+        from seqvae.runtime import precision_name
         run = SeqvaeRun(key, args, RUNS / f"throughput_{key}", minutes=30)
         counts = run.counts
         extra = {"batch_size": run.trainer.config.train.batch_size,
-                 "precision": {torch.float32: "fp32", torch.bfloat16: "bf16"}[run.trainer.dtype],
+                 "precision": precision_name(run.trainer.dtype),
                  "vocab_size": run.trainer.tokenizer.vocab_size,
                  "tokens": "seqvae's atom-level SMILES tokens + BOS + EOS"}
     meter = Meter(counts, args.warmup, args.steps, args.max_seconds)

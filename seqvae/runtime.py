@@ -40,6 +40,11 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     raise ConfigError(f"train.precision must be auto, fp32 or bf16, got {name!r}")
 
 
+def precision_name(dtype: torch.dtype) -> str:
+    """The train.precision name of a product dtype: fp32 or bf16."""
+    return {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype]
+
+
 def autocast(device: torch.device, dtype: torch.dtype) -> ContextManager:
     """Mixed precision for a forward pass: products in dtype, nothing at all for float32."""
     if dtype == torch.float32:

@@ -24,7 +24,7 @@ from .config import Config, dump_toml
 from .errors import CheckpointError, ConfigError, DataError
 from .generate import MOLECULAR_KINDS, VAEModel, sample_table
 from .model import SequenceVAE
-from .runtime import autocast, keep_freed_memory, resolve_precision
+from .runtime import autocast, keep_freed_memory, precision_name, resolve_precision
 from .schedules import kl_weight, learning_rate
 
 LOG_COLUMNS = [
@@ -194,7 +194,7 @@ class Trainer:
         n_params = sum(p.numel() for p in self.model.parameters())
         self.log(f"model: {n_params:,} parameters; vocabulary {tok.vocab_size}; "
                  f"{len(self.data.train):,} training and {len(self.data.valid):,} validation "
-                 f"sequences; device {self.device}, products in {str(self.dtype)[6:]}")
+                 f"sequences; device {self.device}, precision {precision_name(self.dtype)}")
 
     def total_steps(self) -> int:
         """Steps the run will take when the budget is in steps or epochs; 0 when time-bound."""
@@ -324,7 +324,7 @@ class Trainer:
         summary = {"step": state["step"], "epoch": state["epoch"],
                    "elapsed_s": round(state["elapsed_s"], 1), "finished": not self.stop_requested,
                    "metrics": last_metrics, "data": self.data.reports,
-                   "precision": {torch.float32: "fp32", torch.bfloat16: "bf16"}[self.dtype],
+                   "precision": precision_name(self.dtype),
                    "parameters": sum(p.numel() for p in self.model.parameters())}
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         self._pictures()

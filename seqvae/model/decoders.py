@@ -51,17 +51,17 @@ class RNNDecoder(nn.Module):
 
     def forward(self, emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: emb (B, T, E) of the input tokens, z (B, D) -> logits (B, T, V)."""
-        if self.cell == "gru":
+        if self.cell == "gru" and emb.device.type == "cpu":  # the fast recurrence (gru.py)
             out = self.rnn.run(emb, z, self._start(z))  # (B, T, H)
-        else:
+        else:  # elsewhere nn.GRU / nn.LSTM themselves (cuDNN's fused kernels on a GPU)
             out, _ = self.rnn(self._inputs(emb, z), self._start(z))
         return self.output(out)
 
     def initial_state(self, z: torch.Tensor) -> dict[str, Any]:
         """Generation state: the RNN state, and what z adds to every step (computed once)."""
         if self.cell == "gru":
-            return {"h": self._start(z), "zg": self.rnn.latent_gates(z), "z": z}
-        return {"h": self._start(z), "z": z}
+            return {"h": self._start(z), "zg": self.rnn.latent_gates(z)}
+        return {"h": self._start(z)}
 
     def step(self, emb: torch.Tensor, z: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         """One step: emb (B, 1, E) of the latest token -> logits (B, V) and the new state."""

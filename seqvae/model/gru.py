@@ -211,12 +211,10 @@ class LatentGRU(nn.GRU):
         return F.linear(emb, w_ih[:, :self.embedding_dim]) + zg  # zg broadcasts over steps
 
     def run(self, emb: torch.Tensor, z: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: emb (B, T, E), z (B, D), h0 (L, B, H) -> outputs (B, T, H)."""
-        if emb.device.type != "cpu":  # cuDNN's fused GRU on [embedding, z]
-            inputs = emb
-            if self.z_to_input:
-                inputs = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1)], -1)
-            return nn.GRU.forward(self, inputs, h0)[0]
+        """Teacher forcing: emb (B, T, E), z (B, D), h0 (L, B, H) -> outputs (B, T, H).
+
+        The CPU path; on a GPU, ``nn.GRU``'s own forward on ``[embedding, z]`` is faster.
+        """
         gates = self._first_gates(emb.transpose(0, 1), self.latent_gates(z))  # (T, B, 3H)
         return run_gru(self, emb, h0, first_gates=gates)
 
