@@ -28,7 +28,7 @@ import sys
 import textwrap
 import time
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -199,15 +199,17 @@ class SeqvaeRun:
     exact step train() runs: KL schedule, lr, forward, backward, clip, Adam) from this loop,
     so that evaluation time can be kept off the training clock."""
 
-    def __init__(self, key: str, args: argparse.Namespace, out: Path, minutes: float):
+    def __init__(self, key: str, args: argparse.Namespace, out: Path, minutes: float,
+                 config_file: Path | None = None, extra: Sequence[str] = ()):
         from seqvae import Trainer, load_config
-        key, extra = VARIANTS.get(key, (key, []))
-        overrides = extra + [f'train.out_dir="{out}"', f'data.train="{args.train_file}"',
+        key, variant = VARIANTS.get(key, (key, []))
+        overrides = [*variant, *extra, f'train.out_dir="{out}"', f'data.train="{args.train_file}"',
                      f'data.valid="{args.valid_file}"', f"train.threads={args.threads}",
                      f"train.seed={args.seed}", f"train.max_minutes={max(minutes, 0.01)}"]
         if args.batch_size:
             overrides.append(f"train.batch_size={args.batch_size}")
-        config = load_config(files("seqvae").joinpath("configs", SEQVAE_CONFIGS[key]), overrides)
+        config_file = config_file or files("seqvae").joinpath("configs", SEQVAE_CONFIGS[key])
+        config = load_config(config_file, overrides)
         if out.exists():
             shutil.rmtree(out)
         self.trainer = Trainer(config, progress=False)

@@ -54,8 +54,14 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
 
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, tokenizer: Any, config: Config,
                     trainer_state: dict[str, Any] | None = None,
-                    state_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+                    state_tensors: dict[str, torch.Tensor] | None = None,
+                    weights_dtype: torch.dtype | None = None,
+                    notes: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint folder atomically; returns its path.
+
+    weights_dtype (e.g. torch.float16) stores the floating-point weights in that type (loading
+    casts them back to the model's); notes (JSON) are kept in config.json, e.g. how the model
+    was trained.
 
     trainer_state (JSON-serialisable) and state_tensors (optimizer moments, RNG states) are
     written only when given, for resuming.
@@ -73,8 +79,12 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, tokenizer: An
         "seqvae_version": __version__,
         "tokenizer_kind": tokenizer.kind,
         "config": config.to_dict(),
+        **({"notes": notes} if notes else {}),
     })
-    _save_tensors(model.state_dict(), tmp / "model.safetensors")
+    weights = model.state_dict()
+    if weights_dtype is not None:
+        weights = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in weights.items()}
+    _save_tensors(weights, tmp / "model.safetensors")
     tokenizer.save(tmp / "tokenizer.json")
     if trainer_state is not None:
         _write_json(tmp / "trainer_state.json", trainer_state)
@@ -216,3 +226,14 @@ def optimizer_from_state(optimizer: torch.optim.Optimizer, meta: dict[str, Any],
         optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"optimizer state does not match the model: {exc}") from None
+
+
+def export_checkpoint(source: str | Path, destination: str | Path, half: bool = False,
+                      notes: dict[str, Any] | None = None) -> Path:
+    """Copy a checkpoint's model (config, weights, tokenizer; no trainer state) to a new
+    folder, with the weights in float16 when half is set: a model to share or to ship."""
+    model, tokenizer, config, directory = load_checkpoint(source)
+    meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    merged = {**meta.get("notes", {}), **(notes or {})}
+    return save_checkpoint(destination, model, tokenizer, config,
+                           weights_dtype=torch.float16 if half else None, notes=merged or None)

@@ -5,6 +5,8 @@ seqvae sample MODEL -n 1000 -o samples.csv
 seqvae encode MODEL INPUT -o latents.csv
 seqvae reconstruct MODEL INPUT -o reconstructions.csv
 seqvae interpolate MODEL SMILES_A SMILES_B --steps 10 -o path.csv
+seqvae evaluate samples.csv --reference moses -o metrics.json
+seqvae export RUN DEST --half
 """
 
 from __future__ import annotations
@@ -143,6 +145,51 @@ def _interpolate(args: argparse.Namespace) -> None:
         print(f"grid: {grid}")
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from .chem import molecule_grid
+    from .data import read_strings
+    from .metrics import evaluate_molecules, load_reference
+    from .viz import property_histograms
+
+    import torch
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    samples = read_strings(args.samples, column=args.column)
+    reference = load_reference(args.reference, scaffold_test=args.scaffold_reference,
+                               train=args.train, n_jobs=args.n_jobs, device=device,
+                               progress=not args.no_progress)
+    report = evaluate_molecules(samples, reference, n_jobs=args.n_jobs, device=device,
+                                progress=not args.no_progress)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"samples": str(args.samples), "reference": reference.name,
+                               "metrics": report.metrics}, indent=2) + "\n")
+    width = max(len(k) for k in report.metrics)
+    for key, value in report.metrics.items():
+        shown = f"{int(value)}" if key.startswith("n_") else f"{value:.4f}"
+        print(f"{key:<{width}}  {shown}")
+    print(f"metrics: {out}")
+    if not args.no_pictures and len(report.properties):
+        stem = out.with_suffix("")
+        hist = property_histograms(report.properties, reference.splits["Test"].props,
+                                   f"{stem}_properties.png")
+        grid = molecule_grid(list(report.properties["SMILES"]), f"{stem}_molecules.png")
+        print(f"pictures: {hist}, {grid}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .checkpoint import export_checkpoint
+
+    notes = {"trained_by": args.trained_by} if args.trained_by else None
+    out = export_checkpoint(args.run, args.destination, half=args.half, notes=notes)
+    size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
+    print(f"exported {args.run} to {out} ({size:.1f} MiB{', float16 weights' if args.half else ''})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the seqvae command."""
     parser = argparse.ArgumentParser(prog="seqvae", description="Sequence VAEs for molecules and text.")
@@ -208,7 +255,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-grid", action="store_true")
     p.set_defaults(func=_interpolate)
 
-    for verb in ("sample", "encode", "reconstruct", "interpolate"):
+    p = verbs.add_parser("evaluate", help="MOSES metrics (and GuacaMol scores) of sampled SMILES")
+    p.add_argument("samples", help=".csv (column SMILES), .smi or .txt of generated SMILES")
+    p.add_argument("--column", default=None, help="CSV column (default SMILES)")
+    p.add_argument("--reference", default="moses",
+                   help="moses (MOSES test and scaffold-test splits, needs molsets) or a file of "
+                        "reference SMILES")
+    p.add_argument("--scaffold-reference", help="a second reference file, reported as /TestSF")
+    p.add_argument("--train", help="training SMILES for novelty (moses: its training split)")
+    p.add_argument("-o", "--output", default="metrics.json")
+    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--no-pictures", action="store_true",
+                   help="skip the property histograms and the molecule grid")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = verbs.add_parser("export", help="copy a trained model (no trainer state) to share or ship")
+    p.add_argument("run", help="checkpoint or run folder")
+    p.add_argument("destination", help="new checkpoint folder")
+    p.add_argument("--half", action="store_true", help="store the weights in float16")
+    p.add_argument("--trained-by", help="the command that trained it, kept in config.json")
+    p.set_defaults(func=_export)
+
+    for verb in ("sample", "encode", "reconstruct", "interpolate", "evaluate"):
         verbs.choices[verb].add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     return parser
 

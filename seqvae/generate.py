@@ -254,9 +254,21 @@ def _parses(smiles: str) -> bool:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> VAEModel:
-    """Load a trained model from a checkpoint or run folder."""
+    """Load a trained model: a checkpoint or run folder, or the name of a model shipped with
+    seqvae ("moses-smiles", "moses-selfies"; seqvae.pretrained.available() lists them)."""
     from .checkpoint import load_checkpoint
+    from .pretrained import pretrained_path
     from .trainer import resolve_device
+
+    if not Path(path).exists() and "/" not in str(path):
+        shipped = pretrained_path(str(path))
+        if shipped is None:
+            from .errors import CheckpointError
+            from .pretrained import available
+            names = ", ".join(available()) or "none in this installation"
+            raise CheckpointError(f"checkpoint {path} does not exist, and no model shipped with "
+                                  f"seqvae has that name (shipped: {names})")
+        path = shipped
     model, tokenizer, config, directory = load_checkpoint(path, device=resolve_device(str(device)))
     return VAEModel(model, tokenizer, config, directory)
 

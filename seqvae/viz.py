@@ -40,3 +40,36 @@ def training_curves(log_csv: str | Path, path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+PROPERTY_LABELS = {"logP": "logP (Crippen)", "SA": "SA score", "QED": "QED",
+                   "weight": "molecular weight"}
+
+
+def property_histograms(samples: dict, reference: dict, path: str | Path,
+                        sample_label: str = "samples", reference_label: str = "test set") -> Path:
+    """Histograms of logP, SA, QED and weight: samples against a reference, as densities on
+    shared bins, into a PNG. Both arguments map a property name to its values."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = [name for name in PROPERTY_LABELS if name in samples and name in reference]
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4))
+    for ax, name in zip(np.atleast_1d(axes), names):
+        ref = np.asarray(reference[name], dtype=float)
+        gen = np.asarray(samples[name], dtype=float)
+        both = np.concatenate([ref, gen]) if len(gen) else ref
+        bins = np.linspace(*np.percentile(both, [0.1, 99.9]), 50)
+        ax.hist(ref, bins=bins, density=True, alpha=0.5, label=f"{reference_label} ({len(ref):,})")
+        if len(gen):
+            ax.hist(gen, bins=bins, density=True, alpha=0.5, label=f"{sample_label} ({len(gen):,})")
+        ax.set_title(PROPERTY_LABELS[name])
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

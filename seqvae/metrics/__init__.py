@@ -4,7 +4,8 @@
     molecular_metrics(smiles, reference="moses")   # the keys of molsets' get_all_metrics, and more
 """
 
-from .molecules import molecular_metrics, novelty
+from .molecules import MoleculeReport, evaluate_molecules, molecular_metrics, novelty
 from .reference import MolecularReference, load_reference
 
-__all__ = ["MolecularReference", "load_reference", "molecular_metrics", "novelty"]
+__all__ = ["MolecularReference", "MoleculeReport", "evaluate_molecules", "load_reference",
+           "molecular_metrics", "novelty"]

@@ -11,6 +11,7 @@ Definitions follow molsets 0.3.1 (`moses/metrics/utils.py`, `moses/utils.py`) an
 from __future__ import annotations
 
 import csv
+import functools
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,7 +28,18 @@ GUACAMOL_DESCRIPTORS = ("BertzCT", "MolLogP", "MolWt", "TPSA", "NumHAcceptors", 
                         "NumRotatableBonds", "NumAliphaticRings", "NumAromaticRings")
 PROPERTIES = ("logP", "SA", "QED", "weight")
 
-rdBase.DisableLog("rdApp.*")  # workers only: the parent keeps its own log settings
+
+
+def _quiet(func):
+    """Run func with RDKit's log blocked, restoring the caller's log settings afterwards."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        block = rdBase.BlockLogs()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            del block
+    return wrapper
 
 
 @lru_cache(maxsize=None)
@@ -117,6 +129,7 @@ def properties(mol: Chem.Mol) -> tuple[float, float, float, float]:
             Descriptors.MolWt(mol))
 
 
+@_quiet
 def canonical_pairs(strings: list[str]) -> list[tuple[str, str] | None]:
     """For each string, (canonical SMILES, canonical SMILES of that re-parsed), or None.
 
@@ -135,6 +148,7 @@ def canonical_pairs(strings: list[str]) -> list[tuple[str, str] | None]:
     return out
 
 
+@_quiet
 def molecule_features(smiles: list[str]) -> dict[str, list]:
     """Features of molecules given as canonical SMILES (all valid): packed Morgan bits,
     BRICS fragments, scaffold, logP/SA/QED/weight and whether it passes the filters."""
@@ -150,6 +164,7 @@ def molecule_features(smiles: list[str]) -> dict[str, list]:
     return {"fps": fps, "frags": frags, "scaffolds": scaffolds, "props": props, "passes": passes}
 
 
+@_quiet
 def guacamol_features(smiles: list[str]) -> dict[str, list]:
     """GuacaMol's KL-divergence inputs for molecules given as SMILES: its nine descriptors
     (as `MolecularDescriptorCalculator` returns them, non-finite set to 0) and packed ECFP4
@@ -170,6 +185,7 @@ def guacamol_features(smiles: list[str]) -> dict[str, list]:
     return {"descriptors": descriptors, "fps": fps}
 
 
+@_quiet
 def strip_stereo(smiles: list[str]) -> list[str | None]:
     """GuacaMol's `canonicalize(include_stereocenters=False)`: canonical SMILES without
     stereochemistry, None where RDKit cannot parse the input."""

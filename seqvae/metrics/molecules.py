@@ -22,8 +22,11 @@ molecule's similarity to itself included).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import multiprocessing
 import os
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import linalg
 from scipy.stats import entropy, gaussian_kde, wasserstein_distance
@@ -186,14 +190,45 @@ def _bits(packed: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.unpackbits(packed, axis=1))
 
 
-def _product_dtype(*counts: torch.Tensor) -> torch.dtype:
-    """bfloat16 where the CPU multiplies it natively and every intersection count (at most the
-    smaller of two bit counts) is an integer bfloat16 holds exactly (<= 256); else float32."""
+@functools.lru_cache(maxsize=None)
+def _fastest_product(bf16_exact: bool) -> torch.dtype:
+    """The fastest exact way to count common bits with a matrix product on this CPU, timed once
+    on a product of the size the metrics use: int8 (torch._int_mm, int32 counts, exact), else
+    bfloat16 (exact while counts stay <= 256, and fast only where the CPU has it natively),
+    else float32."""
     from ..runtime import native_bf16
 
+    candidates = [torch.float32]
+    if bf16_exact and native_bf16(torch.device("cpu")):
+        candidates.append(torch.bfloat16)
+    if hasattr(torch, "_int_mm"):
+        candidates.append(torch.int8)
+    x = (torch.rand(512, 1024) < 0.04).float()
+    y = (torch.rand(1024, 4096) < 0.04).float()
+    timings = {}
+    for dtype in candidates:
+        try:
+            a, b = x.to(dtype), y.to(dtype)
+            _count(a, b)
+            start = time.perf_counter()
+            for _ in range(3):
+                _count(a, b)
+            timings[dtype] = time.perf_counter() - start
+        except RuntimeError:
+            continue
+    return min(timings, key=timings.get)
+
+
+def _count(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Common bits of each row of x (B, K) with each column of y (K, N), both 0/1."""
+    return torch._int_mm(x, y) if x.dtype == torch.int8 else x @ y
+
+
+def _product_dtype(*counts: torch.Tensor) -> torch.dtype:
+    """The dtype for _count given the bit counts of the vectors: an intersection count is at
+    most the smaller of two bit counts, and bfloat16 holds integers exactly up to 256."""
     smallest_max = min(int(c.max()) if len(c) else 0 for c in counts)
-    return torch.bfloat16 if smallest_max <= 256 and native_bf16(torch.device("cpu")) \
-        else torch.float32
+    return _fastest_product(smallest_max <= 256)
 
 
 def nearest_neighbour_similarity(gen: np.ndarray, ref: np.ndarray, block: int = 1024,
@@ -209,7 +244,7 @@ def nearest_neighbour_similarity(gen: np.ndarray, ref: np.ndarray, block: int = 
     # whose bound cannot beat the best similarity found so far for any sample of a block is
     # skipped, and groups are visited nearest bit count first so the best is found early.
     r_order = torch.argsort(b, stable=True)
-    r, b = r[r_order].to(dtype), b[r_order]
+    r_t, b = r[r_order].to(dtype).T.contiguous(), b[r_order]
     values, starts = np.unique(b.numpy(), return_index=True)
     groups = list(zip(values.tolist(), starts.tolist(), list(starts[1:]) + [len(b)]))
     g_order = torch.argsort(a, stable=True)
@@ -225,7 +260,7 @@ def nearest_neighbour_similarity(gen: np.ndarray, ref: np.ndarray, block: int = 
                 count / lo_a if count < lo_a else hi_a / count)
             if bound <= float(top.min()):
                 continue
-            c = (gb @ r[lo:hi].T).amax(1).double()
+            c = _count(gb, r_t[:, lo:hi]).amax(1).double()
             union = ab + count - c
             t = torch.where(union > 0, c / union.clamp_min(1), torch.ones_like(c))
             top = torch.maximum(top, t)
@@ -244,7 +279,7 @@ def internal_similarity_sums(gen: np.ndarray, block: int = 2048, progress: bool 
     s1 = torch.zeros(len(g), dtype=torch.float64)
     s2 = torch.zeros(len(g), dtype=torch.float64)
     for i in tqdm(range(0, len(g), block), desc="IntDiv", leave=False, disable=not progress):
-        c = (g[i:i + block].to(dtype) @ gt).float()
+        c = _count(g[i:i + block].to(dtype), gt).float()
         union = a[i:i + block, None] + a[None, :] - c
         t = torch.where(union > 0, c / union.clamp_min(1), torch.ones_like(c))
         s1[i:i + block] = t.sum(1, dtype=torch.float64)
@@ -261,7 +296,7 @@ def max_internal_similarity(fps: np.ndarray, block: int = 2048) -> np.ndarray:
     gt = g.to(dtype).T.contiguous()
     out = np.zeros(len(g))
     for i in range(0, len(g), block):
-        c = (g[i:i + block].to(dtype) @ gt).float()
+        c = _count(g[i:i + block].to(dtype), gt).float()
         union = a[i:i + block, None] + a[None, :] - c
         t = torch.where(union > 0, c / union.clamp_min(1), torch.zeros_like(c))
         rows = torch.arange(len(t))
@@ -311,10 +346,11 @@ def kl_score(ref_descriptors: np.ndarray, ref_max_sim: np.ndarray,
     return float(np.mean([np.exp(-v) for v in kldivs.values()])), kldivs
 
 
-def guacamol_subset(smiles: Sequence[str], size: int = GUACAMOL_SAMPLES,
+def guacamol_subset(smiles: Sequence[str], size: int | None = None,
                     seed: int = GUACAMOL_SEED) -> list[str]:
     """GuacaMol's get_random_subset: numpy's legacy generator seeded with 42, a choice without
     replacement (the same draw as `np.random.seed(42); np.random.choice(smiles, size, False)`)."""
+    size = size or GUACAMOL_SAMPLES
     if len(smiles) < size:
         return list(smiles)
     index = np.random.RandomState(seed).choice(len(smiles), size, replace=False)
@@ -329,9 +365,27 @@ def _dedupe(items: Sequence[Any]) -> list[Any]:
 
 # -- the metric set -------------------------------------------------------------------------------
 
+@dataclasses.dataclass
+class MoleculeReport:
+    """What evaluate_molecules measured: the metrics, the reference they were measured
+    against, and one row per valid sample (canonical SMILES, logP, SA, QED, weight)."""
+
+    metrics: dict[str, float]
+    reference: Any
+    properties: pd.DataFrame
+
+
 def molecular_metrics(samples: Sequence[str], reference: Any = "moses", *,
                       k: Sequence[int] = (1000, 10000), n_jobs: int | None = None,
                       device: str = "cpu", progress: bool = True) -> dict[str, float]:
+    """The metrics of evaluate_molecules alone (see there)."""
+    return evaluate_molecules(samples, reference, k=k, n_jobs=n_jobs, device=device,
+                              progress=progress).metrics
+
+
+def evaluate_molecules(samples: Sequence[str], reference: Any = "moses", *,
+                       k: Sequence[int] = (1000, 10000), n_jobs: int | None = None,
+                       device: str = "cpu", progress: bool = True) -> MoleculeReport:
     """The MOSES metrics of generated SMILES against a reference, with molsets' keys:
     valid, unique@k, FCD / SNN / Frag / Scaf against each reference split (/Test, /TestSF),
     IntDiv, IntDiv2, Filters, Wasserstein distances of logP, SA, QED and weight to the test
@@ -361,7 +415,8 @@ def molecular_metrics(samples: Sequence[str], reference: Any = "moses", *,
             metrics[f"unique@{size}"] = _fraction_unique(again, size)
         if len(gen) < 2:
             warnings.warn(f"only {len(gen)} valid samples: the other metrics are NaN")
-            return _finish(metrics, reference, len(strings), len(valid), nan=True)
+            return MoleculeReport(_finish(metrics, reference, len(strings), len(valid), nan=True),
+                                  reference, pd.DataFrame(columns=["SMILES", *PROPERTIES]))
         unique_gen = _dedupe(gen)
         feats = _merge(workers.map(_features.molecule_features, unique_gen, "describe", progress))
         where = {s: i for i, s in enumerate(unique_gen)}
@@ -400,7 +455,9 @@ def molecular_metrics(samples: Sequence[str], reference: Any = "moses", *,
             metrics["Novelty"] = novelty(again, reference.train)
         if reference.guacamol is not None:
             metrics.update(_guacamol_scores(gen, acts, reference.guacamol, workers, progress))
-    return _finish(metrics, reference, len(strings), len(valid))
+    table = pd.DataFrame(props, columns=list(PROPERTIES))
+    table.insert(0, "SMILES", gen)
+    return MoleculeReport(_finish(metrics, reference, len(strings), len(valid)), reference, table)
 
 
 def _fraction_unique(canonical: list[str], k: int) -> float:

@@ -111,13 +111,14 @@ def _save(path: Path, splits: dict[str, SplitStats], guacamol: GuacaMolStats | N
 
 
 def _load(path: Path) -> tuple[dict[str, SplitStats], GuacaMolStats | None, dict] | None:
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     try:
         meta = json.loads((path / "meta.json").read_text())
         counts = json.loads((path / "counts.json").read_text())
         arrays = load_file(str(path / "arrays.safetensors"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, SafetensorError):
         return None  # absent or damaged: recompute
     splits = {name: SplitStats(arrays[f"{name}.fcd_mu"], arrays[f"{name}.fcd_sigma"],
                                arrays[f"{name}.fps"], counts[name]["frag"], counts[name]["scaf"],
