@@ -87,17 +87,18 @@ def fcd_to_test(smiles: list[str]) -> tuple[float, float]:
                                                         stats["sigma"])
 
 
-def train_part(part: str, minutes: float, seed: int, every: float) -> dict[str, Any]:
+def train_part(part: str, minutes: float, seed: int, every: float, train: str = "moses:train",
+               n_samples: int = N_SAMPLES) -> dict[str, Any]:
     from benchmarks.molsets_compare import Curve, MolsetsRun, SeqvaeRun
-    from seqvae.data import moses_path, read_strings
+    from seqvae.data import read_strings, resolve_data
 
     out = RUNS / part
     started = time.perf_counter()
     if part == "molsets":
-        run = MolsetsRun(read_strings(moses_path("train")), 512, seed)
+        run = MolsetsRun(read_strings(resolve_data(train)), 512, seed)
         module = run.model
     else:
-        args = argparse.Namespace(train_file="moses:train", valid_file="default:moses_test",
+        args = argparse.Namespace(train_file=train, valid_file="default:moses_test",
                                   threads=0, seed=seed, batch_size=None)
         from importlib.resources import files
         config = files("seqvae").joinpath("configs", f"moses_{part}.toml")
@@ -115,7 +116,8 @@ def train_part(part: str, minutes: float, seed: int, every: float) -> dict[str, 
     result: dict[str, Any] = {"part": part, "label": LABELS[part], "minutes": minutes,
                               "train_seconds": train_seconds, "steps": curve.steps,
                               "molecules_seen": curve.molecules,
-                              "epochs": curve.molecules / 1_584_663,
+                              "train_data": train,
+                              "epochs": curve.molecules / len(read_strings(resolve_data(train))),
                               "parameters": run.parameters, "setup_seconds": setup_seconds}
     if part == "molsets":
         run.save(out)
@@ -125,9 +127,12 @@ def train_part(part: str, minutes: float, seed: int, every: float) -> dict[str, 
         run.trainer.state["elapsed_s"] = train_seconds
         run.trainer.save()
         sample = lambda n, s: _seqvae_samples(run, n, s)  # noqa: E731
-        result["config"] = f"seqvae/configs/moses_{part}.toml + " + " ".join(SEQVAE_OVERRIDES)
-        result["command"] = (f"python -m benchmarks.moses --part {part} --minutes {minutes:g} "
-                             f"--seed {seed}")
+        result["config"] = (f"seqvae/configs/moses_{part}.toml + data.train=\"{train}\" "
+                            + " ".join(SEQVAE_OVERRIDES[1:]))
+    result["command"] = (f"python -m benchmarks.moses --part {part} --minutes {minutes:g} "
+                         f"--seed {seed}" + (f" --train {train}" if train != "moses:train" else "")
+                         + (f" --samples {n_samples}" if n_samples != N_SAMPLES else ""))
+    result["n_samples"] = n_samples
     # the curve: each snapshot's FCD/Test on CURVE_SAMPLES samples
     final_state = {k: v.clone() for k, v in module.state_dict().items()}
     points = []
@@ -142,7 +147,7 @@ def train_part(part: str, minutes: float, seed: int, every: float) -> dict[str, 
     result["curve"] = points
     # the final model: 30,000 samples, every metric
     start = time.perf_counter()
-    strings = sample(N_SAMPLES, seed)
+    strings = sample(n_samples, seed)
     result["sample_seconds"] = time.perf_counter() - start
     import pandas as pd
     pd.DataFrame({"SMILES": strings}).to_csv(out / "samples.csv", index=False)
@@ -206,7 +211,7 @@ def table() -> str:
     for p, r in parts.items():
         lines += [f"- {r['label']}: {r['parameters']:,} parameters, {r['steps']:,} steps, "
                   f"{r['molecules_seen']:,} molecules seen in {r['train_seconds']:.0f} s "
-                  f"(set-up {r['setup_seconds']:.0f} s, off the clock); sampling 30,000 took "
+                  f"(set-up {r['setup_seconds']:.0f} s, off the clock); sampling {r['n_samples']:,} took "
                   f"{r['sample_seconds']:.0f} s, all metrics {r['metrics_seconds']:.0f} s. "
                   f"Config: {r['config']}." + (f" Command: `{r['command']}`." if "command" in r else ""),
                   f"  Pictures: moses_{p}_samples.png, moses_{p}_properties.png."]
@@ -249,9 +254,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=45)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=float, default=450, help="seconds between curve points")
+    parser.add_argument("--train", default="moses:train", help="training data (a quick trial: "
+                        "default:moses_train)")
+    parser.add_argument("--samples", type=int, default=N_SAMPLES)
     args = parser.parse_args()
     if args.part != "table":
-        result = train_part(args.part, args.minutes, args.seed, args.every)
+        result = train_part(args.part, args.minutes, args.seed, args.every, args.train, args.samples)
         path = RESULTS_DIR / f"moses_{args.part}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")

@@ -9,10 +9,11 @@ How it is faster than molsets on the same CPU, without changing any definition:
 - every molecule is parsed, canonicalised and described once, in worker processes (both
   cores), instead of once per metric in one process; repeated strings are computed once;
 - ChemNet (FCD) runs once over the samples, not once per reference split;
-- Tanimoto similarities come from one bfloat16 matrix product of the bit vectors where the
-  CPU has native bf16 (bit counts up to 256 are exact in bf16, and are checked), and the
-  nearest-neighbour search (SNN) takes the maximum of the raw counts within groups of
-  reference molecules with the same number of bits, where Tanimoto is monotone in the count.
+- Tanimoto similarities come from exact counts of common bits, one matrix product of the bit
+  vectors in the fastest exact form the CPU offers (int8 with int32 sums; else bfloat16 where
+  it is native and the counts stay <= 256; else float32), and the nearest-neighbour search
+  (SNN) takes the largest count within each group of reference molecules with the same
+  number of bits, where Tanimoto grows with the count.
 
 Where molsets' definitions are unusual they are followed and said so at the function that
 implements them (unique@k and novelty on twice-canonicalised SMILES, novelty against the
