@@ -309,7 +309,13 @@ def max_internal_similarity(fps: np.ndarray, block: int = 2048) -> np.ndarray:
 # -- counts and distributions -------------------------------------------------------------------
 
 def cosine_similarity(ref: dict[str, int], gen: dict[str, int]) -> float:
-    """molsets' cos_similarity of two count tables (absent keys count 0); NaN if one is empty."""
+    """molsets' cos_similarity of two count tables (absent keys count 0); NaN if one is empty.
+
+    Computed in float64. molsets passes int64 count vectors to scipy's cosine, which (SciPy
+    1.17) multiplies the two int64 squared norms and overflows once their product passes
+    2**63: against the MOSES test split that happens from about 20,000 valid samples, and
+    molsets' Frag then comes out wrong (by 0.04 on 30,000 MOSES training molecules,
+    benchmarks/results/moses_metrics.md); seqvae gives the true cosine."""
     if not ref or not gen:
         return float("nan")
     keys = sorted(set(ref) | set(gen))
