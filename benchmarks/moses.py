@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import RESULTS_DIR, machine, machine_markdown, peak_rss_mib, write_results
+from benchmarks.common import RESULTS_DIR, machine, machine_markdown, peak_rss_mib
 
 RUNS = Path("runs") / "moses"
 N_SAMPLES = 30_000
@@ -94,8 +94,9 @@ def train_part(part: str, minutes: float, seed: int, every: float, train: str = 
 
     out = RUNS / part
     started = time.perf_counter()
+    train_strings = read_strings(resolve_data(train))
     if part == "molsets":
-        run = MolsetsRun(read_strings(resolve_data(train)), 512, seed)
+        run = MolsetsRun(train_strings, 512, seed)
         module = run.model
     else:
         args = argparse.Namespace(train_file=train, valid_file="default:moses_test",
@@ -117,7 +118,7 @@ def train_part(part: str, minutes: float, seed: int, every: float, train: str = 
                               "train_seconds": train_seconds, "steps": curve.steps,
                               "molecules_seen": curve.molecules,
                               "train_data": train,
-                              "epochs": curve.molecules / len(read_strings(resolve_data(train))),
+                              "epochs": curve.molecules / len(train_strings),
                               "parameters": run.parameters, "setup_seconds": setup_seconds}
     if part == "molsets":
         run.save(out)

@@ -83,12 +83,10 @@ class _Workers:
                    leave=False)
         results = []
         with bar:
-            if self.executor is None:
-                from ..chem import rdkit_quiet
-                with rdkit_quiet():
-                    for chunk in chunks:
-                        results.append(func(chunk))
-                        bar.update(len(chunk))
+            if self.executor is None:  # the feature functions block RDKit's log themselves
+                for chunk in chunks:
+                    results.append(func(chunk))
+                    bar.update(len(chunk))
             else:
                 for chunk, result in zip(chunks, self.executor.map(func, chunks)):
                     results.append(result)
@@ -102,6 +100,48 @@ def _merge(results: list[dict[str, list]]) -> dict[str, list]:
         for key, values in result.items():
             merged.setdefault(key, []).extend(values)
     return merged
+
+
+def packed_rows(fps: list[bytes]) -> np.ndarray:
+    """Packed fingerprints from the workers as one (N, bytes) uint8 array."""
+    return np.frombuffer(b"".join(fps), dtype=np.uint8).reshape(len(fps), -1)
+
+
+def canonical_forms(strings: Sequence[str], workers: _Workers, desc: str,
+                    progress: bool) -> dict[str, tuple[str, str] | None]:
+    """For each distinct string, _features.canonical_pairs' answer (None if invalid)."""
+    unique = _dedupe(strings)
+    return dict(zip(unique, (p for chunk in workers.map(_features.canonical_pairs, unique, desc,
+                                                        progress) for p in chunk)))
+
+
+@dataclasses.dataclass
+class Described:
+    """molecule_features of a list of molecules, each distinct one computed once."""
+
+    fps: np.ndarray  # (distinct molecules, 128) packed Morgan bits
+    index: np.ndarray  # for each molecule as listed, its row in fps
+    frag: Counter  # BRICS fragment counts over the list
+    scaf: Counter  # scaffold counts over the list (scaffolds of under two rings left out)
+    props: np.ndarray  # (listed molecules, 4): logP, SA, QED, weight
+    passes: np.ndarray  # (listed molecules,): passes the MOSES filters
+
+
+def describe(molecules: Sequence[str], workers: _Workers, desc: str,
+             progress: bool) -> Described:
+    """Fingerprints, fragment and scaffold counts, properties and filters of valid SMILES."""
+    unique = _dedupe(molecules)
+    feats = _merge(workers.map(_features.molecule_features, unique, desc, progress))
+    where = {s: i for i, s in enumerate(unique)}
+    index = np.array([where[s] for s in molecules])
+    frag: Counter = Counter()
+    for i in index:
+        frag.update(feats["frags"][i])
+    scaf = Counter(feats["scaffolds"][i] for i in index)
+    scaf.pop(None, None)
+    return Described(packed_rows(feats["fps"]), index, frag, scaf,
+                     np.asarray(feats["props"], dtype=np.float64)[index],
+                     np.asarray(feats["passes"])[index])
 
 
 # -- FCD ----------------------------------------------------------------------------------------
@@ -411,9 +451,7 @@ def evaluate_molecules(samples: Sequence[str], reference: Any = "moses", *,
     if not strings:
         raise DataError("no samples to evaluate")
     with _Workers(n_jobs) as workers:
-        unique_raw = _dedupe(strings)
-        pairs = dict(zip(unique_raw, (p for chunk in workers.map(
-            _features.canonical_pairs, unique_raw, "parse", progress) for p in chunk)))
+        pairs = canonical_forms(strings, workers, "parse", progress)
         valid = [pairs[s] for s in strings if pairs[s] is not None]
         gen = [p[0] for p in valid]  # molsets' `remove_invalid(gen, canonize=True)`
         again = [p[1] for p in valid]  # its canonic_smiles(get_mol(...)) of those
@@ -424,35 +462,27 @@ def evaluate_molecules(samples: Sequence[str], reference: Any = "moses", *,
             warnings.warn(f"only {len(gen)} valid samples: the other metrics are NaN")
             return MoleculeReport(_finish(metrics, reference, len(strings), len(valid), nan=True),
                                   reference, pd.DataFrame(columns=["SMILES", *PROPERTIES]))
-        unique_gen = _dedupe(gen)
-        feats = _merge(workers.map(_features.molecule_features, unique_gen, "describe", progress))
-        where = {s: i for i, s in enumerate(unique_gen)}
-        index = np.array([where[s] for s in gen])
-        fps = np.frombuffer(b"".join(feats["fps"]), dtype=np.uint8).reshape(len(unique_gen), -1)
+        described = describe(gen, workers, "describe", progress)
+        fps, index = described.fps, described.index
         chemnet = ChemNet(device)
         unique_again = _dedupe(again)
         acts = chemnet.activations(unique_again, progress=progress)
         where_again = {s: i for i, s in enumerate(unique_again)}
         acts = acts[[where_again[s] for s in again]]
         gen_fcd = gaussian_stats(acts)
-        frag: Counter = Counter()
-        for i in index:
-            frag.update(feats["frags"][i])
-        scaf = Counter(feats["scaffolds"][i] for i in index)
-        scaf.pop(None, None)
-        props = np.asarray(feats["props"], dtype=np.float64)[index]
+        props = described.props
         for name, split in reference.splits.items():
             metrics[f"FCD/{name}"] = frechet_distance(split.fcd_mu, split.fcd_sigma,
                                                       gen_fcd["mu"], gen_fcd["sigma"])
             nearest = nearest_neighbour_similarity(fps, split.fps, progress=progress,
                                                    desc=f"SNN/{name}")
             metrics[f"SNN/{name}"] = float(nearest[index].mean())
-            metrics[f"Frag/{name}"] = cosine_similarity(split.frag, frag)
-            metrics[f"Scaf/{name}"] = cosine_similarity(split.scaf, scaf)
+            metrics[f"Frag/{name}"] = cosine_similarity(split.frag, described.frag)
+            metrics[f"Scaf/{name}"] = cosine_similarity(split.scaf, described.scaf)
         sums, squares = internal_similarity_sums(fps[index], progress=progress)
         metrics["IntDiv"] = float(1 - np.mean(sums / len(index)))
         metrics["IntDiv2"] = float(1 - np.mean(np.sqrt(squares / len(index))))
-        metrics["Filters"] = float(np.mean(np.asarray(feats["passes"])[index]))
+        metrics["Filters"] = float(np.mean(described.passes))
         for name, split in reference.splits.items():
             suffix = "" if name == "Test" else f"/{name}"
             for j, prop in enumerate(PROPERTIES):
@@ -496,9 +526,8 @@ def _guacamol_scores(gen: list[str], acts: np.ndarray, ref, workers: _Workers,
                                "GuacaMol descriptors", progress))
     out: dict[str, float] = {}
     if len(feats.get("fps", [])) >= 2:
-        fps = np.frombuffer(b"".join(feats["fps"]), dtype=np.uint8).reshape(len(feats["fps"]), -1)
         score, _ = kl_score(ref.descriptors, ref.max_similarity, np.asarray(feats["descriptors"]),
-                            max_internal_similarity(fps))
+                            max_internal_similarity(packed_rows(feats["fps"])))
         out["KL score"] = score
     first = gaussian_stats(acts[:GUACAMOL_SAMPLES])
     out["FCD score"] = float(np.exp(-0.2 * frechet_distance(ref.fcd_mu, ref.fcd_sigma,

@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -137,33 +136,20 @@ def split_stats(smiles: Sequence[str], workers, chemnet, progress: bool = False,
                 label: str = "reference") -> tuple[SplitStats, int]:
     """molsets' compute_intermediate_statistics for a list of SMILES; also the number of rows
     skipped because RDKit cannot parse them (molsets would stop on the first)."""
-    from .molecules import _merge, gaussian_stats
+    from .molecules import canonical_forms, describe, gaussian_stats
 
-    unique = list(dict.fromkeys(smiles))
-    pairs = dict(zip(unique, (p for chunk in workers.map(_features.canonical_pairs, unique,
-                                                         f"{label}: parse", progress)
-                              for p in chunk)))
+    pairs = canonical_forms(smiles, workers, f"{label}: parse", progress)
     kept = [s for s in smiles if pairs[s] is not None]
     skipped = len(smiles) - len(kept)
     if len(kept) < 2:
         raise DataError(f"the {label} set has {len(kept)} valid molecules; it needs at least 2")
-    kept_unique = list(dict.fromkeys(kept))
-    feats = _merge(workers.map(_features.molecule_features, kept_unique,
-                               f"{label}: describe", progress))
-    where = {s: i for i, s in enumerate(kept_unique)}
-    index = np.array([where[s] for s in kept])
-    fps = np.frombuffer(b"".join(feats["fps"]), dtype=np.uint8).reshape(len(kept_unique), -1)
-    frag: Counter = Counter()
-    for i in index:
-        frag.update(feats["frags"][i])
-    scaf = Counter(feats["scaffolds"][i] for i in index)
-    scaf.pop(None, None)
-    props = np.asarray(feats["props"], dtype=np.float64)[index]
+    described = describe(kept, workers, f"{label}: describe", progress)
     # fcd_torch canonicalises what it is given: the canonical form of each reference SMILES
     canonical = [pairs[s][0] for s in kept]
     fcd = gaussian_stats(chemnet.activations(canonical, progress=progress))
-    stats = SplitStats(fcd["mu"], fcd["sigma"], fps[index], dict(frag), dict(scaf),
-                       {p: props[:, j] for j, p in enumerate(PROPERTIES)})
+    stats = SplitStats(fcd["mu"], fcd["sigma"], described.fps[described.index],
+                       dict(described.frag), dict(described.scaf),
+                       {p: described.props[:, j] for j, p in enumerate(PROPERTIES)})
     return stats, skipped
 
 
@@ -172,7 +158,8 @@ def guacamol_stats(smiles: Sequence[str], workers, chemnet, progress: bool = Fal
     """GuacaMol's reference over its random 10,000-molecule subset (seed 42) of smiles: for
     the KL benchmark the subset canonicalised without stereochemistry and deduplicated, for
     the FCD benchmark the subset as given (fcd_torch canonicalises it)."""
-    from .molecules import _dedupe, _merge, gaussian_stats, guacamol_subset, max_internal_similarity
+    from .molecules import (_dedupe, _merge, canonical_forms, gaussian_stats, guacamol_subset,
+                            max_internal_similarity, packed_rows)
 
     subset = guacamol_subset(list(smiles))
     flat = [s for chunk in workers.map(_features.strip_stereo, subset, "GuacaMol reference",
@@ -180,11 +167,11 @@ def guacamol_stats(smiles: Sequence[str], workers, chemnet, progress: bool = Fal
     molecules = _dedupe([s for s in flat if s is not None])
     feats = _merge(workers.map(_features.guacamol_features, molecules, "GuacaMol descriptors",
                                progress))
-    fps = np.frombuffer(b"".join(feats["fps"]), dtype=np.uint8).reshape(len(feats["fps"]), -1)
-    canonical = [p[0] for chunk in workers.map(_features.canonical_pairs, subset, "parse", False)
-                 for p in chunk if p is not None]
+    pairs = canonical_forms(subset, workers, "parse", False)
+    canonical = [pairs[s][0] for s in subset if pairs[s] is not None]
     fcd = gaussian_stats(chemnet.activations(canonical, progress=progress))
-    return GuacaMolStats(np.asarray(feats["descriptors"]), max_internal_similarity(fps),
+    return GuacaMolStats(np.asarray(feats["descriptors"]),
+                         max_internal_similarity(packed_rows(feats["fps"])),
                          fcd["mu"], fcd["sigma"])
 
 
