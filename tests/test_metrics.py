@@ -210,3 +210,18 @@ def test_report_has_properties(samples, reference):
     assert list(report.properties.columns) == ["SMILES", "logP", "SA", "QED", "weight"]
     assert len(report.properties) == valid
     assert report.properties["QED"].between(0, 1).all()
+
+
+def test_collapsed_samples_score_zero_on_that_kl_term(reference):
+    # an untrained model that writes one molecule over and over: every descriptor is a
+    # point mass, GuacaMol's own code raises there; seqvae scores those terms exp(-inf) = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        isomers = molecular_metrics(["CCO", "COC"] * 20, reference, n_jobs=1, progress=False)
+        one = molecular_metrics(["CCO"] * 40, reference, n_jobs=1, progress=False)
+    assert 0 < isomers["KL score"] < 0.5  # one weight for both: that term is 0
+    assert one["KL score"] == 0.0
+    assert M.continuous_kldiv(np.linspace(0, 1, 50), np.full(30, 0.3)) == math.inf
+    ref = np.random.default_rng(0).normal(size=(200, 9))
+    same = M.kl_score(ref, ref[:, 0], ref, ref[:, 0])[0]
+    assert same == pytest.approx(1.0, abs=1e-6)

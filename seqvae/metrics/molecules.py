@@ -365,7 +365,15 @@ def cosine_similarity(ref: dict[str, int], gen: dict[str, int]) -> float:
 
 
 def continuous_kldiv(baseline: np.ndarray, sampled: np.ndarray) -> float:
-    """GuacaMol's continuous_kldiv: KL of Gaussian kernel density estimates on 1000 points."""
+    """GuacaMol's continuous_kldiv: KL of Gaussian kernel density estimates on 1000 points.
+
+    Samples that all share one value (a model that has collapsed onto a handful of
+    molecules) have no kernel density: GuacaMol's own code stops there with scipy's
+    LinAlgError. Their distribution is a point mass, and the divergence of the reference
+    from it is infinite, so that term of the KL score is exp(-inf) = 0."""
+    sampled = np.asarray(sampled, dtype=np.float64)
+    if sampled.size < 2 or np.ptp(sampled) == 0:
+        return float("inf")
     both = np.hstack([baseline, sampled])
     x = np.linspace(both.min(), both.max(), num=1000)
     p = gaussian_kde(baseline)(x) + 1e-10
@@ -529,6 +537,8 @@ def _guacamol_scores(gen: list[str], acts: np.ndarray, ref, workers: _Workers,
         score, _ = kl_score(ref.descriptors, ref.max_similarity, np.asarray(feats["descriptors"]),
                             max_internal_similarity(packed_rows(feats["fps"])))
         out["KL score"] = score
+    else:  # one distinct molecule is a point mass in every term; none leaves nothing to score
+        out["KL score"] = 0.0 if feats.get("fps") else float("nan")
     first = gaussian_stats(acts[:GUACAMOL_SAMPLES])
     out["FCD score"] = float(np.exp(-0.2 * frechet_distance(ref.fcd_mu, ref.fcd_sigma,
                                                             first["mu"], first["sigma"])))
