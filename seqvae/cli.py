@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from .config import REPRESENTATIONS
 from .errors import SeqVAEError
 
 
@@ -64,6 +65,13 @@ def _sample(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     line = f"wrote {len(table)} samples to {out} ({len(table) / max(seconds, 1e-9):.0f}/s)"
+    if not model.molecular:
+        seen = model.training_sentences()
+        if seen is not None:
+            table["novel"] = [t not in seen for t in table["text"]]
+            table.to_csv(out, index=False)
+            line += f": unique {table['text'].nunique() / max(len(table), 1):.3f}, " \
+                    f"novel (not verbatim in the training data) {table['novel'].mean():.3f}"
     if model.molecular:
         valid = table[table["valid"]]
         line += (f": valid {table['valid'].mean():.3f}, unique among valid "
@@ -145,6 +153,50 @@ def _interpolate(args: argparse.Namespace) -> None:
         print(f"grid: {grid}")
 
 
+def _is_model(spec: str) -> bool:
+    """A checkpoint or run folder, or the name of a shipped model (not a samples file)."""
+    from .pretrained import pretrained_path
+    path = Path(spec)
+    return path.is_dir() or (not path.exists() and pretrained_path(spec) is not None)
+
+
+def _evaluate_text(args: argparse.Namespace) -> None:
+    import json
+
+    from .data import read_strings, resolve_data
+    from .generate import load
+    from .metrics.text import evaluate_text
+
+    model = load(args.samples, device=args.device)
+    if model.molecular:
+        raise SeqVAEError(f"{args.samples} is a molecular model: sample it (seqvae sample) and "
+                          "evaluate the samples file")
+    data = args.data
+    if data is None:
+        trained_on = model.config.data.train
+        if not trained_on.startswith("default:") or not trained_on.endswith("_train"):
+            raise SeqVAEError("give the sentences to evaluate on with --data FILE "
+                              "(or default:brown_test)")
+        data = trained_on.removesuffix("_train") + "_test"
+    sentences = read_strings(resolve_data(data), column=args.column or "text")
+    report = evaluate_text(model, sentences, k=args.k, n_samples=args.n_samples,
+                           train_sentences=model.training_sentences(), seed=args.seed or 0,
+                           progress=not args.no_progress)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": str(args.samples), "data": data,
+                               "metrics": report.metrics}, indent=2) + "\n")
+    stem = out.with_suffix("")
+    report.samples.to_csv(f"{stem}_samples.csv", index=False)
+    report.reconstructions.to_csv(f"{stem}_reconstructions.csv", index=False)
+    width = max(len(k) for k in report.metrics)
+    for key, value in report.metrics.items():
+        shown = f"{value}" if isinstance(value, int) else f"{value:.4f}"
+        print(f"{key:<{width}}  {shown}")
+    print(f"metrics: {out}; samples {stem}_samples.csv; reconstructions "
+          f"{stem}_reconstructions.csv")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     import json
 
@@ -155,6 +207,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     import torch
 
+    if _is_model(args.samples):
+        return _evaluate_text(args)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -205,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--representation", choices=["smiles", "selfies"])
+    p.add_argument("--representation", choices=list(REPRESENTATIONS),
+                   help="smiles or selfies (molecules), word or bpe (sentences)")
     p.add_argument("--train-data", help="training file, default:NAME or moses:SPLIT")
     p.add_argument("--valid-data", help="validation file, default:NAME or moses:SPLIT")
     p.add_argument("--column", help="CSV column with the sequences")
@@ -255,9 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-grid", action="store_true")
     p.set_defaults(func=_interpolate)
 
-    p = verbs.add_parser("evaluate", help="MOSES metrics (and GuacaMol scores) of sampled SMILES")
-    p.add_argument("samples", help=".csv (column SMILES), .smi or .txt of generated SMILES")
-    p.add_argument("--column", default=None, help="CSV column (default SMILES)")
+    p = verbs.add_parser("evaluate", help="MOSES metrics (and GuacaMol scores) of sampled SMILES; "
+                                          "NLL, KL, active units, MI, BLEU of a text model")
+    p.add_argument("samples", help=".csv (column SMILES), .smi or .txt of generated SMILES; or a "
+                                   "text model (run or checkpoint folder) to evaluate on --data")
+    p.add_argument("--column", default=None, help="CSV column (default SMILES, text for sentences)")
+    p.add_argument("--data", help="text models: sentences to evaluate on (.txt, .csv or "
+                                  "default:NAME; default: the test split of the training data)")
+    p.add_argument("--k", type=int, default=100,
+                   help="text models: importance samples per sentence for the NLL (default 100)")
+    p.add_argument("--n-samples", type=int, default=1000,
+                   help="text models: prior samples for distinct-n and self-BLEU (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference", default="moses",
                    help="moses (MOSES test and scaffold-test splits, needs molsets) or a file of "
                         "reference SMILES")

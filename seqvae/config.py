@@ -22,7 +22,9 @@ from .errors import ConfigError
 
 RNN_CELLS = ("gru", "lstm")
 NETWORKS = RNN_CELLS + ("transformer",)
-REPRESENTATIONS = ("smiles", "selfies")
+MOLECULAR_REPRESENTATIONS = ("smiles", "selfies")
+TEXT_REPRESENTATIONS = ("word", "bpe")
+REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -47,6 +49,8 @@ class ModelConfig:
 
     latent_dim: int = 64
     variational: bool = True  # False: deterministic autoencoder (z = mu, no KL)
+    # False: a plain language model, the same decoder with no z (no encoder; z is zero)
+    use_latent: bool = True
 
     decoder: str = "gru"  # gru | lstm | transformer
     decoder_hidden: int = 256
@@ -90,15 +94,36 @@ class DataConfig:
 
     train: str = "default:moses_train"  # a path, "default:NAME" (shipped) or "moses:SPLIT"
     valid: str = "default:moses_valid"
-    column: str = "SMILES"  # CSV column holding the sequences
-    representation: str = "smiles"  # smiles | selfies
+    column: str = ""  # CSV column holding the sequences; "": SMILES for molecules, text for text
+    representation: str = "smiles"  # smiles | selfies (molecules) | word | bpe (sentences)
     max_length: int = 100  # longest sequence in tokens, without BOS/EOS; longer rows are skipped
+    # text tokenizers, built on the training split: vocabulary size including the four special
+    # tokens (0: every word for "word", 8000 for "bpe"), the rarest token kept, lower-casing
+    max_vocab: int = 0
+    min_frequency: int = 1
+    lowercase: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         _choice("data.representation", self.representation, REPRESENTATIONS)
         if self.max_length < 1:
             raise ConfigError(f"data.max_length must be at least 1, got {self.max_length}")
+        if self.max_vocab < 0 or self.min_frequency < 1:
+            raise ConfigError(f"data.max_vocab must not be negative ({self.max_vocab}) and "
+                              f"data.min_frequency must be at least 1 ({self.min_frequency})")
+        if self.max_vocab and self.representation in TEXT_REPRESENTATIONS and self.max_vocab <= 4:
+            raise ConfigError(f"data.max_vocab ({self.max_vocab}) must leave room beyond the "
+                              "four special tokens")
+
+    @property
+    def text(self) -> bool:
+        """True for sentences (word / bpe), False for molecules."""
+        return self.representation in TEXT_REPRESENTATIONS
+
+    @property
+    def csv_column(self) -> str:
+        """The CSV column read: ``column`` or, when empty, SMILES / text by representation."""
+        return self.column or ("text" if self.text else "SMILES")
 
 
 @dataclass
@@ -128,7 +153,12 @@ class TrainConfig:
     kl_warmup_steps: int = 1000  # steps to reach kl_weight (one cycle's length for cyclical)
     kl_cycle_ratio: float = 0.5  # cyclical: fraction of a cycle spent increasing the weight
     free_bits: float = 0.1  # nats per latent dimension below which the KL is not penalised
+    kl_target: float = 0.0  # nats of total KL below which it is not penalised (0: off)
     word_dropout: float = 0.0  # probability of replacing a decoder input token by <unk>
+    # steps trained first as a plain autoencoder (z = mu, no KL term); the KL schedule starts
+    # after them, and with pretrain_reset_decoder the decoder starts afresh (Li et al. 2019)
+    pretrain_steps: int = 0
+    pretrain_reset_decoder: bool = True
 
     log_every: int = 50
     eval_every: int = 500
@@ -153,9 +183,11 @@ class TrainConfig:
         if not (self.max_steps > 0 or self.max_epochs > 0 or self.max_minutes > 0):
             raise ConfigError("set a training budget: train.max_steps, train.max_epochs or "
                               "train.max_minutes must be positive")
-        if self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0:
-            raise ConfigError("train.free_bits, train.kl_weight and train.kl_start_weight "
-                              "must not be negative")
+        if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
+                or self.kl_target < 0 or self.pretrain_steps < 0):
+            raise ConfigError("train.free_bits, train.kl_target, train.kl_weight, "
+                              "train.kl_start_weight and train.pretrain_steps must not be "
+                              "negative")
 
 
 @dataclass

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqvae.config import REPRESENTATIONS
+from seqvae.config import MOLECULAR_REPRESENTATIONS
 from seqvae.errors import DataError
 from seqvae.tokenizers import split_selfies, split_smiles
 
@@ -34,6 +34,9 @@ __all__ = [
     "read_strings",
     "clean_molecules",
     "load_molecules",
+    "clean_sentences",
+    "load_sentences",
+    "drop_long",
     "moses_path",
     "default_data_path",
     "resolve_data",
@@ -48,6 +51,9 @@ DEFAULT_DATA = {
     "moses_train": "moses_train.csv.gz",
     "moses_valid": "moses_valid.csv.gz",
     "moses_test": "moses_test.csv.gz",
+    "brown_train": "brown_train.txt.gz",
+    "brown_valid": "brown_valid.txt.gz",
+    "brown_test": "brown_test.txt.gz",
 }
 _DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _N_EXAMPLES = 10  # skipped rows remembered in a SkipReport
@@ -225,9 +231,10 @@ def clean_molecules(
     SELFIES failed), "unknown_tokens" (a token outside ``vocabulary``, when one is given) and
     "too_long" (more than ``max_length`` tokens of the representation).
     """
-    if representation not in REPRESENTATIONS:
+    if representation not in MOLECULAR_REPRESENTATIONS:
         raise DataError(
-            f"unknown representation {representation!r}; choose one of {', '.join(REPRESENTATIONS)}"
+            f"unknown molecular representation {representation!r}; choose one of "
+            f"{', '.join(MOLECULAR_REPRESENTATIONS)}"
         )
     # A set makes the per-token membership test O(1) whatever the caller passed (a dict, a list).
     vocabulary = None if vocabulary is None else frozenset(vocabulary)
@@ -278,6 +285,65 @@ def load_molecules(
     return clean_molecules(
         strings, representation, max_length, source=str(path), vocabulary=vocabulary
     )
+
+
+def _check_sentence(text: str, max_chars: int | None) -> tuple[str, str | None]:
+    """(the sentence, None) if usable, else (stripped input, reason)."""
+    text = " ".join(text.split())  # strip, and one space between words
+    if not text:
+        return text, "empty"
+    if "\ufffd" in text:  # a byte that was not UTF-8 (read with errors="replace")
+        return text, "not_utf8"
+    if not any(ch.isalnum() for ch in text):
+        return text, "no_words"
+    if max_chars is not None and len(text) > max_chars:
+        return text, "too_long"
+    return text, None
+
+
+def clean_sentences(
+    strings: Sequence[str], max_chars: int | None = None, source: str = ""
+) -> tuple[list[str], SkipReport]:
+    """Keep the usable sentences (whitespace normalised) and report the skipped lines.
+
+    Skip reasons: "empty" (blank), "not_utf8" (bytes that are not UTF-8, read as U+FFFD),
+    "no_words" (no letter or digit: only punctuation or symbols), "too_long" (more than
+    ``max_chars`` characters; the limit in tokens is applied after tokenizing, ``drop_long``).
+    """
+    kept: list[str] = []
+    reasons: Counter[str] = Counter()
+    examples: list[tuple[int, str, str]] = []
+    for row, raw in enumerate(strings, start=1):
+        value, reason = _check_sentence(raw if isinstance(raw, str) else "", max_chars)
+        if reason is None:
+            kept.append(value)
+            continue
+        reasons[reason] += 1
+        if len(examples) < _N_EXAMPLES:
+            examples.append((row, value[:_EXAMPLE_CHARS], reason))
+    return kept, SkipReport(n_rows=len(strings), n_kept=len(kept), reasons=dict(reasons),
+                            examples=examples, source=source)
+
+
+def load_sentences(
+    path: str | Path, column: str | None = None, max_chars: int | None = None
+) -> tuple[list[str], SkipReport]:
+    """Read sentences (a .txt with one per line, or a CSV column, default "text") and clean
+    them: ``read_strings`` then ``clean_sentences``."""
+    return clean_sentences(read_strings(path, column or "text"), max_chars, source=str(path))
+
+
+def drop_long(
+    strings: list[str], ids: list[list[int]], max_length: int, report: SkipReport
+) -> tuple[list[str], list[list[int]]]:
+    """Drop sequences of more than ``max_length`` tokens (BOS and EOS not counted) and count
+    them in ``report`` as "too_long"."""
+    keep = [len(x) - 2 <= max_length for x in ids]
+    n_long = keep.count(False)
+    if n_long:
+        report.reasons["too_long"] = report.reasons.get("too_long", 0) + n_long
+        report.n_kept -= n_long
+    return ([t for t, k in zip(strings, keep) if k], [x for x, k in zip(ids, keep) if k])
 
 
 def moses_path(split: str) -> Path:

@@ -98,8 +98,12 @@ class VAEModel:
             if self.molecular and not _parses(text):
                 prepared.append((None, "RDKit cannot parse it as SMILES"))
                 continue
-            try:
-                ids = self.tokenizer.encode(self.tokenizer.to_model_string(text.strip()), strict=True)
+            if not self.molecular and not any(ch.isalnum() for ch in text):
+                prepared.append((None, "no words: only punctuation or symbols"))
+                continue
+            try:  # molecules must be spelled in known tokens; in text an unknown word is <unk>
+                ids = self.tokenizer.encode(self.tokenizer.to_model_string(text.strip()),
+                                            strict=self.molecular)
             except TokenizerError as exc:
                 prepared.append((None, str(exc)))
                 continue
@@ -225,9 +229,26 @@ class VAEModel:
             canon_out = canonicalize_many(out)
             table["valid"] = [c is not None for c in canon_out]
             table["exact"] = [a is not None and a == b for a, b in zip(canon_in, canon_out)]
-        else:
-            table["exact"] = [a.strip() == b for a, b in zip(strings, out)]
+        else:  # against the input as the tokenizer reads it (<unk>, lower case)
+            read = self.tokenizer.decode_batch(self.tokenizer.encode_batch(
+                [" ".join(s.split()) for s in strings]))
+            table["exact"] = [a == b for a, b in zip(read, out)]
         return table
+
+    def training_sentences(self) -> set[str] | None:
+        """The training sentences of a text model, as its tokenizer reads them, to flag
+        samples that copy one verbatim; None for molecules or when the file is not here."""
+        if self.molecular:
+            return None
+        if getattr(self, "_training", None) is None:
+            from .data import load_sentences, resolve_data
+            try:
+                strings, _ = load_sentences(resolve_data(self.config.data.train),
+                                            self.config.data.csv_column)
+            except DataError:
+                return None
+            self._training = set(self.tokenizer.decode_batch(self.tokenizer.encode_batch(strings)))
+        return self._training
 
     def interpolate(self, a: str, b: str, steps: int = 10, method: str = "linear",
                     greedy: bool = True) -> pd.DataFrame:

@@ -17,13 +17,19 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
-def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
-    """KL term to optimise: each dimension's batch-mean KL, floored at free_bits nats.
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float, target: float = 0.0) -> torch.Tensor:
+    """KL term to optimise: each dimension's batch-mean KL floored at free_bits nats, and the
+    total floored at target nats.
 
-    kl_per_dim is (B, D); the result is a scalar. Below the floor a dimension's KL has no
-    gradient, so the model may spend that much information on z for free (Kingma et al. 2016).
+    kl_per_dim is (B, D); the result is a scalar. Below a floor the KL has no gradient, so the
+    model may spend that much information on z for free: per dimension as in Kingma et al.
+    2016, or in total ("KL thresholding", Li et al. 2019), which lets the model put the
+    information in whichever dimensions it likes.
     """
     per_dim = kl_per_dim.mean(0)  # (D,)
     if free_bits > 0:
         per_dim = torch.clamp(per_dim, min=free_bits)
-    return per_dim.sum()
+    total = per_dim.sum()
+    if target > 0:
+        total = torch.clamp(total, min=target)
+    return total

@@ -1,4 +1,7 @@
-"""Atom-level SMILES and SELFIES tokenizers on Hugging Face ``tokenizers``.
+"""Tokenizers on Hugging Face ``tokenizers``: atom-level SMILES and SELFIES, and word-level
+and BPE tokenizers for English sentences.
+
+Molecules:
 
 Each tokenizer wraps one ``tokenizers.Tokenizer`` (``.hf``) built as a ``WordLevel`` model
 behind a ``Split(Regex(pattern), behavior="isolated")`` pre-tokenizer, a ``Fuse`` decoder
@@ -20,6 +23,15 @@ written by another tool or with an older pattern.
 
 The four special strings are registered as special tokens, so if they appear literally in an
 input string they are read as those tokens.
+
+Text: ``WordTokenizer`` (kind ``"word"``) splits on whitespace (the input is expected to be
+tokenized already, as the Brown corpus is: punctuation stands apart) and keeps the most
+frequent words, capped by count (``max_vocab``) and/or by frequency (``min_frequency``); every
+other word reads as ``<unk>``. ``BpeTokenizer`` (kind ``"bpe"``) learns byte-pair merges on
+the training split behind a ``Metaspace`` pre-tokenizer, so decoding gives the spacing back.
+Both may lower-case their input (a ``Lowercase`` normalizer, stored in the file). Both are
+trained by ``tokenizers``' own trainers and saved as one ``tokenizer.json``; ``load_tokenizer``
+tells them apart by model type (``WordLevel`` behind ``WhitespaceSplit``, or ``BPE``).
 """
 
 from __future__ import annotations
@@ -31,7 +43,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import (Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers,
+                        processors, trainers)
 
 from seqvae.errors import TokenizerError
 
@@ -285,23 +298,119 @@ class SelfiesTokenizer(SequenceTokenizer):
         return selfies_to_smiles(s) or ""
 
 
+class _TextTokenizer(SequenceTokenizer):
+    """What the word-level and BPE tokenizers share: trained by a ``tokenizers`` trainer on
+    the training sentences, optionally lower-casing; unknown words read as ``<unk>``."""
+
+    pattern = ""  # no regex: the pre-tokenizer is one of tokenizers' own
+    default_vocab: ClassVar[int | None] = None
+
+    @classmethod
+    def _model(cls) -> tuple[Any, Any, Any]:
+        """(untrained model, pre-tokenizer, decoder) of this kind."""
+        raise NotImplementedError
+
+    @classmethod
+    def _trainer(cls, vocab_size: int, min_frequency: int) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, corpus: Iterable[str], min_frequency: int = 1, max_vocab: int | None = None,
+              lowercase: bool = False) -> SequenceTokenizer:
+        """Train on ``corpus`` (one sentence per string); ``max_vocab`` counts the special
+        tokens (None: this kind's default), ``min_frequency`` drops rarer words or merges."""
+        max_vocab = max_vocab or cls.default_vocab
+        if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
+            raise TokenizerError(
+                f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
+                "special tokens; pass a larger value or None"
+            )
+        model, pre_tokenizer, decoder = cls._model()
+        hf = Tokenizer(model)
+        if lowercase:
+            hf.normalizer = normalizers.Lowercase()
+        hf.pre_tokenizer = pre_tokenizer
+        if decoder is not None:
+            hf.decoder = decoder
+        corpus = [text for text in corpus if text and not text.isspace()]
+        if not corpus:
+            raise TokenizerError(f"cannot build a {cls.kind} tokenizer from an empty corpus")
+        trainer = cls._trainer(max_vocab or 2**31 - 1, min_frequency)
+        hf.train_from_iterator(corpus, trainer, length=len(corpus))
+        if hf.get_vocab_size(with_added_tokens=True) <= len(SPECIAL_TOKENS):
+            raise TokenizerError(
+                f"no {cls.kind} token occurs at least {min_frequency} time(s) in the corpus; "
+                "pass a larger corpus or a lower min_frequency"
+            )
+        hf.add_special_tokens(list(SPECIAL_TOKENS))
+        return cls(hf)
+
+    @property
+    def lowercase(self) -> bool:
+        """Whether the tokenizer lower-cases its input."""
+        return self.hf.normalizer is not None
+
+
+class WordTokenizer(_TextTokenizer):
+    """Word-level tokenizer for pre-tokenized sentences: whitespace splits, decoding joins
+    with single spaces; out-of-vocabulary words read as ``<unk>``."""
+
+    kind = "word"
+
+    @classmethod
+    def _model(cls) -> tuple[Any, Any, Any]:
+        # no decoder: tokenizers then joins tokens with one space, which is what words need
+        return models.WordLevel(unk_token=UNK), pre_tokenizers.WhitespaceSplit(), None
+
+    @classmethod
+    def _trainer(cls, vocab_size: int, min_frequency: int) -> Any:
+        return trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                         special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+
+
+class BpeTokenizer(_TextTokenizer):
+    """Byte-pair-encoding tokenizer trained on the training sentences; spaces are kept as
+    the ``▁`` marker (``Metaspace``), so decoding restores the text's spacing."""
+
+    kind = "bpe"
+    default_vocab = 8000
+
+    @classmethod
+    def _model(cls) -> tuple[Any, Any, Any]:
+        return (models.BPE(unk_token=UNK), pre_tokenizers.Metaspace(), decoders.Metaspace())
+
+    @classmethod
+    def _trainer(cls, vocab_size: int, min_frequency: int) -> Any:
+        return trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                   special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+
+
 TOKENIZERS: dict[str, type[SequenceTokenizer]] = {
     "smiles": SmilesTokenizer,
     "selfies": SelfiesTokenizer,
+    "word": WordTokenizer,
+    "bpe": BpeTokenizer,
 }
+TEXT_KINDS = ("word", "bpe")
 
 
 def _detect_kind(config: dict[str, Any]) -> str | None:
     """The kind whose pattern the file's Split pre-tokenizer uses, or None."""
     model = config.get("model")
     pre_tokenizer = config.get("pre_tokenizer")
-    if not isinstance(model, dict) or model.get("type") != "WordLevel":
+    if not isinstance(model, dict) or not isinstance(pre_tokenizer, dict):
         return None
-    if not isinstance(pre_tokenizer, dict) or pre_tokenizer.get("type") != "Split":
+    if model.get("type") == "BPE" and pre_tokenizer.get("type") == "Metaspace":
+        return "bpe"
+    if model.get("type") != "WordLevel":
+        return None
+    if pre_tokenizer.get("type") == "WhitespaceSplit":
+        return "word"
+    if pre_tokenizer.get("type") != "Split":
         return None
     pattern = (pre_tokenizer.get("pattern") or {}).get("Regex")
     for kind, cls in TOKENIZERS.items():
-        if pattern == getattr(cls, "pattern", None):
+        if cls.pattern and pattern == cls.pattern:
             return kind
     return None
 
@@ -339,8 +448,9 @@ def load_tokenizer(path: str | Path, kind: str | None = None) -> SequenceTokeniz
     detected = _detect_kind(config)
     if kind is None and detected is None:
         raise TokenizerError(
-            f"cannot tell which kind of tokenizer {path} is: it is not a WordLevel model behind "
-            f"a Split pre-tokenizer with one of seqvae's patterns; pass kind= (one of "
+            f"cannot tell which kind of tokenizer {path} is: it is neither a WordLevel model "
+            f"behind a Split pre-tokenizer with one of seqvae's patterns or behind "
+            f"WhitespaceSplit, nor a BPE model behind Metaspace; pass kind= (one of "
             f"{sorted(TOKENIZERS)})"
         )
     return TOKENIZERS[kind or detected](hf)

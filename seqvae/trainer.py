@@ -51,6 +51,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def eval_batch_size(cfg, rows: int = 500, max_elements: int = 2**24) -> int:
+    """Sequences per evaluation batch: up to ``rows``, fewer where the logits of the longest
+    batch (rows x max_length x vocabulary floats) would pass ``max_elements`` (64 MiB): a
+    10,000-word vocabulary needs far smaller batches than 30 SMILES symbols."""
+    return max(1, min(rows, max_elements // max(cfg.max_length * cfg.vocab_size, 1)))
+
+
 @dataclass
 class Prepared:
     """Tokenized training and validation data."""
@@ -67,7 +74,9 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
     from .tokenizers import TOKENIZERS
 
     dcfg = config.data
-    train_strings, train_report = load_molecules(resolve_data(dcfg.train), column=dcfg.column,
+    if dcfg.text:
+        return _prepare_text(config, tokenizer, log)
+    train_strings, train_report = load_molecules(resolve_data(dcfg.train), column=dcfg.csv_column,
                                                  representation=dcfg.representation,
                                                  max_length=dcfg.max_length)
     log(f"train: {train_report.summary()}")
@@ -76,7 +85,7 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
     if tokenizer is None:
         tokenizer = TOKENIZERS[dcfg.representation].build(train_strings)
     # rows with tokens the training data never had are skipped: the model cannot produce them
-    valid_strings, valid_report = load_molecules(resolve_data(dcfg.valid), column=dcfg.column,
+    valid_strings, valid_report = load_molecules(resolve_data(dcfg.valid), column=dcfg.csv_column,
                                                  representation=dcfg.representation,
                                                  max_length=dcfg.max_length,
                                                  vocabulary=tokenizer.vocab)
@@ -85,6 +94,43 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
     valid_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(valid_strings)]
     reports = {"train": train_report.to_dict(), "valid": valid_report.to_dict()}
     return Prepared(tokenizer, train_ids, valid_ids, reports)
+
+
+# Lines longer than this many characters per allowed token are skipped before tokenizing:
+# no sentence of max_length words or BPE pieces comes near it, and a runaway line (a whole
+# file without newlines) never reaches the tokenizer.
+_MAX_CHARS_PER_TOKEN = 50
+
+
+def _prepare_text(config: Config, tokenizer=None, log=print) -> Prepared:
+    """prepare_data for sentences: clean, build the word / BPE tokenizer on the training
+    split, tokenize, and drop sequences over data.max_length tokens. Words the vocabulary
+    lacks read as <unk> (counted in the report, never a reason to skip)."""
+    from .data import drop_long, load_sentences, resolve_data
+    from .tokenizers import TOKENIZERS
+
+    dcfg = config.data
+    max_chars = _MAX_CHARS_PER_TOKEN * dcfg.max_length
+    splits = {}
+    for name, spec in (("train", dcfg.train), ("valid", dcfg.valid)):
+        strings, report = load_sentences(resolve_data(spec), dcfg.csv_column, max_chars)
+        if name == "train":
+            if not strings:
+                raise DataError(f"no usable training sentences in {spec}: {report.summary()}")
+            if tokenizer is None:
+                tokenizer = TOKENIZERS[dcfg.representation].build(
+                    strings, min_frequency=dcfg.min_frequency, max_vocab=dcfg.max_vocab or None,
+                    lowercase=dcfg.lowercase)
+        ids = tokenizer.encode_batch(strings)
+        strings, ids = drop_long(strings, ids, dcfg.max_length, report)
+        n_tokens = sum(len(x) - 2 for x in ids)
+        n_unk = sum(x.count(tokenizer.unk_id) for x in ids)
+        log(f"{name}: {report.summary()}; {n_tokens:,} tokens, {n_unk / max(n_tokens, 1):.2%} "
+            f"<unk>")
+        splits[name] = ([np.asarray(x, dtype=np.int32) for x in ids],
+                        {**report.to_dict(), "tokens": n_tokens, "unk_tokens": n_unk})
+    return Prepared(tokenizer, splits["train"][0], splits["valid"][0],
+                    {name: split[1] for name, split in splits.items()})
 
 
 class CSVLog:
@@ -224,7 +270,8 @@ class Trainer:
         metrics: dict[str, float] = {}
         if valid:
             from .data import SequenceBatches
-            batches = SequenceBatches(valid, 500, self.tokenizer.pad_id, shuffle=False)
+            batches = SequenceBatches(valid, eval_batch_size(cfg.model), self.tokenizer.pad_id,
+                                      shuffle=False)
             recon, kl, correct, tokens, mus = 0.0, 0.0, 0.0, 0, []
             exact, checked = 0, 0
             for batch, lengths in batches:
@@ -299,7 +346,7 @@ class Trainer:
                     if step % cfg.log_every == 0:
                         bar.set_postfix(loss=f"{window['loss'] / window['n']:.2f}",
                                         kl=f"{window['kl'] / window['n']:.2f}",
-                                        beta=f"{kl_weight(step, cfg):.3g}")
+                                        beta=f"{self.kl_weight_at(step):.3g}")
                         self.csv.write(self._train_row(window, started, total))
                     if step % cfg.eval_every == 0:
                         last_metrics = self.evaluate()
@@ -358,13 +405,17 @@ class Trainer:
         """One optimisation step on a batch; adds its figures to window (fit()'s log buffer)."""
         cfg = self.config.train
         step = self.state["step"]
-        beta = kl_weight(step, cfg)
+        pretraining = step < cfg.pretrain_steps
+        if step == cfg.pretrain_steps > 0 and not self.state.get("pretrain_done"):
+            self._end_pretraining()
+        beta = self.kl_weight_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, total, cfg)
         tokens, lengths = tokens.to(self.device), lengths.to(self.device)
         with autocast(self.device, self.dtype):
             out = self.model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
-                             word_dropout=cfg.word_dropout)
+                             word_dropout=cfg.word_dropout, sample_z=not pretraining,
+                             kl_target=cfg.kl_target)
         loss = out.loss
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -383,13 +434,38 @@ class Trainer:
         window["seqs"] += tokens.size(0)
         window["tokens"] += int(lengths.sum())
 
-    def _train_row(self, window: dict[str, float], started: float, total: int) -> dict[str, Any]:
+    def kl_weight_at(self, step: int) -> float:
+        """The KL weight at a step: 0 while pre-training as an autoencoder, then the schedule
+        counted from the end of pre-training."""
         cfg = self.config.train
+        if step < cfg.pretrain_steps:
+            return 0.0
+        return kl_weight(step - cfg.pretrain_steps, cfg)
+
+    def _end_pretraining(self) -> None:
+        """Switch from autoencoder pre-training to the VAE: keep the encoder, and with
+        train.pretrain_reset_decoder start the decoder (and the optimizer's moments) afresh,
+        so it learns to read z before it learns to do without it (Li et al. 2019)."""
+        cfg = self.config.train
+        if cfg.pretrain_reset_decoder:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed + 2)
+                for module in self.model.decoder.modules():
+                    if module is not self.model.decoder and hasattr(module, "reset_parameters"):
+                        module.reset_parameters()
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
+                                              weight_decay=cfg.weight_decay)
+        self.state["pretrain_done"] = True
+        self.log(f"step {self.state['step']}: autoencoder pre-training done; KL term on"
+                 + (", decoder reset" if cfg.pretrain_reset_decoder else ""))
+
+    def _train_row(self, window: dict[str, float], started: float, total: int) -> dict[str, Any]:
         now = time.perf_counter()
         seconds = max(now - window["t0"], 1e-9)
         n = window["n"]
         row = {"step": self.state["step"], "epoch": self.state["epoch"], "elapsed_s": now - started,
-               "lr": self.optimizer.param_groups[0]["lr"], "kl_weight": kl_weight(self.state["step"], cfg),
+               "lr": self.optimizer.param_groups[0]["lr"],
+               "kl_weight": self.kl_weight_at(self.state["step"]),
                "train_loss": window["loss"] / n, "train_recon": window["recon"] / n,
                "train_kl": window["kl"] / n, "train_token_acc": window["acc"] / n,
                "molecules_per_s": window["seqs"] / seconds, "tokens_per_s": window["tokens"] / seconds}

@@ -164,7 +164,7 @@ def test_clean_molecules_unknown_tokens_against_a_vocabulary() -> None:
 
 
 def test_clean_molecules_rejects_unknown_representation() -> None:
-    with pytest.raises(DataError, match="unknown representation 'inchi'"):
+    with pytest.raises(DataError, match="unknown molecular representation 'inchi'"):
         clean_molecules(["CCO"], representation="inchi")
 
 

@@ -45,7 +45,8 @@ class Generated:
 
 
 class SequenceVAE(nn.Module):
-    """A VAE (or, with variational=False, a deterministic autoencoder) over token sequences."""
+    """A VAE (or, with variational=False, a deterministic autoencoder) over token sequences;
+    with use_latent=False the same decoder alone, a language model that sees no z."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -55,8 +56,11 @@ class SequenceVAE(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim,
                                       padding_idx=config.pad_id)
-        self.encoder = build_encoder(config)
-        self.posterior = nn.Linear(self.encoder.output_dim, 2 * config.latent_dim)
+        if config.use_latent:
+            self.encoder = build_encoder(config)
+            self.posterior = nn.Linear(self.encoder.output_dim, 2 * config.latent_dim)
+        else:  # a language model: nothing reads the input but the decoder
+            self.encoder = self.posterior = None
         self.decoder = build_decoder(config)
 
     @property
@@ -67,8 +71,12 @@ class SequenceVAE(nn.Module):
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, T) with BOS..EOS, lengths (B,) -> mu, logvar (B, D).
 
-        For a deterministic autoencoder logvar is returned as zeros and is not used.
+        For a deterministic autoencoder logvar is returned as zeros and is not used; a
+        language model (use_latent=False) returns zeros for both.
         """
+        if not self.config.use_latent:
+            zeros = torch.zeros(tokens.size(0), self.config.latent_dim, device=tokens.device)
+            return zeros, zeros.clone()
         summary = self.encoder(self.embedding(tokens), lengths)  # (B, H)
         mu, logvar = self.posterior(summary).float().chunk(2, dim=-1)  # float32 under autocast
         if not self.config.variational:
@@ -77,8 +85,9 @@ class SequenceVAE(nn.Module):
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps; a deterministic autoencoder returns mu."""
-        if not self.config.variational:
+        """z = mu + sigma * eps; a deterministic autoencoder returns mu (a language model's
+        mu is zero)."""
+        if not self.config.variational or not self.config.use_latent:
             return mu
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
@@ -92,8 +101,11 @@ class SequenceVAE(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, kl_weight: float = 1.0,
                 free_bits: float = 0.0, word_dropout: float = 0.0, sample_z: bool = True,
-                generator: torch.Generator | None = None) -> VAEOutput:
-        """Encode, sample z, decode with teacher forcing, and compute the loss terms."""
+                generator: torch.Generator | None = None, kl_target: float = 0.0) -> VAEOutput:
+        """Encode, sample z, decode with teacher forcing, and compute the loss terms.
+
+        sample_z=False decodes from mu (as an autoencoder does); free_bits and kl_target are
+        the floors of losses.free_bits_kl."""
         mu, logvar = self.encode(tokens, lengths)
         z = self.reparameterize(mu, logvar, generator) if sample_z else mu
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
@@ -101,9 +113,9 @@ class SequenceVAE(nn.Module):
             inputs = self._drop_words(inputs, word_dropout)
         logits = self.decoder(self.embedding(inputs), z).float()  # (B, T-1, V), float32 loss
         recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,)
-        if self.config.variational:
+        if self.config.variational and self.config.use_latent:
             kl_dims = gaussian_kl(mu, logvar)  # (B, D)
-            kl_term = free_bits_kl(kl_dims, free_bits)
+            kl_term = free_bits_kl(kl_dims, free_bits, kl_target)
         else:
             kl_dims = torch.zeros_like(mu)
             kl_term = kl_dims.sum()
@@ -133,6 +145,8 @@ class SequenceVAE(nn.Module):
         longest of them.
         """
         cfg = self.config
+        if not cfg.use_latent:  # a language model ignores whatever z it is given
+            z = torch.zeros_like(z)
         max_length = min(max_length or cfg.max_length, cfg.max_length) - 1  # BOS is given
         batch = z.size(0)
         device = z.device
