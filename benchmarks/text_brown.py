@@ -79,6 +79,11 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int) -> di
     report = evaluate_text(vae, test, k=k, n_samples=n_samples,
                            train_sentences=vae.training_sentences(), seed=seed)
     evaluate_seconds = time.perf_counter() - start
+    if report.metrics["latent_dim"]:
+        from seqvae.viz import latent_map
+        latent_map(report.mu, [len(s.split()) for s in report.reconstructions["input"]],
+                   RESULTS_DIR / f"text_brown_{part}_latent.png", "words",
+                   f"{label}: Brown test posterior means")
     path = vae.interpolate(*INTERPOLATION, steps=5)
     import pandas as pd
     log = pd.read_csv(out / "log.csv")
@@ -168,7 +173,9 @@ def table() -> str:
     if parts:
         _curves(parts)
         lines += ["", "Validation reconstruction term, KL and active units during training: "
-                  "text_brown_curves.png.", "", "## Machine", ""]
+                  "text_brown_curves.png. Posterior means of the test sentences on their first "
+                  "two principal components, coloured by length: text_brown_<part>_latent.png.",
+                  "", "## Machine", ""]
         first = next(iter(parts.values()))
         lines += [machine_markdown(first["machine"]), ""]
     return "\n".join(lines)

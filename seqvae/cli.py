@@ -195,6 +195,10 @@ def _evaluate_text(args: argparse.Namespace) -> None:
         print(f"{key:<{width}}  {shown}")
     print(f"metrics: {out}; samples {stem}_samples.csv; reconstructions "
           f"{stem}_reconstructions.csv")
+    if not args.no_pictures and report.metrics["latent_dim"]:
+        from .viz import latent_map
+        words = [len(s.split()) for s in report.reconstructions["input"]]
+        print(f"latent map: {latent_map(report.mu, words, f'{stem}_latent.png', 'words')}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:

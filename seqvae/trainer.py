@@ -451,8 +451,11 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(cfg.seed + 2)
                 for module in self.model.decoder.modules():
-                    if module is not self.model.decoder and hasattr(module, "reset_parameters"):
-                        module.reset_parameters()
+                    # nn.MultiheadAttention names its own _reset_parameters
+                    reset = (getattr(module, "reset_parameters", None)
+                             or getattr(module, "_reset_parameters", None))
+                    if module is not self.model.decoder and reset is not None:
+                        reset()
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
                                               weight_decay=cfg.weight_decay)
         self.state["pretrain_done"] = True

@@ -73,3 +73,32 @@ def property_histograms(samples: dict, reference: dict, path: str | Path,
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def latent_map(mu, values, path: str | Path, value_label: str = "",
+               title: str = "posterior means, first two principal components") -> Path:
+    """Scatter of latent codes (N, D) on their first two principal components, coloured by
+    one value per point (a sentence's length, a molecule's property), into a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    mu = np.asarray(mu, dtype=np.float64)
+    centred = mu - mu.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T if mu.shape[1] >= 2 else np.c_[centred, np.zeros(len(mu))]
+    share = (s[:2] ** 2) / max(float((s ** 2).sum()), 1e-300)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(values, dtype=float), s=6,
+                        cmap="viridis", alpha=0.7)
+    fig.colorbar(points, ax=ax, label=value_label)
+    ax.set_xlabel(f"PC 1 ({share[0]:.0%} of the variance)")
+    ax.set_ylabel(f"PC 2 ({share[1]:.0%})" if len(share) > 1 else "")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

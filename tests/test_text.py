@@ -251,5 +251,28 @@ def test_text_model_api_and_cli_evaluate(text_run, tmp_path):
     assert got["NLL"] <= got["neg_ELBO"] + 1e-6
     assert 0 <= got["active_units"] <= 8 and 0 <= got["novel"] <= 1
     assert 0 <= got["recon_BLEU"] <= 100 and 0 < got["distinct_1"] <= 1
+    assert (tmp_path / "m_latent.png").stat().st_size > 10_000
     samples = (tmp_path / "m_samples.csv").read_text().splitlines()
     assert samples[0] == "text,NLL,novel" and len(samples) == 41
+
+
+@pytest.mark.parametrize("decoder", ["lstm", "gru", "transformer"])
+def test_end_of_pretraining_resets_every_decoder_parameter(decoder):
+    from seqvae.trainer import Trainer
+    cfg = load_config(None, [f'model.decoder="{decoder}"', "model.decoder_hidden=16",
+                             "model.n_heads=2", "model.feedforward_dim=16",
+                             "train.pretrain_steps=5"])
+    cfg.model.vocab_size = 20
+    trainer = Trainer.__new__(Trainer)
+    trainer.config, trainer.state, trainer.log = cfg, {"step": 5}, lambda *_: None
+    trainer.model = SequenceVAE(cfg.model)
+    trainer.optimizer = torch.optim.Adam(trainer.model.parameters())
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(3.0)  # stands for what pre-training learned
+    before = {n: p.clone() for n, p in trainer.model.named_parameters()}
+    trainer._end_pretraining()
+    for name, p in trainer.model.named_parameters():
+        changed = not torch.equal(p, before[name])
+        assert changed == name.startswith("decoder."), name
+    assert trainer.state["pretrain_done"]

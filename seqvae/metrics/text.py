@@ -184,12 +184,13 @@ class TextReport:
     metrics: dict[str, float]
     samples: pd.DataFrame  # text, NLL (-log p(x|z)), novel (when training sentences are given)
     reconstructions: pd.DataFrame  # input (as the tokenizer reads it), reconstruction, exact
+    mu: np.ndarray  # (N, D) posterior means of the evaluated sentences, in their order
 
 
-def _rows_per_batch(config, max_elements: int = 2**25) -> int:
-    """Rows of teacher-forced decoding whose logits (rows x length x vocabulary) stay under
+def _rows_per_batch(steps: int, vocab_size: int, max_elements: int = 2**25) -> int:
+    """Rows of teacher-forced decoding whose logits (rows x steps x vocabulary) stay under
     max_elements floats (128 MiB)."""
-    return max(1, max_elements // max(config.max_length * config.vocab_size, 1))
+    return max(1, max_elements // max(steps * vocab_size, 1))
 
 
 @torch.no_grad()
@@ -211,7 +212,7 @@ def importance_weighted(model, tokens: torch.Tensor, lengths: torch.Tensor, k: i
         nll = recon if not cfg.use_latent else torch.full_like(recon, float("nan"))
         return {"nll": nll, "recon": recon, "kl": torch.zeros_like(recon), "mu": mu,
                 "logvar": logvar}
-    rows = rows or _rows_per_batch(cfg)
+    rows = rows or _rows_per_batch(tokens.size(1), cfg.vocab_size)
     per_chunk = max(1, rows // batch)  # samples decoded together for the whole batch
     std = (0.5 * logvar).exp()
     log_w, recons = [], []
@@ -313,4 +314,4 @@ def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 
         seen = set(tok.decode_batch(tok.encode_batch([s for s in train_sentences if s.strip()])))
         samples["novel"] = [s not in seen for s in samples["text"]]
         metrics["novel"] = float(samples["novel"].mean()) if len(samples) else float("nan")
-    return TextReport(metrics, samples, recon)
+    return TextReport(metrics, samples, recon, mu.cpu().numpy())
