@@ -253,6 +253,13 @@ def clean_molecules(
         with context.Pool(n_workers) as pool:
             results = list(itertools.chain.from_iterable(pool.map(check, chunks)))
 
+    return _tally(results, source)
+
+
+def _tally(
+    results: Sequence[tuple[str, str | None]], source: str
+) -> tuple[list[str], SkipReport]:
+    """The kept values of (value, reason-or-None) pairs, one per row, and their SkipReport."""
     kept: list[str] = []
     reasons: Counter[str] = Counter()
     examples: list[tuple[int, str, str]] = []
@@ -263,13 +270,8 @@ def clean_molecules(
         reasons[reason] += 1
         if len(examples) < _N_EXAMPLES:
             examples.append((row, value[:_EXAMPLE_CHARS], reason))
-    report = SkipReport(
-        n_rows=len(strings),
-        n_kept=len(kept),
-        reasons=dict(reasons),
-        examples=examples,
-        source=source,
-    )
+    report = SkipReport(n_rows=len(results), n_kept=len(kept), reasons=dict(reasons),
+                        examples=examples, source=source)
     return kept, report
 
 
@@ -310,19 +312,8 @@ def clean_sentences(
     "no_words" (no letter or digit: only punctuation or symbols), "too_long" (more than
     ``max_chars`` characters; the limit in tokens is applied after tokenizing, ``drop_long``).
     """
-    kept: list[str] = []
-    reasons: Counter[str] = Counter()
-    examples: list[tuple[int, str, str]] = []
-    for row, raw in enumerate(strings, start=1):
-        value, reason = _check_sentence(raw if isinstance(raw, str) else "", max_chars)
-        if reason is None:
-            kept.append(value)
-            continue
-        reasons[reason] += 1
-        if len(examples) < _N_EXAMPLES:
-            examples.append((row, value[:_EXAMPLE_CHARS], reason))
-    return kept, SkipReport(n_rows=len(strings), n_kept=len(kept), reasons=dict(reasons),
-                            examples=examples, source=source)
+    results = [_check_sentence(raw if isinstance(raw, str) else "", max_chars) for raw in strings]
+    return _tally(results, source)
 
 
 def load_sentences(

@@ -17,6 +17,18 @@ PANELS = [
 ]
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write as a 100-dpi PNG (creating the folder) and close a figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def training_curves(log_csv: str | Path, path: str | Path) -> Path:
     """Plot the figures of a training log.csv against steps into a PNG."""
     import matplotlib
@@ -35,11 +47,7 @@ def training_curves(log_csv: str | Path, path: str | Path) -> Path:
         ax.set_xlabel("step")
         if ax.lines:
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 PROPERTY_LABELS = {"logP": "logP (Crippen)", "SA": "SA score", "QED": "QED",
@@ -67,12 +75,7 @@ def property_histograms(samples: dict, reference: dict, path: str | Path,
             ax.hist(gen, bins=bins, density=True, alpha=0.5, label=f"{sample_label} ({len(gen):,})")
         ax.set_title(PROPERTY_LABELS[name])
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def latent_map(mu, values, path: str | Path, value_label: str = "",
@@ -96,9 +99,4 @@ def latent_map(mu, values, path: str | Path, value_label: str = "",
     ax.set_xlabel(f"PC 1 ({share[0]:.0%} of the variance)")
     ax.set_ylabel(f"PC 2 ({share[1]:.0%})" if len(share) > 1 else "")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
