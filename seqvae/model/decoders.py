@@ -22,6 +22,9 @@ class RNNDecoder(nn.Module):
         self.hidden = cfg.decoder_hidden
         self.z_to_input = cfg.z_to_input
         dropout = cfg.decoder_dropout if cfg.decoder_layers > 1 else 0.0
+        # decoder_dropout also drops units of the input embeddings and of the top layer's
+        # output (the recipe of Zaremba et al. 2014), so a one-layer decoder is regularised too
+        self.drop = nn.Dropout(cfg.decoder_dropout)
         if cfg.decoder == "gru":  # same parameters as nn.GRU, faster recurrence (see gru.py)
             self.rnn = LatentGRU(cfg.embedding_dim, cfg.latent_dim, cfg.decoder_hidden,
                                  cfg.decoder_layers, dropout, cfg.z_to_input)
@@ -51,11 +54,12 @@ class RNNDecoder(nn.Module):
 
     def forward(self, emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: emb (B, T, E) of the input tokens, z (B, D) -> logits (B, T, V)."""
+        emb = self.drop(emb)
         if self.cell == "gru" and emb.device.type == "cpu":  # the fast recurrence (gru.py)
             out = self.rnn.run(emb, z, self._start(z))  # (B, T, H)
         else:  # elsewhere nn.GRU / nn.LSTM themselves (cuDNN's fused kernels on a GPU)
             out, _ = self.rnn(self._inputs(emb, z), self._start(z))
-        return self.output(out)
+        return self.output(self.drop(out))
 
     def initial_state(self, z: torch.Tensor) -> dict[str, Any]:
         """Generation state: the RNN state, and what z adds to every step (computed once)."""
