@@ -6,6 +6,7 @@ seqvae encode MODEL INPUT -o latents.csv
 seqvae reconstruct MODEL INPUT -o reconstructions.csv
 seqvae interpolate MODEL SMILES_A SMILES_B --steps 10 -o path.csv
 seqvae evaluate samples.csv --reference moses -o metrics.json
+seqvae optimize MODEL --objective qed --budget 500 -o best.csv
 seqvae export RUN DEST --half
 """
 
@@ -239,6 +240,79 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"pictures: {hist}, {grid}")
 
 
+def _optimize(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .chem import molecule_grid
+    from .data import read_strings, resolve_data
+    from .errors import ConfigError
+    from .generate import load
+    from .search import LatentSearch, PropertyHead, fit_property_head, objectives
+    from .viz import best_so_far
+
+    model = load(args.model, device=args.device)
+    objective = objectives.get(args.objective, seed=args.seed_smiles)
+    if args.min_similarity is not None or args.max_similarity is not None:
+        if args.seed_smiles is None:
+            raise ConfigError("--min-similarity / --max-similarity need --seed-smiles")
+        objective = objective.subject_to(objectives.similarity(args.seed_smiles),
+                                         args.min_similarity, args.max_similarity)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    start: object = "prior"
+    if args.start is not None:
+        start = [s for s in read_strings(resolve_data(args.start), args.column) if s]
+    head = None
+    if "gradient" in methods:
+        if args.head is not None:
+            head = PropertyHead.load(args.head)
+        else:
+            terms = objective.terms or ((1.0, objective),)
+            names = [o.name for _, o in terms]
+            unknown = [n for n in names if n not in objectives.NAMES]
+            if unknown:
+                raise ConfigError(f"gradient ascent needs a property head for {unknown}: "
+                                  "give --head DIR, or leave gradient out of --methods")
+            data = [s for s in read_strings(resolve_data(args.head_data), args.column) if s]
+            data = data[:args.head_size]
+            print(f"fitting a property head for {', '.join(names)} on {len(data)} molecules "
+                  f"of {args.head_data}")
+            head, report = fit_property_head(model, data, properties=names, seed=args.seed,
+                                             progress=not args.no_progress)
+            print("property head held-out R^2: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in report.r2.items()))
+            if args.save_head:
+                head.save(args.save_head, report)
+    out = Path(args.output)
+    tables, curves = [], {}
+    for method in methods:
+        log = None if args.log is None else Path(args.log) / f"{method}.csv"
+        search = LatentSearch(model, objective, head=head, log=log,
+                              progress=not args.no_progress)
+        started = time.perf_counter()
+        table = search.run(method, budget=args.budget, seed=args.seed, start=start,
+                           seed_smiles=args.seed_smiles)
+        seconds = time.perf_counter() - started
+        best = table["objective"].iloc[0] if len(table) else float("nan")
+        print(f"{method}: best {objective.name} {best:.4f} after {search.oracle.calls} oracle "
+              f"calls ({search.oracle.invalid} invalid decodes) in {seconds:.1f} s")
+        tables.append(table)
+        curves[method] = search.best_so_far()
+    results = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    results = results.sort_values("objective", ascending=False, ignore_index=True)
+    results = results.drop_duplicates("SMILES", ignore_index=True)
+    written = results.copy()
+    written["z"] = [" ".join(f"{x:.5g}" for x in z) for z in written["z"]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written.to_csv(out, index=False)
+    print(f"wrote {len(results)} molecules, best first, to {out}")
+    if not args.no_pictures and len(results):
+        top = results.head(args.top)
+        legends = [f"{o:.3f} (SA {sa:.1f})" for o, sa in zip(top["objective"], top["sa"])]
+        grid = molecule_grid(top["SMILES"].tolist(), out.with_suffix(".png"), legends)
+        curve = best_so_far(curves, out.with_name(out.stem + "_curve.png"), objective.name)
+        print(f"pictures: {grid} (top {len(top)}), {curve}")
+
+
 def _export(args: argparse.Namespace) -> None:
     from .checkpoint import export_checkpoint
 
@@ -338,6 +412,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
 
+    p = verbs.add_parser("optimize", help="search the latent space for molecules that score "
+                                          "better on an objective (QED, penalized logP, ...)")
+    p.add_argument("model", help="checkpoint, run folder or shipped model name")
+    p.add_argument("--objective", default="qed",
+                   help="qed, plogp (z-scored), plogp_raw, logp, sa, mw, tpsa, similarity, or a "
+                        "weighted sum such as 'plogp + 0.5*qed' (default qed)")
+    p.add_argument("--budget", type=int, default=500, help="oracle calls per optimiser")
+    p.add_argument("--methods", default="prior,gradient,bo",
+                   help="comma-separated optimisers: prior, gradient, bo (default all three)")
+    p.add_argument("--seed-smiles", help="seed molecule: start from its code (and the "
+                                         "similarity objective and constraints refer to it)")
+    p.add_argument("--min-similarity", type=float, help="constraint: similarity to the seed >= this")
+    p.add_argument("--max-similarity", type=float, help="constraint: similarity to the seed <= this")
+    p.add_argument("--start", help="start from the codes of these molecules (.csv/.smi or "
+                                   "default:NAME) instead of the prior")
+    p.add_argument("--column", default=None, help="CSV column of --start and --head-data")
+    p.add_argument("--head", help="property head folder for gradient ascent (head.json + "
+                                  "head.safetensors)")
+    p.add_argument("--head-data", default="default:moses_train",
+                   help="molecules to fit a head on when --head is not given")
+    p.add_argument("--head-size", type=int, default=5000, help="how many of them (default 5000)")
+    p.add_argument("--save-head", help="write the fitted head to this folder")
+    p.add_argument("--log", help="folder of per-optimiser CSV logs; rerunning with it resumes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--top", type=int, default=24, help="molecules in the PNG grid")
+    p.add_argument("-o", "--output", default="best.csv")
+    p.add_argument("--no-pictures", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_optimize)
+
     p = verbs.add_parser("export", help="copy a trained model (no trainer state) to share or ship")
     p.add_argument("run", help="checkpoint or run folder")
     p.add_argument("destination", help="new checkpoint folder")
@@ -345,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trained-by", help="the command that trained it, kept in config.json")
     p.set_defaults(func=_export)
 
-    for verb in ("sample", "encode", "reconstruct", "interpolate", "evaluate"):
+    for verb in ("sample", "encode", "reconstruct", "interpolate", "evaluate", "optimize"):
         verbs.choices[verb].add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     return parser
 

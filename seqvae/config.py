@@ -27,6 +27,8 @@ TEXT_REPRESENTATIONS = ("word", "bpe")
 REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
 PRECISIONS = ("auto", "fp32", "bf16")
+# molecular properties a model can learn to predict from z (seqvae.search.objectives.NAMES)
+PROPERTY_NAMES = ("qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa")
 
 
 @dataclass
@@ -55,6 +57,8 @@ class ModelConfig:
     decoder: str = "gru"  # gru | lstm | transformer
     decoder_hidden: int = 256
     decoder_layers: int = 1
+    # RNN: on the input embeddings, the top layer's output and between layers; Transformer:
+    # inside its layers
     decoder_dropout: float = 0.0
     z_to_input: bool = True  # RNN: concatenate z to the input of every step
     z_to_state: bool = True  # RNN: initial hidden state computed from z
@@ -62,6 +66,17 @@ class ModelConfig:
     n_heads: int = 4  # Transformer encoder and decoder
     feedforward_dim: int = 512
     memory_tokens: int = 4  # Transformer decoder: z becomes this many memory vectors
+
+    # Molecules: properties predicted from z by an MLP head trained jointly with the VAE
+    # (Gomez-Bombarelli et al. 2018), comma-separated names of PROPERTY_NAMES ("qed,plogp");
+    # empty: no head. The head then serves gradient ascent in seqvae.search.
+    properties: str = ""
+    property_hidden: int = 256
+
+    @property
+    def property_names(self) -> list[str]:
+        """The names in ``properties``, in order."""
+        return [p.strip() for p in self.properties.split(",") if p.strip()]
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot build a model."""
@@ -75,6 +90,14 @@ class ModelConfig:
         for name in ("encoder_dropout", "decoder_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        unknown = [p for p in self.property_names if p not in PROPERTY_NAMES]
+        if unknown:
+            raise ConfigError(f"model.properties: unknown {', '.join(unknown)}; choose from "
+                              f"{', '.join(PROPERTY_NAMES)}")
+        if len(set(self.property_names)) != len(self.property_names):
+            raise ConfigError(f"model.properties names a property twice: {self.properties!r}")
+        if self.property_names and self.property_hidden < 1:
+            raise ConfigError("model.property_hidden must be at least 1")
         if self.encoder == "transformer" and self.encoder_hidden % self.n_heads:
             raise ConfigError(
                 f"model.encoder_hidden ({self.encoder_hidden}) must be divisible by "
@@ -159,6 +182,8 @@ class TrainConfig:
     # after them, and with pretrain_reset_decoder the decoder starts afresh (Li et al. 2019)
     pretrain_steps: int = 0
     pretrain_reset_decoder: bool = True
+    # weight of the property head's loss (mean squared error on standardised properties)
+    property_weight: float = 1.0
 
     log_every: int = 50
     eval_every: int = 500
@@ -184,10 +209,10 @@ class TrainConfig:
             raise ConfigError("set a training budget: train.max_steps, train.max_epochs or "
                               "train.max_minutes must be positive")
         if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
-                or self.kl_target < 0 or self.pretrain_steps < 0):
+                or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0):
             raise ConfigError("train.free_bits, train.kl_target, train.kl_weight, "
-                              "train.kl_start_weight and train.pretrain_steps must not be "
-                              "negative")
+                              "train.kl_start_weight, train.pretrain_steps and "
+                              "train.property_weight must not be negative")
 
 
 @dataclass
@@ -203,6 +228,9 @@ class Config:
         self.model.validate()
         self.data.validate()
         self.train.validate()
+        if self.model.property_names and self.data.text:
+            raise ConfigError("model.properties are molecular properties; a text model "
+                              f"({self.data.representation}) cannot have them")
         return self
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

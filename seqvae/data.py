@@ -499,3 +499,9 @@ class SequenceBatches:
         """Yield (tokens (B, T) int64 padded with pad_id, lengths (B,) int64) per batch."""
         for batch in self._plan(self.epoch):
             yield self._collate(batch)
+
+    def with_indices(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
+        """As ``__iter__``, with the indices of each batch's sequences (for per-sequence data
+        such as property targets)."""
+        for batch in self._plan(self.epoch):
+            yield (*self._collate(batch), batch)

@@ -70,6 +70,11 @@ class VAEModel:
         """Where the model runs."""
         return self.model.device
 
+    @property
+    def property_head(self):
+        """The property head trained with the model (model.properties), or None."""
+        return getattr(self.model, "property_head", None)
+
     def __repr__(self) -> str:
         cfg = self.model.config
         n = sum(p.numel() for p in self.model.parameters())

@@ -32,6 +32,9 @@ LOG_COLUMNS = [
     "train_loss", "train_recon", "train_kl", "train_token_acc", "molecules_per_s", "tokens_per_s",
     "valid_neg_elbo", "valid_recon", "valid_kl", "valid_token_acc", "valid_recon_acc",
     "active_units", "sample_valid", "sample_unique",
+    # models with a property head (model.properties): its training loss (standardised mean
+    # squared error) and its validation R^2 from the posterior means, averaged over properties
+    "train_property_mse", "valid_property_r2",
 ]
 
 
@@ -66,6 +69,9 @@ class Prepared:
     train: list[np.ndarray]
     valid: list[np.ndarray]
     reports: dict[str, Any] = field(default_factory=dict)
+    # model.properties of each training / validation sequence, (N, P) float32; None if none
+    train_properties: np.ndarray | None = None
+    valid_properties: np.ndarray | None = None
 
 
 def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
@@ -93,7 +99,36 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
     train_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(train_strings)]
     valid_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(valid_strings)]
     reports = {"train": train_report.to_dict(), "valid": valid_report.to_dict()}
-    return Prepared(tokenizer, train_ids, valid_ids, reports)
+    prepared = Prepared(tokenizer, train_ids, valid_ids, reports)
+    if config.model.property_names:
+        _add_properties(prepared, train_strings, valid_strings, config.model.property_names, log)
+    return prepared
+
+
+def _add_properties(prepared: Prepared, train_strings: list[str], valid_strings: list[str],
+                    names: list[str], log=print) -> None:
+    """Compute model.properties of every molecule with RDKit; molecules where one cannot be
+    computed are dropped and counted (report "property_failed")."""
+    from .search.heads import compute_properties
+
+    tok = prepared.tokenizer
+    for split, strings in (("train", train_strings), ("valid", valid_strings)):
+        smiles = [tok.from_model_string(s) for s in strings]
+        values = compute_properties(smiles, names, progress=len(smiles) >= 20000,
+                                    desc=f"{split} properties").to_numpy(dtype=np.float32)
+        ok = np.isfinite(values).all(axis=1)
+        ids = prepared.train if split == "train" else prepared.valid
+        kept = [x for x, keep in zip(ids, ok) if keep]
+        dropped = int((~ok).sum())
+        prepared.reports[split]["property_failed"] = dropped
+        if split == "train":
+            prepared.train, prepared.train_properties = kept, values[ok]
+        else:
+            prepared.valid, prepared.valid_properties = kept, values[ok]
+        log(f"{split}: {', '.join(names)} computed for {int(ok.sum()):,} molecules"
+            + (f"; {dropped} dropped (a property could not be computed)" if dropped else ""))
+    if not prepared.train:
+        raise DataError(f"no training molecule has all of {', '.join(names)}")
 
 
 # Lines longer than this many characters per allowed token are skipped before tokenizing:
@@ -222,6 +257,12 @@ class Trainer:
             self.model = model.train()
         else:
             self.model = SequenceVAE(cfg.model).to(self.device)
+            head = self.model.property_head
+            if head is not None:  # the head predicts properties standardised on the train split
+                values = torch.from_numpy(self.data.train_properties)
+                head.mean.copy_(values.mean(0))
+                head.std.copy_(values.std(0).clamp_min(1e-6) if len(values) > 1
+                               else torch.ones_like(head.std))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
                                           weight_decay=cfg.train.weight_decay)
         if self.resume:
@@ -296,6 +337,14 @@ class Trainer:
             metrics["valid_recon_acc"] = exact / max(checked, 1)
             if len(valid) > 1:
                 metrics["active_units"] = float((torch.cat(mus).var(0) > 0.01).sum())
+            head = model.property_head
+            if head is not None and len(valid) > 1:
+                predicted = head(torch.cat(mus).float()).cpu()
+                true = torch.from_numpy(self.data.valid_properties[:len(valid)])
+                r2 = 1 - ((predicted - true) ** 2).sum(0) / ((true - true.mean(0)) ** 2).sum(0)
+                for name, value in zip(head.names, r2.tolist()):
+                    metrics[f"valid_r2_{name}"] = value
+                metrics["valid_property_r2"] = float(r2.mean())
         if cfg.train.eval_samples:
             z = torch.randn(cfg.train.eval_samples, cfg.model.latent_dim, generator=generator,
                             device=self.device)
@@ -333,12 +382,14 @@ class Trainer:
         try:
             while not self._budget_spent(started, total):
                 self.batches.set_epoch(state["epoch"])
-                for index, (tokens, lengths) in enumerate(self.batches):
+                for index, (tokens, lengths, rows) in enumerate(self.batches.with_indices()):
                     if index < state["batch_in_epoch"]:
                         continue  # resuming in the middle of an epoch
                     if self._budget_spent(started, total):
                         break
-                    self.train_step(tokens, lengths, total, window)
+                    properties = (None if self.data.train_properties is None
+                                  else torch.from_numpy(self.data.train_properties[rows]))
+                    self.train_step(tokens, lengths, total, window, properties)
                     state["batch_in_epoch"] = index + 1
                     state["elapsed_s"] = time.perf_counter() - started
                     step = state["step"]
@@ -401,8 +452,9 @@ class Trainer:
         return False
 
     def train_step(self, tokens: torch.Tensor, lengths: torch.Tensor, total: int,
-                   window: dict[str, float]) -> None:
-        """One optimisation step on a batch; adds its figures to window (fit()'s log buffer)."""
+                   window: dict[str, float], properties: torch.Tensor | None = None) -> None:
+        """One optimisation step on a batch; adds its figures to window (fit()'s log buffer).
+        properties (B, P): targets of the model's property head, if it has one."""
         cfg = self.config.train
         step = self.state["step"]
         pretraining = step < cfg.pretrain_steps
@@ -415,7 +467,9 @@ class Trainer:
         with autocast(self.device, self.dtype):
             out = self.model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
                              word_dropout=cfg.word_dropout, sample_z=not pretraining,
-                             kl_target=cfg.kl_target)
+                             kl_target=cfg.kl_target,
+                             properties=None if properties is None else properties.to(self.device),
+                             property_weight=cfg.property_weight)
         loss = out.loss
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -430,6 +484,8 @@ class Trainer:
         window["recon"] += out.recon_loss.item()
         window["kl"] += out.kl.item()
         window["acc"] += out.token_accuracy.item()
+        if out.property_loss is not None:
+            window["property"] = window.get("property", 0.0) + out.property_loss.item()
         window["n"] += 1
         window["seqs"] += tokens.size(0)
         window["tokens"] += int(lengths.sum())
@@ -472,7 +528,10 @@ class Trainer:
                "train_loss": window["loss"] / n, "train_recon": window["recon"] / n,
                "train_kl": window["kl"] / n, "train_token_acc": window["acc"] / n,
                "molecules_per_s": window["seqs"] / seconds, "tokens_per_s": window["tokens"] / seconds}
+        if "property" in window:
+            row["train_property_mse"] = window["property"] / n
         window.update(loss=0.0, recon=0.0, kl=0.0, acc=0.0, n=0, seqs=0, tokens=0, t0=now)
+        window.pop("property", None)
         return row
 
     def _pictures(self) -> None:

@@ -100,3 +100,25 @@ def latent_map(mu, values, path: str | Path, value_label: str = "",
     ax.set_ylabel(f"PC 2 ({share[1]:.0%})" if len(share) > 1 else "")
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def best_so_far(curves: dict, path: str | Path, objective: str = "objective") -> Path:
+    """Best objective found against oracle calls, one line per optimiser; curves maps a label
+    to a DataFrame with columns call and best (LatentSearch.best_so_far())."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, table in curves.items():
+        if len(table) == 0:
+            continue
+        best = np.maximum.accumulate(table["best"].to_numpy(dtype=float))
+        ax.step(table["call"], best, where="post", label=label)
+    ax.set_xlabel("oracle calls")
+    ax.set_ylabel(f"best {objective} so far")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)

@@ -33,6 +33,8 @@ class VAEOutput:
     logits: torch.Tensor  # (B, T-1, V), predictions of tokens 1..T-1
     token_accuracy: torch.Tensor  # fraction of non-pad target tokens predicted by argmax
     n_tokens: int  # non-pad target tokens in the batch
+    # mean squared error of the property head on standardised properties (model.properties)
+    property_loss: torch.Tensor | None = None
 
 
 @dataclass
@@ -62,6 +64,11 @@ class SequenceVAE(nn.Module):
         else:  # a language model: nothing reads the input but the decoder
             self.encoder = self.posterior = None
         self.decoder = build_decoder(config)
+        self.property_head = None
+        if config.property_names:  # an MLP on z, trained beside the VAE (model.properties)
+            from ..search.heads import PropertyHead
+            self.property_head = PropertyHead(config.latent_dim, config.property_names,
+                                              (config.property_hidden,) * 2, dropout=0.0)
 
     @property
     def device(self) -> torch.device:
@@ -101,11 +108,13 @@ class SequenceVAE(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, kl_weight: float = 1.0,
                 free_bits: float = 0.0, word_dropout: float = 0.0, sample_z: bool = True,
-                generator: torch.Generator | None = None, kl_target: float = 0.0) -> VAEOutput:
+                generator: torch.Generator | None = None, kl_target: float = 0.0,
+                properties: torch.Tensor | None = None, property_weight: float = 1.0) -> VAEOutput:
         """Encode, sample z, decode with teacher forcing, and compute the loss terms.
 
         sample_z=False decodes from mu (as an autoencoder does); free_bits and kl_target are
-        the floors of losses.free_bits_kl."""
+        the floors of losses.free_bits_kl. With a property head and ``properties`` (B, P) the
+        loss adds property_weight times its mean squared error (standardised) at z."""
         mu, logvar = self.encode(tokens, lengths)
         z = self.reparameterize(mu, logvar, generator) if sample_z else mu
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
@@ -122,8 +131,15 @@ class SequenceVAE(nn.Module):
         mask = targets != self.config.pad_id
         n_tokens = int(mask.sum())
         correct = ((logits.argmax(-1) == targets) & mask).sum()
+        loss = recon.mean() + kl_weight * kl_term
+        property_loss = None
+        if self.property_head is not None and properties is not None:
+            head = self.property_head
+            scaled = (properties.float() - head.mean) / head.std
+            property_loss = ((head.net(z.float()) - scaled) ** 2).mean()
+            loss = loss + property_weight * property_loss
         return VAEOutput(
-            loss=recon.mean() + kl_weight * kl_term,
+            loss=loss,
             recon_loss=recon.mean(),
             kl=kl_dims.sum(1).mean(),
             recon_per_sequence=recon,
@@ -132,6 +148,7 @@ class SequenceVAE(nn.Module):
             mu=mu, logvar=logvar, z=z, logits=logits,
             token_accuracy=correct.float() / max(n_tokens, 1),
             n_tokens=n_tokens,
+            property_loss=property_loss,
         )
 
     @torch.no_grad()

@@ -1,0 +1,369 @@
+"""Latent property search with the shipped MOSES SELFIES VAE on this CPU, against the published
+latent-optimisation results of ../shared/ANCHORS.md.
+
+Parts (each writes benchmarks/results/search_<part>.json; ``table`` builds search.md and the
+pictures from whatever parts exist):
+
+    python -m benchmarks.search --part head             # property head on MOSES train codes
+    python -m benchmarks.search --part plogp --method prior     # 5 seeds x 500 oracle calls
+    python -m benchmarks.search --part plogp --method gradient
+    python -m benchmarks.search --part plogp --method bo
+    python -m benchmarks.search --part qed --method prior       # (and gradient, bo)
+    python -m benchmarks.search --part constrained      # 800 lowest-plogp MOSES test seeds
+    python -m benchmarks.search --part table
+
+plogp is the z-scored penalized logP of JT-VAE (ZINC250k constants; see
+seqvae.search.objectives). A quick trial of the pipeline: add --quick (2 seeds, 40 calls,
+a small head, 20 constrained seeds); its results go to search_quick_*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import RESULTS_DIR, machine, machine_markdown, peak_rss_mib
+
+MODEL = "moses-selfies"
+RUNS = Path("runs/search")
+HEAD_PROPERTIES = ["plogp", "qed", "logp", "sa"]
+METHODS = ("prior", "gradient", "bo")
+# ../shared/ANCHORS.md, "Molecules: latent-space property optimisation"
+PUBLISHED = [
+    ("JT-VAE + sparse-GP BO", "10 seeds x 5 rounds", "5.30 / 4.93 / 4.49", "z-scored",
+     "recomputed from wengong-jin/icml18-jtnn bo/results"),
+    ("Chemical VAE + BO", "same protocol", "1.98 / 1.42 / 1.19", "z-scored", "JT-VAE paper (unverified)"),
+    ("SD-VAE + BO", "same protocol", "4.04 / 3.50 / 2.96", "z-scored", "JT-VAE paper (unverified)"),
+    ("JT-VAE, weighted retraining", "500 oracle calls",
+     "best per seed 19.66 +- 6.00; top-3 27.84 / 27.59 / 27.21", "z-scored",
+     "Tripp et al. 2020 results files"),
+    ("LIMO (gradient ascent on z)", "-", "about 10.5 / 9.69 / 9.60; QED about 0.947", "raw",
+     "LIMO paper (unverified)"),
+]
+JTVAE_TOP = (5.30, 4.93, 4.49)
+QED_GOAL = 0.947
+# options of each optimiser in this benchmark
+OPTIONS: dict[str, dict[str, Any]] = {
+    "prior": {"batch_size": 100},
+    "gradient": {"n_starts": 20, "steps": 100, "lr": 0.05, "prior_weight": 0.1,
+                 "decode_every": 5},
+    "bo": {"n_init": 50, "q": 10},
+}
+
+
+def _name(part: str, quick: bool) -> str:
+    return f"search_quick_{part}" if quick else f"search_{part}"
+
+
+def _save(name: str, record: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    return path
+
+
+def _load_head(quick: bool):
+    from seqvae.search import PropertyHead
+    folder = RUNS / ("head_quick" if quick else "head")
+    if not (folder / "head.json").exists():
+        raise SystemExit(f"no property head in {folder}: run --part head{' --quick' if quick else ''} first")
+    return PropertyHead.load(folder)
+
+
+def run_head(quick: bool, n: int, seed: int) -> dict[str, Any]:
+    """Fit the property head on the codes of n molecules of the MOSES training split."""
+    from seqvae import load
+    from seqvae.data import read_strings, resolve_data
+    from seqvae.search import fit_property_head
+
+    vae = load(MODEL)
+    try:
+        source = "moses:train"
+        pool = read_strings(resolve_data(source))
+    except Exception:  # molsets not installed: the shipped 100,000-molecule subset
+        source = "default:moses_train"
+        pool = read_strings(resolve_data(source))
+    rng = np.random.default_rng(seed)
+    smiles = [pool[i] for i in rng.choice(len(pool), size=min(n, len(pool)), replace=False)]
+    start = time.perf_counter()
+    head, report = fit_property_head(vae, smiles, properties=HEAD_PROPERTIES, seed=seed,
+                                     epochs=100 if not quick else 20, progress=True)
+    seconds = time.perf_counter() - start
+    head.save(RUNS / ("head_quick" if quick else "head"), report)
+    return {"part": "head", "model": MODEL, "source": source, "n_molecules": len(smiles),
+            "properties": HEAD_PROPERTIES, "report": report.to_dict(), "seconds": seconds,
+            "command": f"python -m benchmarks.search --part head{' --quick' if quick else ''}"}
+
+
+def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
+               quick: bool) -> dict[str, Any]:
+    """One optimiser on one objective, one search per seed; best molecules and curves."""
+    from seqvae import load
+    from seqvae.search import LatentSearch, objectives
+
+    vae = load(MODEL)
+    objective = objectives.get(objective_name)
+    head = _load_head(quick) if method == "gradient" else None
+    runs, found = [], []
+    for seed in seeds:
+        log = RUNS / ("quick" if quick else "logs") / f"{objective_name}_{method}_{seed}.csv"
+        if log.exists():
+            log.unlink()
+        search = LatentSearch(vae, objective, head=head, log=log, progress=True)
+        start = time.perf_counter()
+        table = search.run(method, budget=budget, seed=seed, **OPTIONS[method])
+        seconds = time.perf_counter() - start
+        curve = search.best_so_far()
+        best = table.iloc[0]
+        runs.append({"seed": seed, "best": float(best["objective"]), "best_smiles": best["SMILES"],
+                     "best_sa": float(best["sa"]), "calls": search.oracle.calls,
+                     "invalid_decodes": search.oracle.invalid, "seconds": seconds,
+                     "curve": curve["best"].tolist()})
+        top = table.head(10).drop(columns="z").assign(seed=seed)
+        found.append(top)
+    pool = pd.concat(found).sort_values("objective", ascending=False)
+    pool = pool.drop_duplicates("SMILES").head(10)
+    bests = np.array([r["best"] for r in runs])
+    return {"part": objective_name, "method": method, "model": MODEL, "budget": budget,
+            "seeds": seeds, "options": OPTIONS[method], "objective": objective.describe(),
+            "top": pool.to_dict(orient="records"),
+            "best_mean": float(bests.mean()), "best_std": float(bests.std()),
+            "seconds_mean": float(np.mean([r["seconds"] for r in runs])),
+            "runs": runs, "peak_rss_mib": peak_rss_mib(),
+            "command": (f"python -m benchmarks.search --part {objective_name} --method {method}"
+                        + (" --quick" if quick else ""))}
+
+
+def lowest_plogp_seeds(n: int) -> tuple[list[str], list[float], str]:
+    """The n molecules of the MOSES test split with the lowest (z-scored) penalized logP."""
+    from seqvae.data import read_strings, resolve_data
+    from seqvae.search.heads import compute_properties
+    try:
+        source = "moses:test"
+        pool = read_strings(resolve_data(source))
+    except Exception:
+        source = "default:moses_test"
+        pool = read_strings(resolve_data(source))
+    values = compute_properties(pool, ["plogp"])["plogp"].to_numpy()
+    order = np.argsort(np.where(np.isfinite(values), values, np.inf))[:n]
+    return [pool[i] for i in order], [float(values[i]) for i in order], source
+
+
+def run_constrained(n: int, steps: int, quick: bool) -> dict[str, Any]:
+    """JT-VAE's constrained optimisation: from each seed, gradient ascent on the head's plogp
+    with a pull back to the seed's code; every decoded molecule on the path is scored and the
+    best with similarity >= 0.4 (and >= 0.6) to the seed is kept."""
+    import torch
+    from rdkit import Chem, DataStructs
+    from tqdm.auto import tqdm
+
+    from seqvae import load
+    from seqvae.chem import to_mol
+    from seqvae.search.objectives import fingerprint, penalized_logp_value
+
+    vae = load(MODEL)
+    head = _load_head(quick)
+    target = head.index("plogp")
+    start = time.perf_counter()
+    seeds, seed_values, source = lowest_plogp_seeds(n)
+    select_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    z0, _ = vae.encode(seeds)
+    z0 = z0.float()
+    z = z0.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=0.1)
+    seed_fps = [fingerprint(to_mol(s)) for s in seeds]
+    best = {delta: [None] * len(seeds) for delta in (0.4, 0.6)}
+    seen: list[set[str]] = [set() for _ in seeds]
+    calls = np.zeros(len(seeds), dtype=int)
+    scored: dict[str, float] = {}
+    for step in tqdm(range(steps + 1), desc="constrained"):
+        strings = vae.decode(z.detach())
+        for i, text in enumerate(strings):
+            mol = to_mol(text)
+            if mol is None:
+                continue
+            key = Chem.MolToSmiles(mol)
+            if key in seen[i]:
+                continue
+            seen[i].add(key)
+            calls[i] += 1
+            if key not in scored:
+                scored[key] = penalized_logp_value(mol)
+            similarity = DataStructs.TanimotoSimilarity(seed_fps[i], fingerprint(mol))
+            improvement = scored[key] - seed_values[i]
+            for delta in best:
+                current = best[delta][i]
+                if similarity >= delta and key != seeds[i] and (
+                        current is None or improvement > current["improvement"]):
+                    best[delta][i] = {"SMILES": key, "improvement": improvement,
+                                      "similarity": similarity}
+        if step == steps:
+            break
+        loss = (-head(z)[:, target] + 0.5 * 0.1 * (z ** 2).sum(1)).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    summary = {}
+    for delta, found in best.items():
+        ok = [f for f in found if f is not None and f["improvement"] > 0]
+        gains = np.array([f["improvement"] for f in ok]) if ok else np.zeros(0)
+        summary[str(delta)] = {
+            "success_rate": len(ok) / len(seeds),
+            "improvement_mean": float(gains.mean()) if ok else math.nan,
+            "improvement_std": float(gains.std()) if ok else math.nan,
+            "similarity_mean": float(np.mean([f["similarity"] for f in ok])) if ok else math.nan,
+            "improvement_mean_all": float(gains.sum() / len(seeds)),
+            "examples": [dict(seed=seeds[i], seed_plogp=seed_values[i], **f)
+                         for i, f in enumerate(found) if f is not None][:5],
+        }
+    return {"part": "constrained", "model": MODEL, "source": source, "n_seeds": len(seeds),
+            "steps": steps, "lr": 0.1, "prior_weight": 0.1,
+            "calls_mean": float(calls.mean()), "seconds": seconds,
+            "select_seconds": select_seconds, "results": summary,
+            "seed_plogp_mean": float(np.mean(seed_values)),
+            "command": "python -m benchmarks.search --part constrained" + (" --quick" if quick else "")}
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def build_table(quick: bool) -> str:
+    """search.md and pictures from the parts present."""
+    from seqvae.chem import molecule_grid
+
+    prefix = "search_quick_" if quick else "search_"
+    lines = ["# Latent property search, MOSES SELFIES VAE (seqvae, shipped moses-selfies)", "",
+             "Every optimiser spends at most the stated oracle calls per seed; an oracle call is "
+             "one evaluation of the true objective on a new valid molecule (seqvae.search). "
+             "plogp is JT-VAE's z-scored penalized logP. Rerun: the commands in "
+             "benchmarks/search.py.", ""]
+    head_path = RESULTS_DIR / f"{prefix}head.json"
+    if head_path.exists():
+        head = json.loads(head_path.read_text())
+        r2 = ", ".join(f"{k} {v:.3f}" for k, v in head["report"]["r2"].items())
+        lines += ["## Property head on z", "",
+                  f"MLP on the posterior means of {head['n_molecules']:,} molecules of "
+                  f"{head['source']}; held-out R^2 ({head['report']['n_valid']:,} molecules): "
+                  f"{r2}. Fitted in {head['seconds']:.0f} s.", ""]
+    curves: dict[str, dict[str, list[float]]] = {}
+    for objective in ("plogp", "qed"):
+        rows = []
+        for method in METHODS:
+            path = RESULTS_DIR / f"{prefix}{objective}_{method}.json"
+            if not path.exists():
+                continue
+            record = json.loads(path.read_text())
+            top = [t["objective"] for t in record["top"][:3]] + [math.nan] * 3
+            sa = [t["sa"] for t in record["top"][:3]] + [math.nan] * 3
+            rows.append(f"| {method} | {record['budget']} | {len(record['seeds'])} | "
+                        f"{_fmt(top[0])} / {_fmt(top[1])} / {_fmt(top[2])} | "
+                        f"{_fmt(sa[0], 1)} / {_fmt(sa[1], 1)} / {_fmt(sa[2], 1)} | "
+                        f"{_fmt(record['best_mean'], 3)} +- {_fmt(record['best_std'], 3)} | "
+                        f"{record['seconds_mean']:.0f} |")
+            curves.setdefault(objective, {})[method] = np.mean(
+                [r["curve"] for r in record["runs"] if len(r["curve"]) == record["budget"]]
+                or [[math.nan]], axis=0).tolist()
+            grid = RESULTS_DIR / f"{prefix}{objective}_{method}_top.png"
+            molecule_grid([t["SMILES"] for t in record["top"]], grid,
+                          [f"{t['objective']:.3f}, SA {t['sa']:.1f}" for t in record["top"]],
+                          mols_per_row=5)
+        if rows:
+            goal = (f"goal: top-1 above JT-VAE + BO's {JTVAE_TOP[0]}" if objective == "plogp"
+                    else f"goal: QED {QED_GOAL} or more")
+            lines += [f"## {objective} ({goal})", "",
+                      "| optimiser | calls per seed | seeds | top-1 / 2 / 3 (distinct molecules, all "
+                      "seeds) | their SA | best per seed, mean +- std | seconds per seed |",
+                      "|---|---|---|---|---|---|---|", *rows, "",
+                      f"Top molecules with their SA score: {prefix}{objective}_<optimiser>_top.png.",
+                      ""]
+    if curves:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4))
+        for ax, (objective, by_method) in zip(np.atleast_1d(axes), curves.items()):
+            for method, curve in by_method.items():
+                ax.plot(np.arange(1, len(curve) + 1), curve, label=method)
+            ax.set_xlabel("oracle calls")
+            ax.set_ylabel(f"best {objective} so far (mean of seeds)")
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(RESULTS_DIR / f"{prefix}curves.png", dpi=100)
+        plt.close(fig)
+        lines += [f"Best so far against oracle calls: {prefix}curves.png.", ""]
+    path = RESULTS_DIR / f"{prefix}constrained.json"
+    if path.exists():
+        record = json.loads(path.read_text())
+        lines += ["## Constrained optimisation (penalized logP, z-scored)", "",
+                  f"Seeds: the {record['n_seeds']} molecules of {record['source']} with the lowest "
+                  f"plogp (mean {record['seed_plogp_mean']:.2f}); {record['steps']} gradient steps "
+                  f"from each seed's code, every decoded molecule scored "
+                  f"({record['calls_mean']:.1f} oracle calls per seed on average); "
+                  f"{record['seconds']:.0f} s in all. Success: a different molecule with "
+                  "similarity at least delta and a higher plogp; improvement over the successes "
+                  "(and over all seeds, counting a failure as 0).", "",
+                  "| delta | improvement | std | success | similarity | improvement, all seeds |",
+                  "|---|---|---|---|---|---|"]
+        for delta, r in record["results"].items():
+            lines.append(f"| {delta} | {_fmt(r['improvement_mean'])} | {_fmt(r['improvement_std'])} "
+                         f"| {100 * r['success_rate']:.1f}% | {_fmt(r['similarity_mean'])} | "
+                         f"{_fmt(r['improvement_mean_all'])} |")
+        lines.append("")
+    lines += ["## Published, for orientation (other models, data and protocols)", "",
+              "| method | budget | penalized logP top-1 / 2 / 3 | definition | source |",
+              "|---|---|---|---|---|",
+              *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in PUBLISHED],
+              "", "JT-VAE constrained optimisation (ZINC, 800 seeds) is in the JT-VAE paper; "
+              "not in ANCHORS.md, so not quoted here.", "",
+              "## Machine", "", machine_markdown(machine())]
+    text = "\n".join(lines) + "\n"
+    (RESULTS_DIR / f"{prefix.rstrip('_')}.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", required=True,
+                        choices=["head", "plogp", "qed", "constrained", "table"])
+    parser.add_argument("--method", choices=METHODS)
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--budget", type=int, default=500)
+    parser.add_argument("--head-size", type=int, default=20000)
+    parser.add_argument("--constrained-seeds", type=int, default=800)
+    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.quick:
+        seeds, args.budget, args.head_size, args.constrained_seeds = seeds[:2], 40, 500, 20
+        args.steps = min(args.steps, 10)
+    record: dict[str, Any] | None = None
+    if args.part == "head":
+        record = run_head(args.quick, args.head_size, seed=0)
+        name = _name("head", args.quick)
+    elif args.part in ("plogp", "qed"):
+        if args.method is None:
+            raise SystemExit("--part plogp/qed needs --method prior, gradient or bo")
+        record = run_search(args.part, args.method, seeds, args.budget, args.quick)
+        name = _name(f"{args.part}_{args.method}", args.quick)
+    elif args.part == "constrained":
+        record = run_constrained(args.constrained_seeds, args.steps, args.quick)
+        name = _name("constrained", args.quick)
+    if record is not None:
+        record["machine"] = machine()
+        print(f"wrote {_save(name, record)}")
+    print(build_table(args.quick))
+
+
+if __name__ == "__main__":
+    main()

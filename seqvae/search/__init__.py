@@ -1,0 +1,9 @@
+"""Latent-space property search: objectives to maximise, property heads on z, and optimisers
+(prior sampling, gradient ascent, Bayesian optimisation) behind one interface, LatentSearch."""
+
+from seqvae.search import objectives
+from seqvae.search.heads import HeadReport, PropertyHead, compute_properties, fit_property_head
+from seqvae.search.latent import METHODS, LatentSearch, Oracle
+
+__all__ = ["objectives", "PropertyHead", "HeadReport", "fit_property_head", "compute_properties",
+           "LatentSearch", "Oracle", "METHODS"]
