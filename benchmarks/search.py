@@ -111,6 +111,11 @@ def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
     vae = load(MODEL)
     objective = objectives.get(objective_name)
     head = _load_head(quick) if method == "gradient" else None
+    options = dict(OPTIONS[method])
+    if quick:  # a trial of the pipeline, not a result
+        options.update({"prior": {}, "gradient": {"n_starts": 5, "steps": 20},
+                        "bo": {"n_init": 10, "q": 5, "num_restarts": 2,
+                               "raw_samples": 64}}[method])
     runs, found = [], []
     for seed in seeds:
         log = RUNS / ("quick" if quick else "logs") / f"{objective_name}_{method}_{seed}.csv"
@@ -118,7 +123,7 @@ def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
             log.unlink()
         search = LatentSearch(vae, objective, head=head, log=log, progress=True)
         start = time.perf_counter()
-        table = search.run(method, budget=budget, seed=seed, **OPTIONS[method])
+        table = search.run(method, budget=budget, seed=seed, **options)
         seconds = time.perf_counter() - start
         curve = search.best_so_far()
         best = table.iloc[0]
@@ -132,7 +137,7 @@ def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
     pool = pool.drop_duplicates("SMILES").head(10)
     bests = np.array([r["best"] for r in runs])
     return {"part": objective_name, "method": method, "model": MODEL, "budget": budget,
-            "seeds": seeds, "options": OPTIONS[method], "objective": objective.describe(),
+            "seeds": seeds, "options": options, "objective": objective.describe(),
             "top": pool.to_dict(orient="records"),
             "best_mean": float(bests.mean()), "best_std": float(bests.std()),
             "seconds_mean": float(np.mean([r["seconds"] for r in runs])),
@@ -141,19 +146,36 @@ def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
                         + (" --quick" if quick else ""))}
 
 
-def lowest_plogp_seeds(n: int) -> tuple[list[str], list[float], str]:
-    """The n molecules of the MOSES test split with the lowest (z-scored) penalized logP."""
+def lowest_plogp_seeds(vae: Any, n: int, quick: bool = False
+                       ) -> tuple[list[str], list[float], str, int]:
+    """The n molecules of the MOSES test split with the lowest (z-scored) penalized logP
+    (with quick, or without molsets, of the shipped 10,000-molecule subset of it)."""
     from seqvae.data import read_strings, resolve_data
     from seqvae.search.heads import compute_properties
-    try:
-        source = "moses:test"
+    source = "default:moses_test"
+    if not quick:
+        try:
+            pool = read_strings(resolve_data("moses:test"))
+            source = "moses:test"
+        except Exception:
+            pass
+    if source == "default:moses_test":
         pool = read_strings(resolve_data(source))
-    except Exception:
-        source = "default:moses_test"
-        pool = read_strings(resolve_data(source))
-    values = compute_properties(pool, ["plogp"])["plogp"].to_numpy()
-    order = np.argsort(np.where(np.isfinite(values), values, np.inf))[:n]
-    return [pool[i] for i in order], [float(values[i]) for i in order], source
+    values = compute_properties(pool, ["plogp"], progress=True)["plogp"].to_numpy()
+    order = np.argsort(np.where(np.isfinite(values), values, np.inf))
+    # the lowest n the model can encode (a SELFIES token it never saw would make one fail)
+    candidates = order[:2 * n]
+    reasons = vae.check([pool[i] for i in candidates])
+    chosen: list[int] = []
+    skipped = 0
+    for i, reason in zip(candidates, reasons):
+        if len(chosen) == n:
+            break
+        if reason is None:
+            chosen.append(int(i))
+        else:
+            skipped += 1
+    return [pool[i] for i in chosen], [float(values[i]) for i in chosen], source, skipped
 
 
 def run_constrained(n: int, steps: int, quick: bool) -> dict[str, Any]:
@@ -172,7 +194,7 @@ def run_constrained(n: int, steps: int, quick: bool) -> dict[str, Any]:
     head = _load_head(quick)
     target = head.index("plogp")
     start = time.perf_counter()
-    seeds, seed_values, source = lowest_plogp_seeds(n)
+    seeds, seed_values, source, not_encodable = lowest_plogp_seeds(vae, n, quick)
     select_seconds = time.perf_counter() - start
     start = time.perf_counter()
     z0, _ = vae.encode(seeds)
@@ -226,6 +248,7 @@ def run_constrained(n: int, steps: int, quick: bool) -> dict[str, Any]:
                          for i, f in enumerate(found) if f is not None][:5],
         }
     return {"part": "constrained", "model": MODEL, "source": source, "n_seeds": len(seeds),
+            "not_encodable_skipped": not_encodable,
             "steps": steps, "lr": 0.1, "prior_weight": 0.1,
             "calls_mean": float(calls.mean()), "seconds": seconds,
             "select_seconds": select_seconds, "results": summary,
@@ -265,8 +288,9 @@ def build_table(quick: bool) -> str:
             record = json.loads(path.read_text())
             top = [t["objective"] for t in record["top"][:3]] + [math.nan] * 3
             sa = [t["sa"] for t in record["top"][:3]] + [math.nan] * 3
+            d = 3 if objective == "qed" else 2
             rows.append(f"| {method} | {record['budget']} | {len(record['seeds'])} | "
-                        f"{_fmt(top[0])} / {_fmt(top[1])} / {_fmt(top[2])} | "
+                        f"{_fmt(top[0], d)} / {_fmt(top[1], d)} / {_fmt(top[2], d)} | "
                         f"{_fmt(sa[0], 1)} / {_fmt(sa[1], 1)} / {_fmt(sa[2], 1)} | "
                         f"{_fmt(record['best_mean'], 3)} +- {_fmt(record['best_std'], 3)} | "
                         f"{record['seconds_mean']:.0f} |")

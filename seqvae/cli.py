@@ -261,6 +261,9 @@ def _optimize(args: argparse.Namespace) -> None:
     start: object = "prior"
     if args.start is not None:
         start = [s for s in read_strings(resolve_data(args.start), args.column) if s]
+        if args.start_top:
+            start = LatentSearch(model, objective).best_of(start, args.start_top)
+            print(f"starting from the codes of the {len(start)} best molecules of {args.start}")
     head = None
     if "gradient" in methods:
         if args.head is not None:
@@ -427,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-similarity", type=float, help="constraint: similarity to the seed <= this")
     p.add_argument("--start", help="start from the codes of these molecules (.csv/.smi or "
                                    "default:NAME) instead of the prior")
+    p.add_argument("--start-top", type=int, default=0,
+                   help="start from the N molecules of --start that score best (default: all)")
     p.add_argument("--column", default=None, help="CSV column of --start and --head-data")
     p.add_argument("--head", help="property head folder for gradient ascent (head.json + "
                                   "head.safetensors)")

@@ -247,6 +247,8 @@ def test_a_logged_search_resumes(vae, tmp_path):
     table = second.run("prior", budget=35, seed=1)
     assert second.oracle.calls == 35 and len(pd.read_csv(log)) == 35
     assert table["call"].is_unique and set(table["run"]) == {0, 1}
+    curve = second.best_so_far()  # the earlier calls, read back from the log, included
+    assert curve["call"].tolist() == list(range(1, 36)) and curve["best"].is_monotonic_increasing
     log.write_text("garbage,\n\x00\x01")
     with pytest.raises(DataError, match="search log"):
         LatentSearch(vae, O.qed(), log=log)
@@ -312,3 +314,13 @@ def test_property_names_are_checked():
         load_config(None, ['model.properties="qed,potency"'])
     with pytest.raises(ConfigError, match="text model"):
         load_config(None, ['model.properties="qed"', 'data.representation="word"'])
+
+
+def test_best_of_a_dataset_as_starting_points(vae, molecules):
+    search = LatentSearch(vae, O.qed())
+    best = search.best_of(molecules[:100] + ["C1CC"], n=5)
+    qeds = sorted((O.qed()(s).value for s in molecules[:100]), reverse=True)
+    assert [O.qed()(s).value for s in best] == pytest.approx(qeds[:5])
+    assert search.oracle.calls == 0  # a dataset's known scores cost no oracle calls
+    table = search.run("prior", budget=10, start=best, sigma=0.2)
+    assert search.oracle.calls == 10 and len(table) <= 10

@@ -82,6 +82,8 @@ class Oracle:
         self.entries: dict[str, _Entry] = {}
         self.calls = 0
         self.invalid = 0
+        self.trace: list[dict[str, Any]] = []  # per call: method, run, call, best so far
+        self._best = -math.inf
         self.log = Path(log) if log is not None else None
         if self.log is not None and self.log.exists() and self.log.stat().st_size > 0:
             self._resume()
@@ -104,6 +106,8 @@ class Oracle:
                                               row.method, int(row.run), int(row.step),
                                               int(row.call), z)
         self.calls = max((e.call for e in self.entries.values()), default=0)
+        for entry in sorted(self.entries.values(), key=lambda e: e.call):
+            self._record(entry)
 
     def score(self, smiles: Sequence[str], z: np.ndarray, method: str, run: int, step: int,
               budget: int) -> np.ndarray:
@@ -130,8 +134,14 @@ class Oracle:
             entry = _Entry(key, score, method, run, step, self.calls, np.asarray(z[i], np.float32))
             self.entries[key] = entry
             self._append(entry)
+            self._record(entry)
             values[i] = score.value
         return values
+
+    def _record(self, entry: _Entry) -> None:
+        self._best = max(self._best, entry.score.value)
+        self.trace.append({"method": entry.method, "run": entry.run, "call": entry.call,
+                           "best": self._best})
 
     def _append(self, entry: _Entry) -> None:
         if self.log is None:
@@ -147,8 +157,8 @@ class Oracle:
                              entry.step, entry.call, " ".join(f"{x:.5g}" for x in entry.z)])
 
     def best(self) -> float:
-        values = [e.score.value for e in self.entries.values() if e.score.ok]
-        return max(values) if values else -math.inf
+        """The best objective value scored so far (-inf before any success)."""
+        return self._best
 
 
 class LatentSearch:
@@ -173,7 +183,6 @@ class LatentSearch:
         self.head_weights = head_weights
         self.oracle = Oracle(objective, log)
         self.progress = progress
-        self.history: list[dict[str, Any]] = []  # one row per oracle call: method, run, call, best
         self.timings: dict[str, float] = {}
         self._runs = max((e.run for e in self.oracle.entries.values()), default=-1) + 1
         seed = objective.seed_smiles
@@ -214,17 +223,25 @@ class LatentSearch:
         reps = math.ceil(n / len(codes))
         return codes.repeat(reps, 1)[:n]
 
+    def best_of(self, smiles: Sequence[str], n: int = 50) -> list[str]:
+        """The n molecules of a dataset that score best on the objective and that the model
+        can encode: starting points for a search (start=search.best_of(data)). Scoring a
+        dataset you already have is not counted as oracle calls."""
+        smiles = [s for s, reason in zip(smiles, self.vae.check(list(smiles))) if reason is None]
+        scores = [self.objective(s).value for s in smiles]
+        order = sorted(range(len(smiles)), key=lambda i: -scores[i])
+        best = [smiles[i] for i in order if math.isfinite(scores[i])][:n]
+        if not best:
+            raise DataError("best_of: no molecule of the dataset is encodable and scores a "
+                            "finite value")
+        return best
+
     # -- the shared bookkeeping ---------------------------------------------------------
     def _evaluate(self, z: torch.Tensor, method: str, run: int, step: int,
                   budget: int) -> np.ndarray:
         z = z.detach().float().cpu()
         strings = self.vae.decode(z)
-        before = self.oracle.calls
-        values = self.oracle.score(strings, z.numpy(), method, run, step, budget)
-        best = self.oracle.best()
-        for call in range(before + 1, self.oracle.calls + 1):
-            self.history.append({"method": method, "run": run, "call": call, "best": best})
-        return values
+        return self.oracle.score(strings, z.numpy(), method, run, step, budget)
 
     def _check_budget(self, budget: int) -> None:
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
@@ -463,8 +480,9 @@ class LatentSearch:
                                  ignore_index=True)
 
     def best_so_far(self) -> pd.DataFrame:
-        """Best objective found against oracle calls, one row per call (method, run)."""
-        return pd.DataFrame(self.history, columns=["method", "run", "call", "best"])
+        """Best objective found against oracle calls, one row per call (with the method and
+        run that made it), a resumed search's earlier calls included."""
+        return pd.DataFrame(self.oracle.trace, columns=["method", "run", "call", "best"])
 
     def failures(self) -> pd.DataFrame:
         """The molecules whose evaluation failed or broke a constraint, with the reason."""
