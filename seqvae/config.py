@@ -184,6 +184,9 @@ class TrainConfig:
     pretrain_reset_decoder: bool = True
     # weight of the property head's loss (mean squared error on standardised properties)
     property_weight: float = 1.0
+    # batches whose loss or gradient is inf / NaN that may be skipped (no update) before the
+    # run stops with an error naming the step; 0: stop at the first
+    max_skipped_batches: int = 0
 
     log_every: int = 50
     eval_every: int = 500
@@ -209,10 +212,11 @@ class TrainConfig:
             raise ConfigError("set a training budget: train.max_steps, train.max_epochs or "
                               "train.max_minutes must be positive")
         if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
-                or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0):
+                or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0
+                or self.max_skipped_batches < 0):
             raise ConfigError("train.free_bits, train.kl_target, train.kl_weight, "
-                              "train.kl_start_weight, train.pretrain_steps and "
-                              "train.property_weight must not be negative")
+                              "train.kl_start_weight, train.pretrain_steps, train.property_weight and "
+                              "train.max_skipped_batches must not be negative")
 
 
 @dataclass

@@ -151,6 +151,9 @@ class VAEModel:
             mu, logvar = self.model.encode(tokens, lengths)
             mus.append(mu)
             logvars.append(logvar)
+        if not mus:  # no inputs: empty (0, D) codes
+            empty = torch.zeros(0, self.latent_dim, device=self.device)
+            mus, logvars = [empty], [empty.clone()]
         mu, logvar = torch.cat(mus), torch.cat(logvars)
         if sample:
             return self.model.reparameterize(mu, logvar, self._generator(seed))

@@ -394,7 +394,7 @@ class Trainer:
                     state["elapsed_s"] = time.perf_counter() - started
                     step = state["step"]
                     bar.update(1)
-                    if step % cfg.log_every == 0:
+                    if step % cfg.log_every == 0 and window["n"]:
                         bar.set_postfix(loss=f"{window['loss'] / window['n']:.2f}",
                                         kl=f"{window['kl'] / window['n']:.2f}",
                                         beta=f"{self.kl_weight_at(step):.3g}")
@@ -471,13 +471,16 @@ class Trainer:
                              properties=None if properties is None else properties.to(self.device),
                              property_weight=cfg.property_weight)
         loss = out.loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {float(loss)} at step {step + 1}; lower train.lr or "
-                f"train.grad_clip, or resume from the last checkpoint ({self.out / CHECKPOINT_DIR})")
         self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self._skip_or_stop(step, f"the loss became {float(loss)}")
+            return
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        if not torch.isfinite(norm):  # an update now would write inf / NaN into the weights
+            self.optimizer.zero_grad(set_to_none=True)
+            self._skip_or_stop(step, f"the gradient norm became {float(norm)}")
+            return
         self.optimizer.step()
         self.state["step"] = step + 1
         window["loss"] += loss.item()
@@ -489,6 +492,26 @@ class Trainer:
         window["n"] += 1
         window["seqs"] += tokens.size(0)
         window["tokens"] += int(lengths.sum())
+
+    def _skip_or_stop(self, step: int, what: str) -> None:
+        """A batch whose loss or gradient is not finite: skip it (no update; the step still
+        counts) while train.max_skipped_batches allows, else stop with FloatingPointError.
+        Either way the weights never see the inf / NaN."""
+        limit = self.config.train.max_skipped_batches
+        skipped = self.state.get("skipped_batches", 0)
+        if skipped < limit:
+            self.state["skipped_batches"] = skipped + 1
+            self.state["step"] = step + 1
+            self.log(f"step {step + 1}: {what}; batch skipped, weights unchanged "
+                     f"({skipped + 1} of at most {limit})")
+            return
+        hint = ("" if limit else "; or set train.max_skipped_batches to skip such batches")
+        raise FloatingPointError(
+            f"{what} at step {step + 1}; no update was made. Lower train.lr or "
+            f"train.grad_clip, or resume from the last checkpoint "
+            f"({self.out / CHECKPOINT_DIR}){hint}"
+            + (f" ({limit} batches already skipped, the most train.max_skipped_batches allows)"
+               if limit else ""))
 
     def kl_weight_at(self, step: int) -> float:
         """The KL weight at a step: 0 while pre-training as an autoencoder, then the schedule

@@ -224,3 +224,30 @@ def test_precision_setting(tmp_path, small_data):
     assert differ
     close = [float((final["fp32"][k] - final["bf16"][k]).abs().max()) for k in final["fp32"]]
     assert max(close) < 0.1
+
+
+def test_nonfinite_batches_stop_or_are_skipped_never_written(tmp_path, small_data):
+    """A NaN in the posterior layer (as one bad update would leave) makes every batch's loss
+    NaN. Without a skip allowance the step stops with an error naming it; with one the batch
+    is skipped with no update, until the allowance is spent."""
+    from seqvae.trainer import Trainer
+    config = tiny_config(tmp_path / "run", *small_data, **{"train.max_skipped_batches": 0})
+    trainer = Trainer(config, **QUIET)
+    trainer.setup()
+    with torch.no_grad():
+        trainer.model.posterior.weight[0, 0] = float("nan")
+    tokens, lengths = next(iter(trainer.batches))
+    window = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "acc": 0.0, "n": 0, "seqs": 0, "tokens": 0}
+    with pytest.raises(FloatingPointError, match=r"the loss became nan at step 1; no update"
+                                                 r".*max_skipped_batches"):
+        trainer.train_step(tokens, lengths, 40, window)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.config.train.max_skipped_batches = 2
+    trainer.train_step(tokens, lengths, 40, window)
+    trainer.train_step(tokens, lengths, 40, window)
+    assert trainer.state["step"] == 2 and trainer.state["skipped_batches"] == 2
+    assert window["n"] == 0  # nothing skipped reaches the logged averages
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k].nan_to_num(), after[k].nan_to_num()) for k in before)
+    with pytest.raises(FloatingPointError, match="2 batches already skipped"):
+        trainer.train_step(tokens, lengths, 40, window)
