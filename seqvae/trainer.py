@@ -257,12 +257,9 @@ class Trainer:
             self.model = model.train()
         else:
             self.model = SequenceVAE(cfg.model).to(self.device)
-            head = self.model.property_head
-            if head is not None:  # the head predicts properties standardised on the train split
-                values = torch.from_numpy(self.data.train_properties)
-                head.mean.copy_(values.mean(0))
-                head.std.copy_(values.std(0).clamp_min(1e-6) if len(values) > 1
-                               else torch.ones_like(head.std))
+            if self.model.property_head is not None:  # standardised on the train split
+                self.model.property_head.standardise_on(
+                    torch.from_numpy(self.data.train_properties))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
                                           weight_decay=cfg.train.weight_decay)
         if self.resume:

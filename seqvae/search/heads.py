@@ -62,6 +62,14 @@ class PropertyHead(nn.Module):
         """Predicted properties (B, P) in their own units; differentiable in z."""
         return self.net(z) * self.std + self.mean
 
+    @torch.no_grad()
+    def standardise_on(self, values: torch.Tensor) -> None:
+        """Set the targets' mean and standard deviation from training values (N, P); with a
+        single row the standard deviation stays 1."""
+        self.mean.copy_(values.mean(0))
+        self.std.copy_(values.std(0).clamp_min(1e-6) if len(values) > 1
+                       else torch.ones_like(self.std))
+
     def predict(self, z: torch.Tensor | np.ndarray) -> pd.DataFrame:
         """Predictions for codes z (N, D) as a DataFrame with one column per property."""
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
@@ -211,8 +219,7 @@ def fit_property_head(vae: Any, smiles: Sequence[str], properties: Sequence[str]
     valid_idx, train_idx = order[:n_valid], order[n_valid:]
     torch.manual_seed(seed)
     head = PropertyHead(z.size(1), list(table.columns), hidden, dropout)
-    head.mean.copy_(y[train_idx].mean(0))
-    head.std.copy_(y[train_idx].std(0).clamp_min(1e-6))
+    head.standardise_on(y[train_idx])
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     best_error, best_state, best_epoch = math.inf, None, 0
     for epoch in tqdm(range(epochs), desc="property head", disable=not progress):
