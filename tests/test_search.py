@@ -324,3 +324,49 @@ def test_best_of_a_dataset_as_starting_points(vae, molecules):
     assert search.oracle.calls == 0  # a dataset's known scores cost no oracle calls
     table = search.run("prior", budget=10, start=best, sigma=0.2)
     assert search.oracle.calls == 10 and len(table) <= 10
+
+
+# -- many molecules at once (JT-VAE's constrained optimisation) ---------------------------
+def test_improve_molecules_keeps_similarity_and_improves(vae, head, molecules):
+    from seqvae.search import improve_molecules, summarise_improvements
+    model, _ = head
+    seeds = molecules[:12]
+    table = improve_molecules(vae, seeds, "logp", head=model, deltas=(0.4, 0.6), steps=15,
+                              lr=0.1)
+    assert len(table) == 24 and set(table["delta"]) == {0.4, 0.6}
+    ok = table[table["success"]]
+    assert len(ok) > 0
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    for row in ok.itertuples():
+        mol, seed = Chem.MolFromSmiles(row.SMILES), Chem.MolFromSmiles(row.molecule)
+        assert row.value == pytest.approx(Crippen.MolLogP(mol))  # the true objective
+        assert row.improvement == pytest.approx(row.value - Crippen.MolLogP(seed))
+        assert row.improvement > 0
+        similarity = DataStructs.TanimotoSimilarity(generator.GetFingerprint(seed),
+                                                    generator.GetFingerprint(mol))
+        assert row.similarity == pytest.approx(similarity) and similarity >= row.delta
+        assert Chem.MolToSmiles(seed) != row.SMILES
+    failed = table[~table["success"]]
+    assert failed["SMILES"].isna().all() and failed["improvement"].isna().all()
+    # a looser threshold never does worse for the same molecule
+    wide = table[table["delta"] == 0.4].set_index("molecule")["improvement"].fillna(0)
+    tight = table[table["delta"] == 0.6].set_index("molecule")["improvement"].fillna(0)
+    assert (wide >= tight - 1e-9).all()
+    summary = summarise_improvements(table).set_index("delta")
+    assert summary.loc[0.4, "success_rate"] == pytest.approx(
+        table[table["delta"] == 0.4]["success"].mean())
+    assert summary.loc[0.4, "improvement_mean"] == pytest.approx(
+        ok[ok["delta"] == 0.4]["improvement"].mean())
+
+
+def test_improve_molecules_bad_input(vae, head):
+    from seqvae.search import improve_molecules
+    model, _ = head
+    with pytest.raises(DataError, match="'C1CC': not a valid SMILES"):
+        improve_molecules(vae, [PHENETOLE, "C1CC"], "logp", head=model, steps=1)
+    with pytest.raises(DataError, match="no molecules"):
+        improve_molecules(vae, [], "logp", head=model, steps=1)
+    with pytest.raises(ConfigError, match="similarity thresholds"):
+        improve_molecules(vae, [PHENETOLE], "logp", head=model, deltas=(1.4,), steps=1)
+    with pytest.raises(ConfigError, match="property head"):
+        improve_molecules(vae, [PHENETOLE], "logp", steps=1)

@@ -3,7 +3,9 @@
 
 from seqvae.search import objectives
 from seqvae.search.heads import HeadReport, PropertyHead, compute_properties, fit_property_head
-from seqvae.search.latent import METHODS, LatentSearch, Oracle
+from seqvae.search.latent import METHODS, LatentSearch, Oracle, ascend, head_target
+from seqvae.search.constrained import improve_molecules, summarise_improvements
 
 __all__ = ["objectives", "PropertyHead", "HeadReport", "fit_property_head", "compute_properties",
-           "LatentSearch", "Oracle", "METHODS"]
+           "LatentSearch", "Oracle", "METHODS", "ascend", "head_target",
+           "improve_molecules", "summarise_improvements"]
