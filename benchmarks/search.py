@@ -7,13 +7,16 @@ pictures from whatever parts exist):
     python -m benchmarks.search --part head             # property head on MOSES train codes
     python -m benchmarks.search --part plogp --method prior     # 5 seeds x 500 oracle calls
     python -m benchmarks.search --part plogp --method gradient
+    python -m benchmarks.search --part plogp --method gradient_free
     python -m benchmarks.search --part plogp --method bo
-    python -m benchmarks.search --part qed --method prior       # (and gradient, bo)
+    python -m benchmarks.search --part plogp38 --method prior   # (and the other methods)
+    python -m benchmarks.search --part qed --method prior       # (and the other methods)
     python -m benchmarks.search --part constrained      # 800 lowest-plogp MOSES test seeds
     python -m benchmarks.search --part table
 
 plogp is the z-scored penalized logP of JT-VAE (ZINC250k constants; see
-seqvae.search.objectives). A quick trial of the pipeline: add --quick (2 seeds, 40 calls,
+seqvae.search.objectives); plogp38 the same on molecules of at most 38 heavy atoms. A part
+run with --seeds 0,1 and later --seeds 2,3,4 is merged into one result. A quick trial of the pipeline: add --quick (2 seeds, 40 calls,
 a small head, 20 constrained seeds); its results go to search_quick_*.
 """
 
@@ -34,7 +37,13 @@ from benchmarks.common import RESULTS_DIR, machine, machine_markdown, peak_rss_m
 MODEL = "moses-selfies"
 RUNS = Path("runs/search")
 HEAD_PROPERTIES = ["plogp", "qed", "logp", "sa"]
-METHODS = ("prior", "gradient", "bo")
+# gradient_free: gradient ascent without the prior penalty, z anywhere in a ball of radius 24
+# (about the [-3, 3]^64 box BO searches), to show what leaving the prior's mass finds
+METHODS = ("prior", "gradient", "gradient_free", "bo")
+# the objectives: plogp38 is plogp on molecules of at most 38 heavy atoms (ZINC250k's largest
+# molecule, the size JT-VAE's decoder works in), since long chains game unbounded plogp
+OBJECTIVES = ("plogp", "plogp38", "qed")
+MAX_ATOMS = 38
 # ../shared/ANCHORS.md, "Molecules: latent-space property optimisation"
 PUBLISHED = [
     ("JT-VAE + sparse-GP BO", "10 seeds x 5 rounds", "5.30 / 4.93 / 4.49", "z-scored",
@@ -54,6 +63,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "prior": {"batch_size": 100},
     "gradient": {"n_starts": 20, "steps": 100, "lr": 0.05, "prior_weight": 0.1,
                  "decode_every": 5},
+    "gradient_free": {"n_starts": 20, "steps": 100, "lr": 0.2, "prior_weight": 0.0,
+                      "max_norm": 24.0, "decode_every": 5},
     "bo": {"n_init": 50, "q": 10},
     # 16 paths per seed from its code jittered by 0.2 * N(0, I): on 60 of the seeds, one path
     # per seed succeeded for 23% of them at delta 0.4, 16 paths for 57%
@@ -106,18 +117,26 @@ def run_head(quick: bool, n: int, seed: int) -> dict[str, Any]:
             "command": f"python -m benchmarks.search --part head{' --quick' if quick else ''}"}
 
 
+def _objective(name: str):
+    from seqvae.search import objectives
+    if name == "plogp38":
+        return objectives.get("plogp").subject_to(objectives.heavy_atoms(), maximum=MAX_ATOMS)
+    return objectives.get(name)
+
+
 def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
                quick: bool) -> dict[str, Any]:
     """One optimiser on one objective, one search per seed; best molecules and curves."""
     from seqvae import load
-    from seqvae.search import LatentSearch, objectives
+    from seqvae.search import LatentSearch
 
     vae = load(MODEL)
-    objective = objectives.get(objective_name)
-    head = _load_head(quick) if method == "gradient" else None
+    objective = _objective(objective_name)
+    head = _load_head(quick) if method.startswith("gradient") else None
     options = dict(OPTIONS[method])
     if quick:  # a trial of the pipeline, not a result
         options.update({"prior": {}, "gradient": {"n_starts": 5, "steps": 20},
+                        "gradient_free": {"n_starts": 5, "steps": 20},
                         "bo": {"n_init": 10, "q": 5, "num_restarts": 2,
                                "raw_samples": 64}}[method])
     runs, found = [], []
@@ -127,7 +146,7 @@ def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
             log.unlink()
         search = LatentSearch(vae, objective, head=head, log=log, progress=True)
         start = time.perf_counter()
-        table = search.run(method, budget=budget, seed=seed, **options)
+        table = search.run(method.split("_")[0], budget=budget, seed=seed, **options)
         seconds = time.perf_counter() - start
         curve = search.best_so_far()
         best = table.iloc[0]
@@ -257,6 +276,8 @@ def _fmt(x: float, digits: int = 2) -> str:
 
 def build_table(quick: bool) -> str:
     """search.md and pictures from the parts present."""
+    from rdkit import Chem
+
     from seqvae.chem import molecule_grid
 
     prefix = "search_quick_" if quick else "search_"
@@ -274,35 +295,43 @@ def build_table(quick: bool) -> str:
                   f"{head['source']}; held-out R^2 ({head['report']['n_valid']:,} molecules): "
                   f"{r2}. Fitted in {head['seconds']:.0f} s.", ""]
     curves: dict[str, dict[str, list[float]]] = {}
-    for objective in ("plogp", "qed"):
+    for objective in OBJECTIVES:
         rows = []
         for method in METHODS:
             path = RESULTS_DIR / f"{prefix}{objective}_{method}.json"
             if not path.exists():
                 continue
             record = json.loads(path.read_text())
+            for t in record["top"]:
+                t["atoms"] = Chem.MolFromSmiles(t["SMILES"]).GetNumHeavyAtoms()
             top = [t["objective"] for t in record["top"][:3]] + [math.nan] * 3
             sa = [t["sa"] for t in record["top"][:3]] + [math.nan] * 3
+            atoms = [str(t["atoms"]) for t in record["top"][:3]] + ["-"] * 3
             d = 3 if objective == "qed" else 2
+            calls = np.mean([r["calls"] for r in record["runs"]])
             rows.append(f"| {method} | {record['budget']} | {len(record['seeds'])} | "
                         f"{_fmt(top[0], d)} / {_fmt(top[1], d)} / {_fmt(top[2], d)} | "
                         f"{_fmt(sa[0], 1)} / {_fmt(sa[1], 1)} / {_fmt(sa[2], 1)} | "
+                        f"{' / '.join(atoms[:3])} | "
                         f"{_fmt(record['best_mean'], 3)} +- {_fmt(record['best_std'], 3)} | "
-                        f"{record['seconds_mean']:.0f} |")
+                        f"{calls:.0f} | {record['seconds_mean']:.0f} |")
             curves.setdefault(objective, {})[method] = np.mean(
                 [r["curve"] for r in record["runs"] if len(r["curve"]) == record["budget"]]
                 or [[math.nan]], axis=0).tolist()
             grid = RESULTS_DIR / f"{prefix}{objective}_{method}_top.png"
             molecule_grid([t["SMILES"] for t in record["top"]], grid,
-                          [f"{t['objective']:.3f}, SA {t['sa']:.1f}" for t in record["top"]],
+                          [f"{t['objective']:.3f}, SA {t['sa']:.1f}, {t['atoms']} atoms"
+                           for t in record["top"]],
                           mols_per_row=5)
         if rows:
-            goal = (f"goal: top-1 above JT-VAE + BO's {JTVAE_TOP[0]}" if objective == "plogp"
-                    else f"goal: QED {QED_GOAL} or more")
+            goal = {"plogp": f"unbounded; goal: top-1 above JT-VAE + BO's {JTVAE_TOP[0]}",
+                    "plogp38": f"at most {MAX_ATOMS} heavy atoms; goal: above {JTVAE_TOP[0]}",
+                    "qed": f"goal: QED {QED_GOAL} or more"}[objective]
             lines += [f"## {objective} ({goal})", "",
-                      "| optimiser | calls per seed | seeds | top-1 / 2 / 3 (distinct molecules, all "
-                      "seeds) | their SA | best per seed, mean +- std | seconds per seed |",
-                      "|---|---|---|---|---|---|---|", *rows, "",
+                      "| optimiser | calls budget | seeds | top-1 / 2 / 3 (distinct molecules, all "
+                      "seeds) | their SA | their heavy atoms | best per seed, mean +- std | "
+                      "oracle calls per seed | seconds per seed |",
+                      "|---|---|---|---|---|---|---|---|---|", *rows, "",
                       f"Top molecules with their SA score: {prefix}{objective}_<optimiser>_top.png.",
                       ""]
     if curves:
@@ -362,7 +391,7 @@ def build_table(quick: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", required=True,
-                        choices=["head", "plogp", "qed", "constrained", "table"])
+                        choices=["head", *OBJECTIVES, "constrained", "table"])
     parser.add_argument("--method", choices=METHODS)
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--budget", type=int, default=500)
@@ -379,7 +408,7 @@ def main() -> None:
     if args.part == "head":
         record = run_head(args.quick, args.head_size, seed=0)
         name = _name("head", args.quick)
-    elif args.part in ("plogp", "qed"):
+    elif args.part in OBJECTIVES:
         if args.method is None:
             raise SystemExit("--part plogp/qed needs --method prior, gradient or bo")
         record = run_search(args.part, args.method, seeds, args.budget, args.quick)

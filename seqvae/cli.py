@@ -257,6 +257,8 @@ def _optimize(args: argparse.Namespace) -> None:
             raise ConfigError("--min-similarity / --max-similarity need --seed-smiles")
         objective = objective.subject_to(objectives.similarity(args.seed_smiles),
                                          args.min_similarity, args.max_similarity)
+    if args.max_atoms is not None:
+        objective = objective.subject_to(objectives.heavy_atoms(), maximum=args.max_atoms)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     start: object = "prior"
     if args.start is not None:
@@ -419,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "better on an objective (QED, penalized logP, ...)")
     p.add_argument("model", help="checkpoint, run folder or shipped model name")
     p.add_argument("--objective", default="qed",
-                   help="qed, plogp (z-scored), plogp_raw, logp, sa, mw, tpsa, similarity, or a "
+                   help="qed, plogp (z-scored), plogp_raw, logp, sa, mw, tpsa, atoms, similarity, or a "
                         "weighted sum such as 'plogp + 0.5*qed' (default qed)")
     p.add_argument("--budget", type=int, default=500, help="oracle calls per optimiser")
     p.add_argument("--methods", default="prior,gradient,bo",
@@ -428,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "similarity objective and constraints refer to it)")
     p.add_argument("--min-similarity", type=float, help="constraint: similarity to the seed >= this")
     p.add_argument("--max-similarity", type=float, help="constraint: similarity to the seed <= this")
+    p.add_argument("--max-atoms", type=int,
+                   help="constraint: at most this many heavy atoms (38 is ZINC250k's largest); "
+                        "keeps penalized logP from being gamed by long carbon chains")
     p.add_argument("--start", help="start from the codes of these molecules (.csv/.smi or "
                                    "default:NAME) instead of the prior")
     p.add_argument("--start-top", type=int, default=0,

@@ -28,7 +28,7 @@ REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
 PRECISIONS = ("auto", "fp32", "bf16")
 # molecular properties a model can learn to predict from z (seqvae.search.objectives.NAMES)
-PROPERTY_NAMES = ("qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa")
+PROPERTY_NAMES = ("qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa", "atoms")
 
 
 @dataclass

@@ -46,6 +46,10 @@ def test_builtin_objectives_are_rdkit_values():
     assert O.sa()(PHENETOLE).value == pytest.approx(sascorer.calculateScore(mol))
     assert O.molecular_weight()(PHENETOLE).value == pytest.approx(Descriptors.MolWt(mol))
     assert O.tpsa()(PHENETOLE).value == pytest.approx(Descriptors.TPSA(mol))
+    assert O.get("atoms")(PHENETOLE).value == 9  # C8H10O: nine heavy atoms
+    small = O.penalized_logp().subject_to(O.heavy_atoms(), maximum=8)
+    assert small(PHENETOLE).status == "infeasible" and "atoms = 9" in small(PHENETOLE).message
+    assert small("CCO").ok
 
 
 def test_penalized_logp_both_definitions():
@@ -269,10 +273,11 @@ def test_optimize_cli_writes_table_and_pictures(tmp_path, capsys):
     out = tmp_path / "best.csv"
     code = main(["optimize", "moses-selfies", "--objective", "qed", "--budget", "15",
                  "--methods", "prior,gradient", "--head-size", "200", "-o", str(out),
-                 "--no-progress"])
+                 "--max-atoms", "22", "--no-progress"])
     assert code == 0, capsys.readouterr().err
     table = pd.read_csv(out)
-    assert {"SMILES", "objective", "qed", "sa", "method", "call", "z"} <= set(table.columns)
+    assert {"SMILES", "objective", "qed", "sa", "atoms", "method", "call", "z"} <= set(table.columns)
+    assert (table["atoms"] <= 22).all()  # the constraint: larger molecules are infeasible
     assert set(table["method"]) <= {"prior", "gradient"} and table["SMILES"].is_unique
     assert len(table["z"].iloc[0].split()) == 64
     assert (tmp_path / "best.png").stat().st_size > 0

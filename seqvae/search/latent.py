@@ -33,7 +33,7 @@ posterior means, for example the best molecules of a dataset), or a seed molecul
 similarity constraint).
 
 **Results.** :meth:`LatentSearch.results` is a DataFrame of the valid molecules scored, each
-once, best first: SMILES, objective, qed, logp, sa, plogp, plogp_raw, mw, tpsa, similarity
+once, best first: SMILES, objective, qed, logp, sa, plogp, plogp_raw, mw, tpsa, atoms, similarity
 (to the seed, when there is one), method, run, step and oracle call at which it was first
 found, and its z. With ``log=path`` every evaluation is appended to a CSV as it happens; a
 new LatentSearch on the same log resumes: the calls already made count against the budget
@@ -505,7 +505,8 @@ class LatentSearch:
             if include_failed:
                 row.update(status=e.score.status, message=e.score.message)
             rows.append(row)
-        columns = ["SMILES", "objective", "qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa"]
+        columns = ["SMILES", "objective", "qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa",
+                   "atoms"]
         columns += (["similarity"] if self._seed_fp is not None else [])
         columns += ["method", "run", "step", "call", "z"]
         columns += (["status", "message"] if include_failed else [])

@@ -310,6 +310,13 @@ def tpsa() -> Objective:
     return Objective("tpsa", Descriptors.TPSA)
 
 
+def heavy_atoms() -> Objective:
+    """Number of heavy (non-hydrogen) atoms; as a constraint (``subject_to(heavy_atoms(),
+    maximum=38)``, 38 being the largest molecule of ZINC250k) it keeps an unbounded objective
+    such as penalized logP from being gamed with ever longer carbon chains."""
+    return Objective("atoms", lambda mol: float(mol.GetNumHeavyAtoms()))
+
+
 def similarity(seed: str) -> Objective:
     """Tanimoto similarity (Morgan, radius 2, 2048 bits) to the seed molecule given as SMILES."""
     mol = to_mol(seed)
@@ -354,12 +361,13 @@ NAMES: dict[str, Callable[[], Objective]] = {
     "plogp_raw": lambda: penalized_logp(normalized=False),
     "mw": molecular_weight,
     "tpsa": tpsa,
+    "atoms": heavy_atoms,
 }
 
 
 def get(spec: str, seed: str | None = None) -> Objective:
     """An objective from a short text, as the CLI takes it: a name ("qed", "plogp",
-    "plogp_raw", "logp", "sa", "mw", "tpsa", "similarity" with a seed), or a weighted sum of
+    "plogp_raw", "logp", "sa", "mw", "tpsa", "atoms", "similarity" with a seed), or a weighted sum of
     them ("plogp + 0.5*qed", "qed - 0.1*sa")."""
     text = spec.strip()
     names = ", ".join([*NAMES, "similarity"])
@@ -395,7 +403,8 @@ def property_panel(mol: Chem.Mol, seed_fp: Any | None = None) -> dict[str, float
     panel = {"qed": float(QED.qed(mol)), "logp": float(Crippen.MolLogP(mol)),
              "sa": sa_score(mol), "plogp": penalized_logp_value(mol),
              "plogp_raw": penalized_logp_value(mol, normalized=False),
-             "mw": float(Descriptors.MolWt(mol)), "tpsa": float(Descriptors.TPSA(mol))}
+             "mw": float(Descriptors.MolWt(mol)), "tpsa": float(Descriptors.TPSA(mol)),
+             "atoms": float(mol.GetNumHeavyAtoms())}
     if seed_fp is not None:
         panel["similarity"] = float(DataStructs.TanimotoSimilarity(seed_fp, fingerprint(mol)))
     return panel
