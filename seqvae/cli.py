@@ -46,6 +46,8 @@ def _train(args: argparse.Namespace) -> None:
         else:
             config = load_config(None, overrides, base=saved)
     summary = train(config, resume=args.resume, progress=not args.no_progress)
+    if "metrics" not in summary:  # a DDP process other than rank 0: rank 0 reports
+        return
     out = Path(config.train.out_dir)
     metrics = summary["metrics"]
     shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())

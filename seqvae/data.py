@@ -387,10 +387,13 @@ class SequenceBatches:
     and shuffles the batch order: batches hold sequences of similar length (little padding)
     while their order stays random. Without ``shuffle``, batches follow the input order.
 
-    Under DDP every rank gets the same number of batches, so no rank waits forever on the
-    others' all-reduce: with ``drop_last`` the incomplete last batch and the batches that do
-    not divide evenly among ranks are dropped; without it the plan is padded by repeating
-    its first batches. Rank r takes batches r, r + world_size, ...
+    Under DDP (``world_size`` > 1) ``batch_size`` stays the global batch: every rank follows
+    the same plan and takes rows r, r + world_size, ... of each batch, so one optimisation
+    step sees the same sequences as a single process would, every rank gets the same number
+    of batches (no rank waits forever on the others' all-reduce), and a batch with fewer rows
+    than ranks is dropped. ``with_indices(shares=True)`` also gives each rank's share of the
+    batch's rows, to weight its loss so that the averaged gradients equal the single-process
+    gradient of the whole batch.
     """
 
     def __init__(
@@ -440,17 +443,17 @@ class SequenceBatches:
         """Choose the epoch whose plan ``__iter__`` follows (the shuffle depends on it)."""
         self.epoch = epoch
 
-    def _n_batches_all_ranks(self) -> int:
-        """Batches in one epoch before they are dealt out to ranks."""
-        n = len(self.lengths)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+    def _n_batches(self) -> int:
+        """Batches in one epoch (the same for every rank)."""
+        n, size = len(self.lengths), self.batch_size
+        if self.drop_last:
+            return n // size
+        # a last batch with fewer rows than ranks would leave a rank with nothing
+        return n // size + (1 if n % size >= self.world_size else 0)
 
     def __len__(self) -> int:
-        """Batches per epoch for this rank."""
-        n_batches = self._n_batches_all_ranks()
-        if self.drop_last:
-            return n_batches // self.world_size
-        return math.ceil(n_batches / self.world_size)
+        """Batches per epoch (for every rank)."""
+        return self._n_batches()
 
     def batch_indices(self, epoch: int | None = None) -> list[list[int]]:
         """This rank's batches for ``epoch`` (default: the current one) as lists of indices."""
@@ -458,6 +461,10 @@ class SequenceBatches:
 
     def _plan(self, epoch: int) -> list[np.ndarray]:
         """This rank's batches for ``epoch`` as index arrays."""
+        return [batch[self.rank :: self.world_size] for batch in self._global_plan(epoch)]
+
+    def _global_plan(self, epoch: int) -> list[np.ndarray]:
+        """The whole batches of ``epoch``, before they are split among ranks."""
         n, size = len(self.lengths), self.batch_size
         if self.shuffle:
             # A (seed, epoch) pair, not seed + epoch, so seed 1 epoch 0 differs from seed 0 epoch 1.
@@ -470,17 +477,12 @@ class SequenceBatches:
                 # Stable sort keeps the random order among sequences of equal length.
                 part = part[np.argsort(self.lengths[part], kind="stable")]
                 batches.extend(part[i : i + size] for i in range(0, len(part), size))
-            if self.drop_last and batches and len(batches[-1]) < size:
-                batches.pop()
+            if batches and len(batches) > self._n_batches():
+                batches.pop()  # drop_last, or too few rows for every rank to get one
             batches = [batches[i] for i in rng.permutation(len(batches))]
         else:
-            n_batches = self._n_batches_all_ranks()
-            batches = [np.arange(i * size, min((i + 1) * size, n)) for i in range(n_batches)]
-
-        total = len(self) * self.world_size
-        if batches:
-            batches = [batches[i % len(batches)] for i in range(total)]
-        return batches[self.rank :: self.world_size]
+            batches = [np.arange(i * size, min((i + 1) * size, n)) for i in range(self._n_batches())]
+        return batches
 
     def _collate(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens (B, T) padded with pad_id to the longest in the batch, and lengths (B,)."""
@@ -500,8 +502,13 @@ class SequenceBatches:
         for batch in self._plan(self.epoch):
             yield self._collate(batch)
 
-    def with_indices(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
+    def with_indices(self, shares: bool = False) -> Iterator[tuple[Any, ...]]:
         """As ``__iter__``, with the indices of each batch's sequences (for per-sequence data
-        such as property targets)."""
-        for batch in self._plan(self.epoch):
-            yield (*self._collate(batch), batch)
+        such as property targets); with ``shares``, also this rank's fraction of the whole
+        batch's rows."""
+        for batch in self._global_plan(self.epoch):
+            mine = batch[self.rank :: self.world_size]
+            if shares:
+                yield (*self._collate(mine), mine, len(mine) / len(batch))
+            else:
+                yield (*self._collate(mine), mine)

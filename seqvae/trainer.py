@@ -21,6 +21,7 @@ import torch
 from .checkpoint import (CHECKPOINT_DIR, load_checkpoint, load_trainer_state, optimizer_from_state,
                          optimizer_to_state, resolve_checkpoint, save_checkpoint)
 from .config import Config, dump_toml
+from .distributed import any_rank, any_ranks, start as start_distributed, stop as stop_distributed, world_from_env
 from .errors import CheckpointError, ConfigError, DataError
 from .generate import MOLECULAR_KINDS, VAEModel, sample_table
 from .model import SequenceVAE
@@ -202,15 +203,22 @@ def _fmt(value: Any) -> str:
 
 
 class Trainer:
-    """Trains a SequenceVAE from a Config; resumable from the run folder's checkpoint."""
+    """Trains a SequenceVAE from a Config; resumable from the run folder's checkpoint.
+
+    Under torchrun (WORLD_SIZE > 1) it trains with PyTorch DDP: every process reads the data,
+    takes its rows of each batch (train.batch_size stays the global batch), and the
+    gradients are averaged; only rank 0 logs, evaluates, draws and writes checkpoints."""
 
     def __init__(self, config: Config, resume: bool = False, progress: bool = True, log=print):
         self.config = config.validate()
         self.out = Path(config.train.out_dir)
         self.resume = resume
-        self.progress = progress
-        self.log = log
+        self.world = world_from_env()
+        self.progress = progress and self.world.main
+        self.log = log if self.world.main else (lambda *args, **kwargs: None)
         self.device = resolve_device(config.train.device)
+        if self.world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)  # one GPU per process
         self.stop_requested = False
 
     # -- set-up -------------------------------------------------------------------------
@@ -222,6 +230,7 @@ class Trainer:
         if self.device.type == "cpu":
             keep_freed_memory()
         self.dtype = resolve_precision(cfg.train.precision, self.device)
+        self._created_group = start_distributed(self.world, self.device)
         torch.manual_seed(cfg.train.seed)
         self.out.mkdir(parents=True, exist_ok=True)
         checkpoint = self.out / CHECKPOINT_DIR
@@ -268,17 +277,30 @@ class Trainer:
             self.state = meta["trainer"]
             torch.set_rng_state(tensors["rng.torch"])
             self.log(f"resumed from {directory} at step {self.state['step']}")
-        (self.out / "config.toml").write_text(dump_toml(cfg))
+        self.train_model: torch.nn.Module = self.model
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+            # the same weights everywhere (DDP also broadcasts rank 0's), then each process
+            # its own stream of noise (z samples, word dropout)
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            torch.manual_seed(cfg.train.seed + 1_000_003 * self.world.rank + self.state["step"])
+        if self.world.main:
+            (self.out / "config.toml").write_text(dump_toml(cfg))
         from .data import SequenceBatches
         self.batches = SequenceBatches(self.data.train, cfg.train.batch_size, tok.pad_id,
-                                       shuffle=True, seed=cfg.train.seed)
-        self.csv = CSVLog(self.out / "log.csv", resume=self.resume)
-        if self.resume:
+                                       shuffle=True, seed=cfg.train.seed, rank=self.world.rank,
+                                       world_size=self.world.size)
+        self.csv = CSVLog(self.out / "log.csv", resume=self.resume) if self.world.main else None
+        if self.resume and self.csv is not None:
             self.csv.truncate_after(self.state["step"])
         n_params = sum(p.numel() for p in self.model.parameters())
         self.log(f"model: {n_params:,} parameters; vocabulary {tok.vocab_size}; "
                  f"{len(self.data.train):,} training and {len(self.data.valid):,} validation "
-                 f"sequences; device {self.device}, precision {precision_name(self.dtype)}")
+                 f"sequences; device {self.device}, precision {precision_name(self.dtype)}"
+                 + (f"; DDP over {self.world.size} processes "
+                    f"({'nccl' if self.device.type == 'cuda' else 'gloo'})"
+                    if self.world.distributed else ""))
 
     def total_steps(self) -> int:
         """Steps the run will take when the budget is in steps or epochs; 0 when time-bound."""
@@ -287,8 +309,11 @@ class Trainer:
         return min(x for x in (t.max_steps, by_epochs) if x) if (t.max_steps or by_epochs) else 0
 
     # -- checkpoints ----------------------------------------------------------------------
-    def save(self) -> Path:
-        """Write the run's checkpoint (model, tokenizer, config, optimizer, RNG, counters)."""
+    def save(self) -> Path | None:
+        """Write the run's checkpoint (model, tokenizer, config, optimizer, RNG, counters);
+        under DDP only rank 0 writes (returns None elsewhere)."""
+        if not self.world.main:
+            return None
         meta, tensors = optimizer_to_state(self.optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         return save_checkpoint(self.out / CHECKPOINT_DIR, self.model, self.tokenizer, self.config,
@@ -379,18 +404,21 @@ class Trainer:
         try:
             while not self._budget_spent(started, total):
                 self.batches.set_epoch(state["epoch"])
-                for index, (tokens, lengths, rows) in enumerate(self.batches.with_indices()):
+                for index, (tokens, lengths, rows, share) in enumerate(
+                        self.batches.with_indices(shares=True)):
                     if index < state["batch_in_epoch"]:
                         continue  # resuming in the middle of an epoch
                     if self._budget_spent(started, total):
                         break
                     properties = (None if self.data.train_properties is None
                                   else torch.from_numpy(self.data.train_properties[rows]))
-                    self.train_step(tokens, lengths, total, window, properties)
+                    self.train_step(tokens, lengths, total, window, properties, share)
                     state["batch_in_epoch"] = index + 1
                     state["elapsed_s"] = time.perf_counter() - started
                     step = state["step"]
                     bar.update(1)
+                    if not self.world.main:
+                        continue
                     if step % cfg.log_every == 0 and window["n"]:
                         bar.set_postfix(loss=f"{window['loss'] / window['n']:.2f}",
                                         kl=f"{window['kl'] / window['n']:.2f}",
@@ -411,6 +439,10 @@ class Trainer:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             bar.close()
+        if not self.world.main:  # rank 0 writes the summary, the checkpoint and the pictures
+            stop_distributed(self._created_group)
+            return {"step": state["step"], "epoch": state["epoch"], "rank": self.world.rank,
+                    "finished": not self.stop_requested}
         if not self.stop_requested and state["step"] % cfg.eval_every:
             last_metrics = self.evaluate()
             self.csv.write({"step": state["step"], "epoch": state["epoch"],
@@ -421,8 +453,11 @@ class Trainer:
                    "metrics": last_metrics, "data": self.data.reports,
                    "precision": precision_name(self.dtype),
                    "parameters": sum(p.numel() for p in self.model.parameters())}
+        if self.world.distributed:
+            summary["processes"] = self.world.size
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         self._pictures()
+        stop_distributed(self._created_group)
         return summary
 
     def _install_stop_handlers(self) -> dict[int, Any]:
@@ -439,19 +474,23 @@ class Trainer:
         self.log("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)")
 
     def _budget_spent(self, started: float, total: int) -> bool:
+        """Whether to stop now; under DDP every process stops together (a Ctrl-C or the time
+        budget seen by one is seen by all)."""
         cfg = self.config.train
-        if self.stop_requested:
-            return True
-        if total and self.state["step"] >= total:
-            return True
-        if cfg.max_minutes and time.perf_counter() - started >= cfg.max_minutes * 60:
-            return True
-        return False
+        spent = bool((total and self.state["step"] >= total)
+                     or (cfg.max_minutes and time.perf_counter() - started >= cfg.max_minutes * 60))
+        if self.world.distributed:
+            self.stop_requested, spent = any_ranks([self.stop_requested, spent], self.world,
+                                                   self.device)
+        return self.stop_requested or spent
 
     def train_step(self, tokens: torch.Tensor, lengths: torch.Tensor, total: int,
-                   window: dict[str, float], properties: torch.Tensor | None = None) -> None:
+                   window: dict[str, float], properties: torch.Tensor | None = None,
+                   share: float = 1.0) -> None:
         """One optimisation step on a batch; adds its figures to window (fit()'s log buffer).
-        properties (B, P): targets of the model's property head, if it has one."""
+        properties (B, P): targets of the model's property head, if it has one. share: this
+        process's fraction of the batch's rows under DDP; its loss is weighted by share *
+        world size, so the averaged gradient is that of the whole batch's mean loss."""
         cfg = self.config.train
         step = self.state["step"]
         pretraining = step < cfg.pretrain_steps
@@ -462,17 +501,20 @@ class Trainer:
             group["lr"] = learning_rate(step, total, cfg)
         tokens, lengths = tokens.to(self.device), lengths.to(self.device)
         with autocast(self.device, self.dtype):
-            out = self.model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
+            out = self.train_model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
                              word_dropout=cfg.word_dropout, sample_z=not pretraining,
                              kl_target=cfg.kl_target,
                              properties=None if properties is None else properties.to(self.device),
                              property_weight=cfg.property_weight)
         loss = out.loss
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            self._skip_or_stop(step, f"the loss became {float(loss)}")
+        # under DDP all processes skip together, or one would wait forever in the all-reduce
+        if any_rank(not bool(torch.isfinite(loss)), self.world, self.device):
+            what = (f"the loss became {float(loss)}" if not torch.isfinite(loss)
+                    else "the loss became inf or NaN on another process")
+            self._skip_or_stop(step, what)
             return
-        loss.backward()
+        (loss * (share * self.world.size) if self.world.distributed else loss).backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         if not torch.isfinite(norm):  # an update now would write inf / NaN into the weights
             self.optimizer.zero_grad(set_to_none=True)

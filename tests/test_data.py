@@ -314,28 +314,34 @@ def test_drop_last_keeps_only_full_batches() -> None:
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_two_ranks_get_disjoint_batches_and_equal_counts(shuffle: bool) -> None:
-    sequences = _sequences(320)  # 20 batches of 16: divides evenly between 2 ranks
+def test_two_ranks_split_each_global_batch(shuffle: bool) -> None:
+    """Under DDP batch_size is the global batch: the ranks' halves of step k together are
+    exactly the single process's batch k."""
+    sequences = _sequences(330)  # 20 batches of 16 and one of 10
+    single = SequenceBatches(sequences, 16, PAD, shuffle=shuffle)
     ranks = [
         SequenceBatches(sequences, 16, PAD, shuffle=shuffle, rank=r, world_size=2) for r in (0, 1)
     ]
     plans = [r.batch_indices(2) for r in ranks]
-    assert len(plans[0]) == len(plans[1]) == len(ranks[0]) == 10
-    seen = [{i for batch in plan for i in batch} for plan in plans]
-    assert not seen[0] & seen[1]
-    assert seen[0] | seen[1] == set(range(320))
+    assert len(plans[0]) == len(plans[1]) == len(ranks[0]) == len(single) == 21
+    for whole, half0, half1 in zip(single.batch_indices(2), *plans):
+        assert not set(half0) & set(half1)
+        assert sorted(half0 + half1) == sorted(whole)
+        assert abs(len(half0) - len(half1)) <= 1
+    shares = [[share for *_, share in r.with_indices(shares=True)] for r in ranks]
+    assert all(a + b == pytest.approx(1.0) for a, b in zip(*shares))
 
 
-def test_uneven_batches_are_wrapped_or_dropped_so_ranks_stay_equal() -> None:
-    sequences = _sequences(5 * 16)  # 5 batches for 2 ranks
-    wrapped = [SequenceBatches(sequences, 16, PAD, rank=r, world_size=2) for r in (0, 1)]
-    assert [len(w) for w in wrapped] == [len(w.batch_indices(0)) for w in wrapped] == [3, 3]
-    covered = {i for w in wrapped for batch in w.batch_indices(0) for i in batch}
-    assert covered == set(range(80))
+def test_batches_too_small_for_every_rank_are_dropped() -> None:
+    sequences = _sequences(5 * 16 + 2)  # 5 full batches and a last one of 2 rows
+    three = [SequenceBatches(sequences, 16, PAD, rank=r, world_size=3) for r in range(3)]
+    assert [len(t) for t in three] == [len(t.batch_indices(0)) for t in three] == [5, 5, 5]
+    two = [SequenceBatches(sequences, 16, PAD, rank=r, world_size=2) for r in range(2)]
+    assert [len(t.batch_indices(0)) for t in two] == [6, 6]  # 2 rows: one for each rank
     dropped = [
         SequenceBatches(sequences, 16, PAD, drop_last=True, rank=r, world_size=2) for r in (0, 1)
     ]
-    assert [len(d.batch_indices(0)) for d in dropped] == [2, 2]
+    assert [len(d.batch_indices(0)) for d in dropped] == [5, 5]
 
 
 def test_sequence_batches_rejects_bad_arguments() -> None:
