@@ -90,14 +90,18 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, tokenizer: An
         _write_json(tmp / "trainer_state.json", trainer_state)
         _save_tensors(state_tensors or {}, tmp / "trainer_state.safetensors")
     _fsync_dir(tmp)
-    if old.exists():
-        shutil.rmtree(old)
+    # At every moment a complete checkpoint is in place: the folder, or (between the two
+    # renames, or after a crash there) .NAME.old, which resolve_checkpoint also accepts.
     if directory.exists():
+        if old.exists():  # left by an earlier crash; the folder itself is complete
+            shutil.rmtree(old)
         directory.rename(old)
     tmp.rename(directory)
     _fsync_dir(directory.parent)
     if old.exists():
         shutil.rmtree(old)
+    for stale in directory.parent.glob(f".{directory.name}.tmp-*"):  # from killed writers
+        shutil.rmtree(stale, ignore_errors=True)
     return directory
 
 
