@@ -187,6 +187,9 @@ class TrainConfig:
     # batches whose loss or gradient is inf / NaN that may be skipped (no update) before the
     # run stops with an error naming the step; 0: stop at the first
     max_skipped_batches: int = 0
+    # keep tokenized molecule data in a memory-mapped cache (seqvae.cache; $SEQVAE_CACHE_DIR,
+    # default ~/.cache/seqvae), keyed by the files' SHA-256 and the settings
+    token_cache: bool = True
 
     log_every: int = 50
     eval_every: int = 500

@@ -417,18 +417,28 @@ class SequenceBatches:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} must be in 0..world_size-1 (world_size {world_size})")
         # One flat array instead of a Python list per sequence: 1.6M molecules would otherwise
-        # cost ~100 bytes of object overhead per token.
-        self.lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        # cost ~100 bytes of object overhead per token. A TokenArray (seqvae.cache, possibly
+        # memory-mapped) already is one and is used as it is.
+        from .cache import TokenArray
+        if isinstance(sequences, TokenArray):
+            self.lengths = np.asarray(sequences.lengths, dtype=np.int64)
+        else:
+            self.lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
         if len(self.lengths) and self.lengths.min() < 1:
             raise DataError(
                 f"sequence {int(np.argmin(self.lengths))} is empty; every sequence needs at "
                 "least one token (BOS ... EOS)"
             )
-        self.offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
-        np.cumsum(self.lengths, out=self.offsets[1:])
-        self.tokens = np.fromiter(
-            itertools.chain.from_iterable(sequences), dtype=np.int32, count=int(self.offsets[-1])
-        )
+        if isinstance(sequences, TokenArray):
+            self.offsets = np.asarray(sequences.offsets, dtype=np.int64)
+            self.tokens = sequences.tokens
+        else:
+            self.offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
+            np.cumsum(self.lengths, out=self.offsets[1:])
+            self.tokens = np.fromiter(
+                itertools.chain.from_iterable(sequences), dtype=np.int32,
+                count=int(self.offsets[-1])
+            )
         self.batch_size = batch_size
         self.pad_id = pad_id
         self.shuffle = shuffle

@@ -22,7 +22,7 @@ from .checkpoint import (CHECKPOINT_DIR, load_checkpoint, load_trainer_state, op
                          optimizer_to_state, resolve_checkpoint, save_checkpoint)
 from .config import Config, dump_toml
 from .distributed import any_rank, any_ranks, start as start_distributed, stop as stop_distributed, world_from_env
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, SeqVAEError
 from .generate import MOLECULAR_KINDS, VAEModel, sample_table
 from .model import SequenceVAE
 from .runtime import autocast, keep_freed_memory, precision_name, resolve_precision
@@ -76,13 +76,64 @@ class Prepared:
 
 
 def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
-    """Read, clean and tokenize the data; build the tokenizer on the training split if none."""
-    from .data import load_molecules, resolve_data
-    from .tokenizers import TOKENIZERS
+    """Read, clean and tokenize the data; build the tokenizer on the training split if none.
+
+    For molecules the result is cached (seqvae.cache, train.token_cache): a later run on the
+    same files with the same settings memory-maps the tokenized splits instead of reading,
+    checking and tokenizing every row again."""
+    from .data import resolve_data
 
     dcfg = config.data
     if dcfg.text:
         return _prepare_text(config, tokenizer, log)
+    if not config.train.token_cache or config.model.property_names:
+        # properties are computed from the strings, which a cached run never reads
+        return _prepare_molecules(config, tokenizer, log)
+    import hashlib
+
+    from .cache import TokenArray, cache_key, read_entry, write_entry
+    from .tokenizers import TOKENIZERS, load_tokenizer
+
+    train_path, valid_path = resolve_data(dcfg.train), resolve_data(dcfg.valid)
+    for path in (train_path, valid_path):
+        if not Path(path).is_file():
+            raise DataError(f"data file {path} does not exist")
+    given = (None if tokenizer is None
+             else hashlib.sha256(tokenizer.hf.to_str().encode()).hexdigest())
+    from .cache import file_digest
+    settings = {"representation": dcfg.representation, "column": dcfg.csv_column,
+                "max_length": dcfg.max_length, "valid": file_digest(valid_path),
+                "tokenizer": given}
+    key = cache_key(train_path, settings)
+    entry = read_entry(key)
+    if entry is not None:
+        folder, meta = entry
+        try:
+            if tokenizer is None:
+                tokenizer = load_tokenizer(folder / "tokenizer.json", TOKENIZERS[dcfg.representation].kind)
+            train_ids, valid_ids = TokenArray.load(folder, "train"), TokenArray.load(folder, "valid")
+        except (OSError, ValueError, SeqVAEError) as error:
+            log(f"token cache {folder} unreadable ({error}); rebuilding it")
+        else:
+            log(f"train and valid: tokenized {len(train_ids):,} and {len(valid_ids):,} rows read "
+                f"from the token cache {folder}")
+            return Prepared(tokenizer, train_ids, valid_ids, meta["reports"])
+    prepared = _prepare_molecules(config, tokenizer, log)
+    folder = write_entry(key, {"train": prepared.train, "valid": prepared.valid},
+                         {"reports": prepared.reports, "train": str(train_path),
+                          "valid": str(valid_path), "settings": settings},
+                         {"tokenizer.json": prepared.tokenizer.hf.to_str(pretty=True)})
+    log(f"tokenized data cached in {folder} (train.token_cache = false to not cache)")
+    return prepared
+
+
+def _prepare_molecules(config: Config, tokenizer=None, log=print) -> Prepared:
+    """Read, clean and tokenize molecules (no cache)."""
+    from .cache import tokenize_to_array
+    from .data import load_molecules, resolve_data
+    from .tokenizers import TOKENIZERS
+
+    dcfg = config.data
     train_strings, train_report = load_molecules(resolve_data(dcfg.train), column=dcfg.csv_column,
                                                  representation=dcfg.representation,
                                                  max_length=dcfg.max_length)
@@ -97,8 +148,8 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
                                                  max_length=dcfg.max_length,
                                                  vocabulary=tokenizer.vocab)
     log(f"valid: {valid_report.summary()}")
-    train_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(train_strings)]
-    valid_ids = [np.asarray(x, dtype=np.int32) for x in tokenizer.encode_batch(valid_strings)]
+    train_ids = tokenize_to_array(tokenizer, train_strings)
+    valid_ids = tokenize_to_array(tokenizer, valid_strings)
     reports = {"train": train_report.to_dict(), "valid": valid_report.to_dict()}
     prepared = Prepared(tokenizer, train_ids, valid_ids, reports)
     if config.model.property_names:

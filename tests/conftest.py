@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,14 @@ def tiny_config(out_dir: Path, train: Path, valid: Path, **overrides: object) ->
     ]
     items += [f"{k}={v!r}" if not isinstance(v, str) else f'{k}="{v}"' for k, v in overrides.items()]
     return load_config(None, items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def token_cache(tmp_path_factory) -> Path:
+    """Tokenized-data cache of this test session (never the user's ~/.cache)."""
+    folder = tmp_path_factory.mktemp("token-cache")
+    os.environ["SEQVAE_CACHE_DIR"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,157 @@
+"""Tokenized data, cached on disk and memory-mapped, so a second run on the same file starts
+in seconds and its memory does not grow with the data.
+
+A split is stored as two flat arrays, ``tokens`` (int32, every sequence one after another)
+and ``offsets`` (int64, where each begins), plus JSON (the tokenizer, the skip report). The
+cache key is the SHA-256 of the data file's bytes with every setting that changes the
+result (representation, column, max_length, the tokenizer). Entries live under
+``$SEQVAE_CACHE_DIR`` (default ``~/.cache/seqvae/tokens``); deleting them is always safe.
+Nothing is pickled: numpy arrays are written and read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE_FORMAT = 1
+
+
+class TokenArray(Sequence):
+    """Many token-id sequences in two flat arrays (possibly memory-mapped): ``len``, indexing
+    (one sequence: an int32 view; a slice: a TokenArray) and iteration, like a list."""
+
+    def __init__(self, tokens: np.ndarray, offsets: np.ndarray):
+        if offsets.ndim != 1 or len(offsets) < 1 or int(offsets[-1]) != len(tokens):
+            raise ValueError("offsets must be 1-D, start the sequences and end at len(tokens)")
+        self.tokens = tokens
+        self.offsets = offsets
+
+    @classmethod
+    def from_sequences(cls, sequences: Iterable[Sequence[int]]) -> "TokenArray":
+        chunks = [np.asarray(s, dtype=np.int32) for s in sequences]
+        offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+        np.cumsum([len(c) for c in chunks], out=offsets[1:])
+        tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+        return cls(tokens.astype(np.int32, copy=False), offsets)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return TokenArray.from_sequences(self[i] for i in range(start, stop, step))
+            stop = max(start, stop)
+            lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+            return TokenArray(self.tokens[lo:hi], self.offsets[start:stop + 1] - lo)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"sequence {index} of {len(self)}")
+        return self.tokens[int(self.offsets[index]):int(self.offsets[index + 1])]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def save(self, folder: Path, name: str) -> None:
+        np.save(folder / f"{name}.tokens.npy", np.ascontiguousarray(self.tokens), allow_pickle=False)
+        np.save(folder / f"{name}.offsets.npy", np.ascontiguousarray(self.offsets), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> "TokenArray":
+        """Memory-mapped: pages are read as batches touch them."""
+        return cls(np.load(folder / f"{name}.tokens.npy", mmap_mode="r", allow_pickle=False),
+                   np.load(folder / f"{name}.offsets.npy", mmap_mode="r", allow_pickle=False))
+
+
+def tokenize_to_array(tokenizer: Any, strings: Sequence[str], chunk: int = 100_000) -> TokenArray:
+    """Tokenize in chunks straight into flat arrays (a list of lists of Python ints for
+    millions of rows would take gigabytes)."""
+    tokens: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    for start in range(0, len(strings), chunk):
+        ids = tokenizer.encode_batch(strings[start:start + chunk])
+        lengths.append(np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)))
+        tokens.append(np.fromiter((t for x in ids for t in x), dtype=np.int32,
+                                  count=int(lengths[-1].sum())))
+    offsets = np.zeros(len(strings) + 1, dtype=np.int64)
+    if lengths:
+        np.cumsum(np.concatenate(lengths), out=offsets[1:])
+    return TokenArray(np.concatenate(tokens) if tokens else np.zeros(0, np.int32), offsets)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SEQVAE_CACHE_DIR") or Path.home() / ".cache" / "seqvae") / "tokens"
+
+
+def file_digest(path: str | Path, block: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_key(path: str | Path, settings: dict[str, Any]) -> str:
+    """The entry name for a data file read with these settings."""
+    text = json.dumps({"format": CACHE_FORMAT, "file": file_digest(path), **settings},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def read_entry(key: str) -> tuple[Path, dict[str, Any]] | None:
+    """The folder and metadata of a complete cache entry, or None (absent or unreadable:
+    then it is simply rebuilt)."""
+    folder = cache_root() / key
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("format") != CACHE_FORMAT:
+        return None
+    return folder, meta
+
+
+def write_entry(key: str, arrays: dict[str, TokenArray], meta: dict[str, Any],
+                files: dict[str, str] | None = None) -> Path:
+    """Write an entry under a temporary name and rename it into place (a crash leaves no
+    half entry; two runs writing the same entry at once both end with a whole one)."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{key}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    for name, array in arrays.items():
+        array.save(tmp, name)
+    for name, text in (files or {}).items():
+        (tmp / name).write_text(text)
+    (tmp / "meta.json").write_text(json.dumps({"format": CACHE_FORMAT, **meta}, indent=1))
+    final = root / key
+    trash = root / f".{key}.old-{os.getpid()}"
+    if final.exists():  # an entry that could not be read: set it aside
+        try:
+            final.rename(trash)
+        except OSError:
+            pass
+    try:
+        tmp.rename(final)
+    except OSError:  # another process got there first: keep its entry
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
+    return final

@@ -1,0 +1,79 @@
+"""The tokenized-data cache: flat memory-mapped arrays keyed by the file's hash and settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_config
+from seqvae.cache import TokenArray, cache_root
+from seqvae.data import SequenceBatches
+from seqvae.trainer import prepare_data, train
+
+QUIET = {"progress": False}
+SETTINGS = {"train.max_steps": 6, "train.eval_every": 6, "train.checkpoint_every": 6,
+            "train.eval_samples": 0, "train.threads": 1, "train.precision": "fp32"}
+
+
+def test_token_array_behaves_like_a_list(tmp_path):
+    rows = [[1, 5, 2], [1, 2], [1, 7, 7, 7, 2]]
+    array = TokenArray.from_sequences(rows)
+    assert len(array) == 3 and [a.tolist() for a in array] == rows
+    assert array[-1].tolist() == rows[-1] and array.lengths.tolist() == [3, 2, 5]
+    assert [a.tolist() for a in array[1:]] == rows[1:] and len(array[5:]) == 0
+    assert [a.tolist() for a in array[::2]] == rows[::2]
+    with pytest.raises(IndexError):
+        array[3]
+    array.save(tmp_path, "x")
+    mapped = TokenArray.load(tmp_path, "x")
+    assert isinstance(mapped.tokens, np.memmap) and [a.tolist() for a in mapped] == rows
+    # batches read from the mapped arrays as from the lists
+    a = list(SequenceBatches(rows, 2, 0, shuffle=False))
+    b = list(SequenceBatches(mapped, 2, 0, shuffle=False))
+    assert all(torch.equal(x[0], y[0]) for x, y in zip(a, b))
+
+
+def test_second_run_reads_the_cache_and_trains_the_same(tmp_path, small_data):
+    lines: list[str] = []
+    first = tiny_config(tmp_path / "a", *small_data, **SETTINGS)
+    train(first, log=lines.append, **QUIET)
+    assert any("cached in" in line for line in lines)
+    lines.clear()
+    second = tiny_config(tmp_path / "b", *small_data, **SETTINGS)
+    train(second, log=lines.append, **QUIET)
+    assert any("from the token cache" in line for line in lines)
+    uncached = tiny_config(tmp_path / "c", *small_data, **SETTINGS, **{"train.token_cache": False})
+    train(uncached, log=lines.append, **QUIET)
+    w = [load_file(str(tmp_path / r / "checkpoint" / "model.safetensors")) for r in "abc"]
+    assert all(torch.equal(w[0][k], w[1][k]) and torch.equal(w[0][k], w[2][k]) for k in w[0])
+
+
+def test_a_changed_file_or_setting_misses_and_a_broken_entry_is_rebuilt(tmp_path, small_data):
+    train_csv, valid_csv = small_data
+    copy = tmp_path / "train.csv"
+    copy.write_text(train_csv.read_text())
+    lines: list[str] = []
+    config = tiny_config(tmp_path / "r", copy, valid_csv, **SETTINGS)
+    prepare_data(config, log=lines.append)
+    prepare_data(config, log=lines.append)
+    assert "from the token cache" in lines[-1]
+    copy.write_text(train_csv.read_text().replace("\n", "\nCCO\n", 1))  # one more row
+    lines.clear()
+    changed = prepare_data(config, log=lines.append)
+    assert not any("from the token cache" in line for line in lines)
+    assert len(changed.train) == 401
+    shorter = tiny_config(tmp_path / "r", copy, valid_csv, **SETTINGS, **{"data.max_length": 30})
+    lines.clear()
+    prepare_data(shorter, log=lines.append)
+    assert not any("from the token cache" in line for line in lines)
+    # a broken entry: tokens file cut short
+    for tokens in cache_root().glob("*/train.tokens.npy"):
+        tokens.write_bytes(tokens.read_bytes()[:50])
+    lines.clear()
+    rebuilt = prepare_data(config, log=lines.append)
+    assert any("unreadable" in line for line in lines) and len(rebuilt.train) == 401
+    lines.clear()
+    prepare_data(config, log=lines.append)
+    assert "from the token cache" in lines[-1]  # the broken entry was replaced
