@@ -26,7 +26,7 @@ MOLECULAR_REPRESENTATIONS = ("smiles", "selfies")
 TEXT_REPRESENTATIONS = ("word", "bpe")
 REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # molecular properties a model can learn to predict from z (seqvae.search.objectives.NAMES)
 PROPERTY_NAMES = ("qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa", "atoms")
 

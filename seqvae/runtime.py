@@ -1,5 +1,5 @@
-"""How the numbers are computed on the machine at hand: numeric precision (bfloat16 autocast)
-and the memory allocator. Nothing here changes what a model is, only how fast it runs."""
+"""How the numbers are computed on the machine at hand: numeric precision (bfloat16 or, on
+CUDA, float16 autocast) and the memory allocator. Nothing here changes what a model is, only how fast it runs."""
 
 from __future__ import annotations
 
@@ -28,21 +28,27 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
-    """The dtype of matrix products for train.precision on device: float32 or bfloat16."""
+    """The dtype of matrix products for train.precision on device: float32, bfloat16, or
+    (CUDA only, with a gradient scaler) float16."""
     if name == "fp32":
         return torch.float32
     if name == "bf16":
         if device.type not in ("cpu", "cuda"):
             raise ConfigError(f"train.precision = 'bf16' is not supported on {device.type}")
         return torch.bfloat16
+    if name == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("train.precision = 'fp16' needs a CUDA device (it trains with a "
+                              f"gradient scaler there); on {device.type} use bf16 or fp32")
+        return torch.float16
     if name == "auto":
         return torch.bfloat16 if native_bf16(device) else torch.float32
-    raise ConfigError(f"train.precision must be auto, fp32 or bf16, got {name!r}")
+    raise ConfigError(f"train.precision must be auto, fp32, bf16 or fp16, got {name!r}")
 
 
 def precision_name(dtype: torch.dtype) -> str:
-    """The train.precision name of a product dtype: fp32 or bf16."""
-    return {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype]
+    """The train.precision name of a product dtype: fp32, bf16 or fp16."""
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def autocast(device: torch.device, dtype: torch.dtype) -> ContextManager:

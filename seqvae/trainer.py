@@ -322,9 +322,13 @@ class Trainer:
                     torch.from_numpy(self.data.train_properties))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
                                           weight_decay=cfg.train.weight_decay)
+        # float16 needs its gradients scaled (and inf / NaN steps skipped, as the scaler does)
+        self.scaler = (torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None)
         if self.resume:
             meta, tensors = load_trainer_state(directory)
             optimizer_from_state(self.optimizer, meta["optimizer"], tensors)
+            if self.scaler is not None and meta.get("grad_scaler"):
+                self.scaler.load_state_dict(meta["grad_scaler"])
             self.state = meta["trainer"]
             torch.set_rng_state(tensors["rng.torch"])
             self.log(f"resumed from {directory} at step {self.state['step']}")
@@ -367,9 +371,11 @@ class Trainer:
             return None
         meta, tensors = optimizer_to_state(self.optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
+        state = {"trainer": self.state, "optimizer": meta}
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()  # numbers only: JSON
         return save_checkpoint(self.out / CHECKPOINT_DIR, self.model, self.tokenizer, self.config,
-                               trainer_state={"trainer": self.state, "optimizer": meta},
-                               state_tensors=tensors)
+                               trainer_state=state, state_tensors=tensors)
 
     # -- evaluation -----------------------------------------------------------------------
     @torch.no_grad()
@@ -550,7 +556,11 @@ class Trainer:
         beta = self.kl_weight_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, total, cfg)
-        tokens, lengths = tokens.to(self.device), lengths.to(self.device)
+        if self.device.type == "cuda":  # pinned host memory: the copy overlaps the work
+            tokens = tokens.pin_memory().to(self.device, non_blocking=True)
+            lengths = lengths.pin_memory().to(self.device, non_blocking=True)
+        else:
+            tokens, lengths = tokens.to(self.device), lengths.to(self.device)
         with autocast(self.device, self.dtype):
             out = self.train_model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
                              word_dropout=cfg.word_dropout, sample_z=not pretraining,
@@ -565,13 +575,23 @@ class Trainer:
                     else "the loss became inf or NaN on another process")
             self._skip_or_stop(step, what)
             return
-        (loss * (share * self.world.size) if self.world.distributed else loss).backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        if not torch.isfinite(norm):  # an update now would write inf / NaN into the weights
-            self.optimizer.zero_grad(set_to_none=True)
-            self._skip_or_stop(step, f"the gradient norm became {float(norm)}")
-            return
-        self.optimizer.step()
+        weighted = loss * (share * self.world.size) if self.world.distributed else loss
+        if self.scaler is not None:
+            # float16: an inf / NaN gradient means the scale is too high; the scaler skips
+            # that update and lowers the scale, as it is meant to
+            self.scaler.scale(weighted).backward()
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            weighted.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            if not torch.isfinite(norm):  # an update now would write inf / NaN into the weights
+                self.optimizer.zero_grad(set_to_none=True)
+                self._skip_or_stop(step, f"the gradient norm became {float(norm)}")
+                return
+            self.optimizer.step()
         self.state["step"] = step + 1
         window["loss"] += loss.item()
         window["recon"] += out.recon_loss.item()

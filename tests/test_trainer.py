@@ -212,6 +212,8 @@ def test_precision_setting(tmp_path, small_data):
     assert resolve_precision("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ConfigError, match="precision"):
         tiny_config(tmp_path / "x", *small_data, **{"train.precision": "fp8"}).validate()
+    with pytest.raises(ConfigError, match="fp16.*needs a CUDA device"):
+        resolve_precision("fp16", torch.device("cpu"))
     final = {}
     for precision in ("fp32", "bf16"):
         cfg = tiny_config(tmp_path / precision, *small_data,
