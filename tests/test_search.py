@@ -199,6 +199,23 @@ def test_bayesian_optimisation_runs_on_budget(vae):
     assert (table["step"] > 0).any()  # molecules proposed by the acquisition, not only the start
 
 
+def test_one_optimiser_hands_over_to_another(vae, head):
+    search = LatentSearch(vae, O.logp(), head=head[0])
+    with pytest.raises(DataError, match="found no molecule yet"):
+        search.run("bo", budget=10, start="best")
+    search.run("gradient", budget=15, seed=0, n_starts=5, steps=10, decode_every=5)
+    best_codes = np.stack(search.results().head(5)["z"].to_list())
+    table = search.run("bo", budget=30, seed=0, start="best", n_init=5, q=5, num_restarts=2,
+                       raw_samples=32)
+    assert search.oracle.calls == 30 and set(table["method"]) == {"gradient", "bo"}
+    # BO's first points lie around the best codes gradient ascent found (jittered by 0.1 *
+    # N(0, I): a distance near 0.8 in 64 dimensions), not at prior draws (about 8 away)
+    first = table[(table["method"] == "bo") & (table["step"] == 0)]
+    assert len(first)
+    for z in first["z"]:
+        assert np.linalg.norm(best_codes - z, axis=1).min() < 2.0
+
+
 def test_seed_molecule_constrained_search(vae):
     seed = "CC(C)Cc1ccc(C(C)C(=O)O)cc1"  # ibuprofen
     objective = O.logp().subject_to(O.similarity(seed), minimum=0.4)

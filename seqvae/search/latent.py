@@ -27,10 +27,12 @@ molecule costs no call (it is counted as ``invalid``); a molecule seen before ge
 score at no cost. Failed evaluations (the function raised or returned NaN) and infeasible
 ones (a constraint is not met) do cost a call.
 
-**Starting points** (``start=``): ``"prior"`` (random codes), a list of SMILES (their
-posterior means, for example the best molecules of a dataset), or a seed molecule given with
-``seed_smiles=`` (constrained optimisation: its code, and the objective usually subject to a
-similarity constraint).
+**Starting points** (``start=``): ``"prior"`` (random codes), ``"best"`` (the codes of the
+best molecules this search has found so far: one optimiser can hand over to another, e.g.
+gradient ascent for 150 calls, then BO around what it found), a list of SMILES (their
+posterior means, for example the best molecules of a dataset), codes z, or a seed molecule
+given with ``seed_smiles=`` (constrained optimisation: its code, and the objective usually
+subject to a similarity constraint).
 
 **Results.** :meth:`LatentSearch.results` is a DataFrame of the valid molecules scored, each
 once, best first: SMILES, objective, qed, logp, sa, plogp, plogp_raw, mw, tpsa, atoms, similarity
@@ -247,15 +249,22 @@ class LatentSearch:
     # -- starting points ------------------------------------------------------------------
     def start_codes(self, start: str | Sequence[str] | np.ndarray | torch.Tensor, n: int,
                     generator: torch.Generator, seed_smiles: str | None = None) -> torch.Tensor:
-        """n starting codes (n, D): from the prior, from the codes of given SMILES (repeated
-        if fewer than n), or from codes z given directly."""
+        """n starting codes (n, D): from the prior, from the codes of the n best molecules
+        found so far ("best"), from the codes of given SMILES (repeated if fewer than n), or
+        from codes z given directly."""
         dim = self.vae.latent_dim
         if seed_smiles is not None:
             start = [seed_smiles]
+        if isinstance(start, str) and start == "best":
+            found = self.results().head(n)
+            if found.empty:
+                raise DataError("start='best': this search has found no molecule yet; run an "
+                                "optimiser first (or start from 'prior')")
+            start = np.stack(found["z"].to_list())
         if isinstance(start, str):
             if start != "prior":
-                raise ConfigError(f"start must be 'prior', a list of SMILES or codes; got "
-                                  f"{start!r} (a seed molecule goes in seed_smiles=)")
+                raise ConfigError(f"start must be 'prior', 'best', a list of SMILES or codes; "
+                                  f"got {start!r} (a seed molecule goes in seed_smiles=)")
             return torch.randn(n, dim, generator=generator)
         if isinstance(start, (np.ndarray, torch.Tensor)):
             codes = torch.as_tensor(np.asarray(start), dtype=torch.float32)
