@@ -363,8 +363,8 @@ def build_table(quick: bool) -> str:
                            for t in record["top"]],
                           mols_per_row=5)
         if rows:
-            goal = {"plogp": f"unbounded; goal: top-1 above JT-VAE + BO's {JTVAE_TOP[0]}",
-                    "plogp38": f"at most {MAX_ATOMS} heavy atoms; goal: above {JTVAE_TOP[0]}",
+            goal = {"plogp": f"unbounded; goal: top-1 above JT-VAE + BO's {JTVAE_TOP[0]:.2f}",
+                    "plogp38": f"at most {MAX_ATOMS} heavy atoms; goal: above {JTVAE_TOP[0]:.2f}",
                     "qed": f"goal: QED {QED_GOAL} or more"}[objective]
             lines += [f"## {objective} ({goal})", "",
                       "| optimiser | calls budget | seeds | top-1 / 2 / 3 (distinct molecules, all "
