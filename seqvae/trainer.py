@@ -91,7 +91,7 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
         return _prepare_molecules(config, tokenizer, log)
     import hashlib
 
-    from .cache import TokenArray, cache_key, read_entry, write_entry
+    from .cache import TokenArray, cache_key, file_digest, read_entry, write_entry
     from .tokenizers import TOKENIZERS, load_tokenizer
 
     train_path, valid_path = resolve_data(dcfg.train), resolve_data(dcfg.valid)
@@ -100,7 +100,6 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
             raise DataError(f"data file {path} does not exist")
     given = (None if tokenizer is None
              else hashlib.sha256(tokenizer.hf.to_str().encode()).hexdigest())
-    from .cache import file_digest
     settings = {"representation": dcfg.representation, "column": dcfg.csv_column,
                 "max_length": dcfg.max_length, "valid": file_digest(valid_path),
                 "tokenizer": given}
@@ -110,7 +109,8 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
         folder, meta = entry
         try:
             if tokenizer is None:
-                tokenizer = load_tokenizer(folder / "tokenizer.json", TOKENIZERS[dcfg.representation].kind)
+                tokenizer = load_tokenizer(folder / "tokenizer.json",
+                                           TOKENIZERS[dcfg.representation].kind)
             train_ids, valid_ids = TokenArray.load(folder, "train"), TokenArray.load(folder, "valid")
         except (OSError, ValueError, SeqVAEError) as error:
             log(f"token cache {folder} unreadable ({error}); rebuilding it")
