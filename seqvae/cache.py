@@ -12,10 +12,11 @@ Nothing is pickled: numpy arrays are written and read with ``allow_pickle=False`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,15 @@ class TokenArray(Sequence):
         self.offsets = offsets
 
     @classmethod
-    def from_sequences(cls, sequences: Iterable[Sequence[int]]) -> "TokenArray":
-        chunks = [np.asarray(s, dtype=np.int32) for s in sequences]
-        offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-        np.cumsum([len(c) for c in chunks], out=offsets[1:])
-        tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
-        return cls(tokens.astype(np.int32, copy=False), offsets)
+    def from_sequences(cls, sequences: Sequence[Sequence[int]]) -> "TokenArray":
+        """Copy sequences (lists or arrays of ids) into flat arrays, without a Python or numpy
+        object per sequence on the way."""
+        lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int32,
+                             count=int(offsets[-1]))
+        return cls(tokens, offsets)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -53,7 +57,7 @@ class TokenArray(Sequence):
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
             if step != 1:
-                return TokenArray.from_sequences(self[i] for i in range(start, stop, step))
+                return TokenArray.from_sequences([self[i] for i in range(start, stop, step)])
             stop = max(start, stop)
             lo, hi = int(self.offsets[start]), int(self.offsets[stop])
             return TokenArray(self.tokens[lo:hi], self.offsets[start:stop + 1] - lo)

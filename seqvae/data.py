@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from seqvae.cache import TokenArray
 from seqvae.config import MOLECULAR_REPRESENTATIONS
 from seqvae.errors import DataError
 from seqvae.tokenizers import split_selfies, split_smiles
@@ -419,25 +420,15 @@ class SequenceBatches:
         # One flat array instead of a Python list per sequence: 1.6M molecules would otherwise
         # cost ~100 bytes of object overhead per token. A TokenArray (seqvae.cache, possibly
         # memory-mapped) already is one and is used as it is.
-        from .cache import TokenArray
-        if isinstance(sequences, TokenArray):
-            self.lengths = np.asarray(sequences.lengths, dtype=np.int64)
-        else:
-            self.lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        if not isinstance(sequences, TokenArray):
+            sequences = TokenArray.from_sequences(sequences)
+        self.offsets = np.asarray(sequences.offsets, dtype=np.int64)
+        self.tokens = sequences.tokens
+        self.lengths = np.diff(self.offsets)
         if len(self.lengths) and self.lengths.min() < 1:
             raise DataError(
                 f"sequence {int(np.argmin(self.lengths))} is empty; every sequence needs at "
                 "least one token (BOS ... EOS)"
-            )
-        if isinstance(sequences, TokenArray):
-            self.offsets = np.asarray(sequences.offsets, dtype=np.int64)
-            self.tokens = sequences.tokens
-        else:
-            self.offsets = np.zeros(len(self.lengths) + 1, dtype=np.int64)
-            np.cumsum(self.lengths, out=self.offsets[1:])
-            self.tokens = np.fromiter(
-                itertools.chain.from_iterable(sequences), dtype=np.int32,
-                count=int(self.offsets[-1])
             )
         self.batch_size = batch_size
         self.pad_id = pad_id

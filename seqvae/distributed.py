@@ -49,14 +49,18 @@ def world_from_env() -> World:
     return World(rank, local_rank, size)
 
 
+def backend(device: torch.device) -> str:
+    """The collective-communication backend for a device: NCCL on CUDA, gloo elsewhere."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
 def start(world: World, device: torch.device) -> bool:
     """Join the process group (gloo on CPU, NCCL on CUDA); True if this call created it."""
     if not world.distributed or dist.is_initialized():
         return False
-    backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend)
+    dist.init_process_group(backend=backend(device))
     return True
 
 

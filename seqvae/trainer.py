@@ -21,7 +21,8 @@ import torch
 from .checkpoint import (CHECKPOINT_DIR, load_checkpoint, load_trainer_state, optimizer_from_state,
                          optimizer_to_state, resolve_checkpoint, save_checkpoint)
 from .config import Config, dump_toml
-from .distributed import any_rank, any_ranks, start as start_distributed, stop as stop_distributed, world_from_env
+from .distributed import (any_rank, any_ranks, backend, start as start_distributed,
+                          stop as stop_distributed, world_from_env)
 from .errors import CheckpointError, ConfigError, DataError, SeqVAEError
 from .generate import MOLECULAR_KINDS, VAEModel, sample_table
 from .model import SequenceVAE
@@ -353,8 +354,7 @@ class Trainer:
         self.log(f"model: {n_params:,} parameters; vocabulary {tok.vocab_size}; "
                  f"{len(self.data.train):,} training and {len(self.data.valid):,} validation "
                  f"sequences; device {self.device}, precision {precision_name(self.dtype)}"
-                 + (f"; DDP over {self.world.size} processes "
-                    f"({'nccl' if self.device.type == 'cuda' else 'gloo'})"
+                 + (f"; DDP over {self.world.size} processes ({backend(self.device)})"
                     if self.world.distributed else ""))
 
     def total_steps(self) -> int:
@@ -418,12 +418,13 @@ class Trainer:
                 metrics["active_units"] = float((torch.cat(mus).var(0) > 0.01).sum())
             head = model.property_head
             if head is not None and len(valid) > 1:
-                predicted = head(torch.cat(mus).float()).cpu()
-                true = torch.from_numpy(self.data.valid_properties[:len(valid)])
-                r2 = 1 - ((predicted - true) ** 2).sum(0) / ((true - true.mean(0)) ** 2).sum(0)
-                for name, value in zip(head.names, r2.tolist()):
+                from .search.heads import r_squared
+                predicted = head(torch.cat(mus).float()).cpu().numpy()
+                true = self.data.valid_properties[:len(valid)]
+                r2 = [r_squared(predicted[:, j], true[:, j]) for j in range(len(head.names))]
+                for name, value in zip(head.names, r2):
                     metrics[f"valid_r2_{name}"] = value
-                metrics["valid_property_r2"] = float(r2.mean())
+                metrics["valid_property_r2"] = float(np.mean(r2))
         if cfg.train.eval_samples:
             z = torch.randn(cfg.train.eval_samples, cfg.model.latent_dim, generator=generator,
                             device=self.device)

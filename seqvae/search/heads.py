@@ -171,7 +171,9 @@ def compute_properties(smiles: Sequence[str], names: Sequence[str], progress: bo
     return pd.DataFrame(rows, columns=list(names), dtype=float)
 
 
-def _r2(pred: np.ndarray, true: np.ndarray) -> float:
+def r_squared(pred: np.ndarray, true: np.ndarray) -> float:
+    """Coefficient of determination of predictions of one property (NaN for a constant
+    target)."""
     total = float(((true - true.mean()) ** 2).sum())
     return 1.0 - float(((true - pred) ** 2).sum()) / total if total > 0 else math.nan
 
@@ -245,7 +247,7 @@ def fit_property_head(vae: Any, smiles: Sequence[str], properties: Sequence[str]
     with torch.no_grad():
         pred = head(z[valid_idx]).numpy()
     true = y[valid_idx].numpy()
-    r2 = {n: _r2(pred[:, j], true[:, j]) for j, n in enumerate(head.names)}
+    r2 = {n: r_squared(pred[:, j], true[:, j]) for j, n in enumerate(head.names)}
     rmse = {n: float(np.sqrt(((pred[:, j] - true[:, j]) ** 2).mean()))
             for j, n in enumerate(head.names)}
     report = HeadReport(r2, rmse, len(train_idx), len(valid_idx), skipped, best_epoch)
