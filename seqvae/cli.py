@@ -272,6 +272,8 @@ def _optimize(args: argparse.Namespace) -> None:
     if "gradient" in methods:
         if args.head is not None:
             head = PropertyHead.load(args.head)
+        elif model.property_head is not None:  # trained with the model (model.properties)
+            print(f"using the model's own property head ({', '.join(model.property_head.names)})")
         else:
             terms = objective.terms or ((1.0, objective),)
             names = [o.name for _, o in terms]
@@ -443,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", help="property head folder for gradient ascent (head.json + "
                                   "head.safetensors)")
     p.add_argument("--head-data", default="default:moses_train",
-                   help="molecules to fit a head on when --head is not given")
+                   help="molecules to fit a head on when neither --head is given nor the "
+                        "model has its own")
     p.add_argument("--head-size", type=int, default=5000, help="how many of them (default 5000)")
     p.add_argument("--save-head", help="write the fitted head to this folder")
     p.add_argument("--log", help="folder of per-optimiser CSV logs; rerunning with it resumes")

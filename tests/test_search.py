@@ -307,7 +307,7 @@ def test_optimize_cli_writes_table_and_pictures(tmp_path, capsys):
 
 
 # -- a property head trained jointly with the VAE ------------------------------------------
-def test_joint_property_head_trains_and_serves_the_search(tmp_path, small_data):
+def test_joint_property_head_trains_and_serves_the_search(tmp_path, small_data, capsys):
     from seqvae.trainer import train
     from conftest import tiny_config
 
@@ -327,6 +327,13 @@ def test_joint_property_head_trains_and_serves_the_search(tmp_path, small_data):
     search = LatentSearch(trained, O.logp())  # the model's own head, found without asking
     search.run("gradient", budget=10, n_starts=4, steps=10, decode_every=5, max_restarts=3)
     assert search.oracle.calls <= 10
+    # and the command line uses it instead of fitting another head
+    assert main(["optimize", str(out), "--objective", "logp", "--methods", "gradient",
+                 "--budget", "10", "-o", str(tmp_path / "best.csv"), "--no-progress",
+                 "--no-pictures"]) == 0
+    printed = capsys.readouterr().out
+    assert "using the model's own property head (qed, logp)" in printed
+    assert "fitting a property head" not in printed
 
 
 def test_property_names_are_checked():
