@@ -256,11 +256,13 @@ class LatentSearch:
         if seed_smiles is not None:
             start = [seed_smiles]
         if isinstance(start, str) and start == "best":
-            found = self.results().head(n)
-            if found.empty:
+            # the order of results(), without computing every molecule's properties for it
+            found = sorted((e for e in self.oracle.entries.values() if e.score.ok),
+                           key=lambda e: (-e.score.value, e.call))[:n]
+            if not found:
                 raise DataError("start='best': this search has found no molecule yet; run an "
                                 "optimiser first (or start from 'prior')")
-            start = np.stack(found["z"].to_list())
+            start = np.stack([e.z for e in found])
         if isinstance(start, str):
             if start != "prior":
                 raise ConfigError(f"start must be 'prior', 'best', a list of SMILES or codes; "
