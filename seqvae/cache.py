@@ -1,12 +1,14 @@
 """Tokenized data, cached on disk and memory-mapped, so a second run on the same file starts
 in seconds and its memory does not grow with the data.
 
-A split is stored as two flat arrays, ``tokens`` (int32, every sequence one after another)
-and ``offsets`` (int64, where each begins), plus JSON (the tokenizer, the skip report). The
+A split is stored as two flat arrays in raw little-endian files, ``tokens`` (int32, every
+sequence one after another) and ``offsets`` (int64, where each begins, then the end), plus
+JSON (the tokenizer, the skip report). They are written a chunk at a time (``TokenWriter``),
+so building an entry for millions of rows takes no more memory than a chunk. The
 cache key is the SHA-256 of the data file's bytes with every setting that changes the
 result (representation, column, max_length, the tokenizer). Entries live under
 ``$SEQVAE_CACHE_DIR`` (default ``~/.cache/seqvae/tokens``); deleting them is always safe.
-Nothing is pickled: numpy arrays are written and read with ``allow_pickle=False``.
+Nothing is pickled: the arrays are bare numbers, their length read from the file size.
 """
 
 from __future__ import annotations
@@ -22,7 +24,18 @@ from typing import Any
 
 import numpy as np
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+_TOKENS, _OFFSETS = np.dtype("<i4"), np.dtype("<i8")
+
+
+def _map(path: Path, dtype: np.dtype) -> np.ndarray:
+    """A raw little-endian array file, memory-mapped read-only (an empty one as an empty array)."""
+    size = path.stat().st_size
+    if size % dtype.itemsize:
+        raise ValueError(f"{path} is {size} bytes, not a whole number of {dtype} values")
+    if size == 0:
+        return np.zeros(0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
 
 
 class TokenArray(Sequence):
@@ -72,14 +85,43 @@ class TokenArray(Sequence):
             yield self[i]
 
     def save(self, folder: Path, name: str) -> None:
-        np.save(folder / f"{name}.tokens.npy", np.ascontiguousarray(self.tokens), allow_pickle=False)
-        np.save(folder / f"{name}.offsets.npy", np.ascontiguousarray(self.offsets), allow_pickle=False)
+        with TokenWriter(folder, name) as writer:
+            writer.add(self)
 
     @classmethod
     def load(cls, folder: Path, name: str) -> "TokenArray":
-        """Memory-mapped: pages are read as batches touch them."""
-        return cls(np.load(folder / f"{name}.tokens.npy", mmap_mode="r", allow_pickle=False),
-                   np.load(folder / f"{name}.offsets.npy", mmap_mode="r", allow_pickle=False))
+        """Memory-mapped: pages are read as batches touch them. A file cut short raises
+        ValueError (its offsets no longer end at its number of tokens)."""
+        return cls(_map(folder / f"{name}.tokens.i32", _TOKENS),
+                   _map(folder / f"{name}.offsets.i64", _OFFSETS))
+
+
+class TokenWriter:
+    """Appends sequences to the two files of a TokenArray, a chunk at a time."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self._tokens = open(folder / f"{name}.tokens.i32", "wb")
+        self._offsets = open(folder / f"{name}.offsets.i64", "wb")
+        self.rows = self.n_tokens = 0
+        self._offsets.write(np.zeros(1, _OFFSETS).tobytes())
+
+    def add(self, sequences: Sequence[Sequence[int]]) -> None:
+        """Append sequences of token ids (lists, arrays, or a TokenArray)."""
+        array = sequences if isinstance(sequences, TokenArray) else TokenArray.from_sequences(sequences)
+        self._tokens.write(np.ascontiguousarray(array.tokens, _TOKENS).tobytes())
+        self._offsets.write((np.asarray(array.offsets[1:], _OFFSETS) + self.n_tokens).tobytes())
+        self.rows += len(array)
+        self.n_tokens += len(array.tokens)
+
+    def close(self) -> None:
+        self._tokens.close()
+        self._offsets.close()
+
+    def __enter__(self) -> "TokenWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def tokenize_to_array(tokenizer: Any, strings: Sequence[str], chunk: int = 100_000) -> TokenArray:
@@ -131,31 +173,50 @@ def read_entry(key: str) -> tuple[Path, dict[str, Any]] | None:
     return folder, meta
 
 
+class EntryBuilder:
+    """A cache entry being written: files go into a temporary folder (``folder``) and
+    ``commit`` renames it into place, so a crash leaves no half entry and two runs writing
+    the same entry at once both end with a whole one. Leaving the ``with`` block without a
+    commit removes the temporary folder."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.root = cache_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.folder = self.root / f".{key}.tmp-{os.getpid()}"
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir()
+
+    def commit(self, meta: dict[str, Any], files: dict[str, str] | None = None) -> Path:
+        for name, text in (files or {}).items():
+            (self.folder / name).write_text(text)
+        (self.folder / "meta.json").write_text(json.dumps({"format": CACHE_FORMAT, **meta}, indent=1))
+        final = self.root / self.key
+        trash = self.root / f".{self.key}.old-{os.getpid()}"
+        if final.exists():  # an entry that could not be read: set it aside
+            try:
+                final.rename(trash)
+            except OSError:
+                pass
+        try:
+            self.folder.rename(final)
+        except OSError:  # another process got there first: keep its entry
+            pass
+        shutil.rmtree(trash, ignore_errors=True)
+        return final
+
+    def __enter__(self) -> "EntryBuilder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)  # gone already if committed
+
+
 def write_entry(key: str, arrays: dict[str, TokenArray], meta: dict[str, Any],
                 files: dict[str, str] | None = None) -> Path:
-    """Write an entry under a temporary name and rename it into place (a crash leaves no
-    half entry; two runs writing the same entry at once both end with a whole one)."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{key}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    for name, array in arrays.items():
-        array.save(tmp, name)
-    for name, text in (files or {}).items():
-        (tmp / name).write_text(text)
-    (tmp / "meta.json").write_text(json.dumps({"format": CACHE_FORMAT, **meta}, indent=1))
-    final = root / key
-    trash = root / f".{key}.old-{os.getpid()}"
-    if final.exists():  # an entry that could not be read: set it aside
-        try:
-            final.rename(trash)
-        except OSError:
-            pass
-    try:
-        tmp.rename(final)
-    except OSError:  # another process got there first: keep its entry
-        shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(trash, ignore_errors=True)
-    return final
+    """Write a whole entry from arrays in memory (see EntryBuilder)."""
+    with EntryBuilder(key) as entry:
+        for name, array in arrays.items():
+            array.save(entry.folder, name)
+        return entry.commit(meta, files)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import gzip
 import importlib.metadata
 import itertools
-import math
 import multiprocessing
 import os
 import sys
-from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,7 +31,10 @@ from seqvae.tokenizers import split_selfies, split_smiles
 
 __all__ = [
     "SkipReport",
+    "SkipTally",
     "read_strings",
+    "iter_strings",
+    "check_molecules",
     "clean_molecules",
     "load_molecules",
     "clean_sentences",
@@ -128,8 +130,9 @@ def _open_text(path: Path) -> TextIO:
     return open(path, encoding="utf-8-sig", errors="replace")
 
 
-def _read_csv_column(path: Path, column: str) -> list[str]:
-    """The values of one CSV column as strings; empty cells and blank lines become ""."""
+def _csv_chunks(path: Path, column: str, rows: int) -> Iterator[list[str]]:
+    """The values of one CSV column as strings, ``rows`` at a time; empty cells and blank
+    lines become ""."""
     options: dict[str, Any] = {"encoding": "utf-8-sig", "encoding_errors": "replace"}
     try:
         columns = list(pd.read_csv(path, nrows=0, **options).columns)
@@ -142,64 +145,85 @@ def _read_csv_column(path: Path, column: str) -> list[str]:
             )
         # na_filter=False keeps empty cells as "" (not NaN) and skip_blank_lines=False keeps
         # blank lines, so the validation step sees and counts them.
-        frame = pd.read_csv(
-            path, usecols=[column], dtype=str, na_filter=False, skip_blank_lines=False, **options
-        )
+        reader = pd.read_csv(path, usecols=[column], dtype=str, na_filter=False,
+                             skip_blank_lines=False, chunksize=rows, **options)
+        with reader:
+            for frame in reader:
+                yield frame[column].tolist()
     except pd.errors.EmptyDataError as error:
         raise DataError(
             f"{path} is empty; expected a header line naming column {column!r}"
         ) from error
     except (pd.errors.ParserError, OSError, EOFError) as error:
         raise DataError(f"cannot read {path} as CSV: {error}") from error
-    return frame[column].tolist()
 
 
-def read_strings(path: str | Path, column: str | None = None) -> list[str]:
-    """Read one string per row from .csv/.smi/.txt (optionally .gz); empty rows stay as ""."""
+def _line_chunks(path: Path, kind: str, rows: int) -> Iterator[list[str]]:
+    """The lines of a .txt (whole) or .smi (first field; a SMILES header line dropped) file,
+    ``rows`` at a time."""
+    try:
+        with _open_text(path) as handle:
+            first = True
+            while lines := [line.rstrip("\r\n") for line in itertools.islice(handle, rows)]:
+                if kind == "smi":
+                    lines = [fields[0] if (fields := line.split()) else "" for line in lines]
+                    if first and lines[0] in ("SMILES", "smiles"):
+                        lines = lines[1:]
+                first = False
+                yield lines
+    except (OSError, EOFError) as error:
+        raise DataError(f"cannot read {path}: {error}") from error
+
+
+def iter_strings(
+    path: str | Path, column: str | None = None, rows: int = 100_000
+) -> Iterator[list[str]]:
+    """``read_strings`` a chunk of up to ``rows`` rows at a time, so a file of any size is
+    read in flat memory; the chunks joined are exactly ``read_strings(path, column)``."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"no such data file: {path}")
     kind = _file_kind(path)
-    if kind == "csv":
-        return _read_csv_column(path, column or "SMILES")
     # column= only applies to CSV files; .smi and .txt have one value per line.
-    try:
-        with _open_text(path) as handle:
-            lines = [line.rstrip("\r\n") for line in handle]
-    except (OSError, EOFError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
-    if kind == "txt":
-        return lines
-    values = [fields[0] if (fields := line.split()) else "" for line in lines]
-    if values and values[0] in ("SMILES", "smiles"):
-        values = values[1:]
-    return values
+    if kind == "csv":
+        return _csv_chunks(path, column or "SMILES", rows)
+    return _line_chunks(path, kind, rows)
+
+
+def read_strings(path: str | Path, column: str | None = None) -> list[str]:
+    """Read one string per row from .csv/.smi/.txt (optionally .gz); empty rows stay as ""."""
+    return list(itertools.chain.from_iterable(iter_strings(path, column)))
 
 
 def _check_molecule(
     text: str, representation: str, max_length: int | None, vocabulary: Collection[str] | None
-) -> tuple[str, str | None]:
-    """(string in the model's representation, None) if usable, else (stripped input, reason)."""
+) -> tuple[str, str | None, list[str]]:
+    """(string in the model's representation, None, its tokens) if usable, else (stripped
+    input, reason, [])."""
     from seqvae import chem
 
     text = text.strip()
     if not text:
-        return text, "empty"
+        return text, "empty", []
+    if " " in text or not text.isprintable():
+        # RDKit would read "CCO name" as CCO and keep the model string with its blank and
+        # name; tabs, newlines and control characters are never part of a molecule either.
+        return text, "bad_characters", []
     if chem.to_mol(text) is None:
-        return text, "invalid"
+        return text, "invalid", []
     if representation == "selfies":
         converted = chem.smiles_to_selfies(text)
         if converted is None:
-            return text, "unconvertible"
+            return text, "unconvertible", []
         tokens = split_selfies(converted)
     else:
         converted = text
         tokens = split_smiles(converted)
     if vocabulary is not None and any(token not in vocabulary for token in tokens):
-        return text, "unknown_tokens"
+        return text, "unknown_tokens", []
     if max_length is not None and len(tokens) > max_length:
-        return text, "too_long"
-    return converted, None
+        return text, "too_long", []
+    return converted, None, tokens
 
 
 def _check_chunk(
@@ -207,9 +231,69 @@ def _check_chunk(
     representation: str,
     max_length: int | None,
     vocabulary: Collection[str] | None,
-) -> list[tuple[str, str | None]]:
-    """_check_molecule over a chunk (the unit of work of the process pool)."""
-    return [_check_molecule(t, representation, max_length, vocabulary) for t in texts]
+    count_tokens: bool = False,
+) -> tuple[list[tuple[str, str | None]], Counter[str] | None]:
+    """_check_molecule over a chunk (the unit of work of the process pool): (value, reason)
+    per row, and how often each token occurs in the kept rows when ``count_tokens``."""
+    results = []
+    counts: Counter[str] | None = Counter() if count_tokens else None
+    for text in texts:
+        value, reason, tokens = _check_molecule(
+            text if isinstance(text, str) else "", representation, max_length, vocabulary)
+        results.append((value, reason))
+        if counts is not None:
+            counts.update(tokens)
+    return results, counts
+
+
+# Rows per unit of work sent to a checking process, and units in flight per process.
+_POOL_CHUNK = 5_000
+_POOL_AHEAD = 3
+
+
+def check_molecules(
+    chunks: Iterable[Sequence[str]],
+    representation: str = "smiles",
+    max_length: int | None = 120,
+    vocabulary: Collection[str] | None = None,
+    count_tokens: bool = False,
+) -> Iterator[tuple[list[tuple[str, str | None]], Counter[str] | None]]:
+    """Check molecules a chunk at a time: for each chunk, in order, the (value, reason) pair
+    of each row (``_check_molecule``) and, when ``count_tokens``, the token counts of its kept
+    rows. Over ``_POOL_MIN_MOLECULES`` rows the work is spread over a process pool, a bounded
+    number of chunks ahead, so a file of any length is checked in flat memory."""
+    if representation not in MOLECULAR_REPRESENTATIONS:
+        raise DataError(
+            f"unknown molecular representation {representation!r}; choose one of "
+            f"{', '.join(MOLECULAR_REPRESENTATIONS)}"
+        )
+    # A set makes the per-token membership test O(1) whatever the caller passed (a dict, a list).
+    vocabulary = None if vocabulary is None else frozenset(vocabulary)
+    check = partial(_check_chunk, representation=representation, max_length=max_length,
+                    vocabulary=vocabulary, count_tokens=count_tokens)
+    pieces = (c[i:i + _POOL_CHUNK] for c in chunks for i in range(0, len(c), _POOL_CHUNK))
+    # Look ahead far enough to know whether a pool pays for itself.
+    ahead: list[Sequence[str]] = []
+    for piece in pieces:
+        ahead.append(piece)
+        if sum(map(len, ahead)) >= _POOL_MIN_MOLECULES:
+            break
+    n_workers = _n_workers(sum(map(len, ahead)))
+    if n_workers == 1:
+        for piece in itertools.chain(ahead, pieces):
+            yield check(piece)
+        return
+    # fork on Linux: workers start at once, and scripts without a __main__ guard still work
+    # (spawn / forkserver would re-import the caller's script in every worker).
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    with context.Pool(n_workers) as pool:
+        pending: deque[Any] = deque()
+        for piece in itertools.chain(ahead, pieces):
+            pending.append(pool.apply_async(check, (piece,)))
+            if len(pending) >= n_workers * _POOL_AHEAD:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def _n_workers(n_items: int) -> int:
@@ -228,52 +312,45 @@ def clean_molecules(
 ) -> tuple[list[str], SkipReport]:
     """Keep the usable molecules (in the model's representation) and report the skipped rows.
 
-    Skip reasons: "empty", "invalid" (RDKit cannot parse it), "unconvertible" (SMILES ->
-    SELFIES failed), "unknown_tokens" (a token outside ``vocabulary``, when one is given) and
+    Skip reasons: "empty", "bad_characters" (a blank, tab, newline or control character
+    inside the value), "invalid" (RDKit cannot parse it), "unconvertible" (SMILES -> SELFIES
+    failed), "unknown_tokens" (a token outside ``vocabulary``, when one is given) and
     "too_long" (more than ``max_length`` tokens of the representation).
     """
-    if representation not in MOLECULAR_REPRESENTATIONS:
-        raise DataError(
-            f"unknown molecular representation {representation!r}; choose one of "
-            f"{', '.join(MOLECULAR_REPRESENTATIONS)}"
-        )
-    # A set makes the per-token membership test O(1) whatever the caller passed (a dict, a list).
-    vocabulary = None if vocabulary is None else frozenset(vocabulary)
-    check = partial(
-        _check_chunk, representation=representation, max_length=max_length, vocabulary=vocabulary
-    )
-    n_workers = _n_workers(len(strings))
-    if n_workers == 1:
-        results = check(strings)
-    else:
-        chunk = math.ceil(len(strings) / (n_workers * 8))
-        chunks = [strings[i : i + chunk] for i in range(0, len(strings), chunk)]
-        # fork on Linux: workers start at once, and scripts without a __main__ guard still work
-        # (spawn / forkserver would re-import the caller's script in every worker).
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-        with context.Pool(n_workers) as pool:
-            results = list(itertools.chain.from_iterable(pool.map(check, chunks)))
-
-    return _tally(results, source)
-
-
-def _tally(
-    results: Sequence[tuple[str, str | None]], source: str
-) -> tuple[list[str], SkipReport]:
-    """The kept values of (value, reason-or-None) pairs, one per row, and their SkipReport."""
+    tally = SkipTally(source)
     kept: list[str] = []
-    reasons: Counter[str] = Counter()
-    examples: list[tuple[int, str, str]] = []
-    for row, (value, reason) in enumerate(results, start=1):
-        if reason is None:
-            kept.append(value)
-            continue
-        reasons[reason] += 1
-        if len(examples) < _N_EXAMPLES:
-            examples.append((row, value[:_EXAMPLE_CHARS], reason))
-    report = SkipReport(n_rows=len(results), n_kept=len(kept), reasons=dict(reasons),
-                        examples=examples, source=source)
-    return kept, report
+    for results, _ in check_molecules([strings], representation, max_length, vocabulary):
+        kept.extend(tally.add(results))
+    return kept, tally.report()
+
+
+class SkipTally:
+    """Builds a SkipReport from (value, reason-or-None) pairs given a chunk at a time."""
+
+    def __init__(self, source: str = "") -> None:
+        self.source = source
+        self.n_rows = 0
+        self.reasons: Counter[str] = Counter()
+        self.examples: list[tuple[int, str, str]] = []
+
+    def add(self, results: Iterable[tuple[str, str | None]]) -> list[str]:
+        """Count a chunk's rows; return its kept values."""
+        kept: list[str] = []
+        for value, reason in results:
+            self.n_rows += 1
+            if reason is None:
+                kept.append(value)
+                continue
+            self.reasons[reason] += 1
+            if len(self.examples) < _N_EXAMPLES:
+                self.examples.append((self.n_rows, value[:_EXAMPLE_CHARS], reason))
+        return kept
+
+    def report(self) -> SkipReport:
+        n_skipped = sum(self.reasons.values())
+        return SkipReport(n_rows=self.n_rows, n_kept=self.n_rows - n_skipped,
+                          reasons=dict(self.reasons), examples=list(self.examples),
+                          source=self.source)
 
 
 def load_molecules(
@@ -313,8 +390,10 @@ def clean_sentences(
     "no_words" (no letter or digit: only punctuation or symbols), "too_long" (more than
     ``max_chars`` characters; the limit in tokens is applied after tokenizing, ``drop_long``).
     """
-    results = [_check_sentence(raw if isinstance(raw, str) else "", max_chars) for raw in strings]
-    return _tally(results, source)
+    tally = SkipTally(source)
+    kept = tally.add(_check_sentence(raw if isinstance(raw, str) else "", max_chars)
+                     for raw in strings)
+    return kept, tally.report()
 
 
 def load_sentences(

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -133,6 +133,20 @@ class SequenceTokenizer:
         counts: Counter[str] = Counter()
         for text in corpus:
             counts.update(regex.findall(text))
+        return cls.from_counts(counts, min_frequency, max_vocab)
+
+    @classmethod
+    def from_counts(
+        cls, counts: Mapping[str, int], min_frequency: int = 1, max_vocab: int | None = None
+    ) -> SequenceTokenizer:
+        """``build`` from token counts already taken (token -> occurrences), e.g. while a
+        large file was checked a chunk at a time."""
+        if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
+            raise TokenizerError(
+                f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
+                "special tokens; pass a larger value or None"
+            )
+        counts = Counter(counts)
         for token in SPECIAL_TOKENS:
             counts.pop(token, None)
         ranked = sorted(

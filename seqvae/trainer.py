@@ -7,10 +7,12 @@ dropout, periodic evaluation, CSV log, curves, and resumable checkpoints (no pic
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import signal
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,12 +78,13 @@ class Prepared:
     valid_properties: np.ndarray | None = None
 
 
-def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
+def prepare_data(config: Config, tokenizer=None, log=print, progress: bool = False) -> Prepared:
     """Read, clean and tokenize the data; build the tokenizer on the training split if none.
 
-    For molecules the result is cached (seqvae.cache, train.token_cache): a later run on the
-    same files with the same settings memory-maps the tokenized splits instead of reading,
-    checking and tokenizing every row again."""
+    For molecules the result is cached (seqvae.cache, train.token_cache): the first run
+    streams the files through the checks and the tokenizer into the cache a chunk at a time
+    (flat memory whatever the file's size), and a later run on the same files with the same
+    settings memory-maps the tokenized splits instead of reading them again."""
     from .data import resolve_data
 
     dcfg = config.data
@@ -92,7 +95,7 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
         return _prepare_molecules(config, tokenizer, log)
     import hashlib
 
-    from .cache import TokenArray, cache_key, file_digest, read_entry, write_entry
+    from .cache import TokenArray, cache_key, file_digest, read_entry
     from .tokenizers import TOKENIZERS, load_tokenizer
 
     train_path, valid_path = resolve_data(dcfg.train), resolve_data(dcfg.valid)
@@ -119,13 +122,69 @@ def prepare_data(config: Config, tokenizer=None, log=print) -> Prepared:
             log(f"train and valid: tokenized {len(train_ids):,} and {len(valid_ids):,} rows read "
                 f"from the token cache {folder}")
             return Prepared(tokenizer, train_ids, valid_ids, meta["reports"])
-    prepared = _prepare_molecules(config, tokenizer, log)
-    folder = write_entry(key, {"train": prepared.train, "valid": prepared.valid},
-                         {"reports": prepared.reports, "train": str(train_path),
-                          "valid": str(valid_path), "settings": settings},
-                         {"tokenizer.json": prepared.tokenizer.hf.to_str(pretty=True)})
+    folder, tokenizer, reports = _build_molecule_cache(
+        config, key, {"train": str(train_path), "valid": str(valid_path), "settings": settings},
+        tokenizer, log, progress)
     log(f"tokenized data cached in {folder} (train.token_cache = false to not cache)")
-    return prepared
+    return Prepared(tokenizer, TokenArray.load(folder, "train"), TokenArray.load(folder, "valid"),
+                    reports)
+
+
+_CACHE_CHUNK = 100_000  # rows read, checked and tokenized at a time while building the cache
+
+
+def _build_molecule_cache(config: Config, key: str, meta: dict[str, Any], tokenizer, log,
+                          progress: bool) -> tuple[Path, Any, dict[str, Any]]:
+    """Stream the training and validation files into a token cache entry: read a chunk,
+    check it (a process pool for large files), write the kept strings to a scratch file and
+    count their tokens; build the tokenizer from the counts; tokenize the scratch files a
+    chunk at a time into the entry's arrays. Memory holds a few chunks, never the file."""
+    from tqdm.auto import tqdm
+
+    from .cache import EntryBuilder, TokenWriter
+    from .data import SkipTally, check_molecules, iter_strings
+    from .tokenizers import TOKENIZERS
+
+    dcfg = config.data
+    reports: dict[str, Any] = {}
+    with EntryBuilder(key) as entry:
+        for split in ("train", "valid"):
+            path = meta[split]
+            tally = SkipTally(path)
+            counts = Counter()
+            bar = tqdm(desc=f"checking {split} rows", unit=" rows", unit_scale=True,
+                       disable=not progress, dynamic_ncols=True, mininterval=2.0)
+            with open(entry.folder / f"{split}.kept.txt", "w", encoding="utf-8") as out, bar:
+                chunks = iter_strings(path, dcfg.csv_column, rows=_CACHE_CHUNK)
+                # rows with tokens the training data never had are skipped: the model cannot
+                # produce them
+                vocabulary = None if tokenizer is None else tokenizer.vocab
+                for results, chunk_counts in check_molecules(
+                        chunks, dcfg.representation, dcfg.max_length, vocabulary,
+                        count_tokens=split == "train" and tokenizer is None):
+                    kept = tally.add(results)
+                    out.writelines(f"{value}\n" for value in kept)
+                    if chunk_counts:
+                        counts.update(chunk_counts)
+                    bar.update(len(results))
+            report = tally.report()
+            reports[split] = report.to_dict()
+            log(f"{split}: {report.summary()}")
+            if split == "train":
+                if not report.n_kept:
+                    raise DataError(f"no usable training rows in {dcfg.train}: {report.summary()}")
+                if tokenizer is None:
+                    tokenizer = TOKENIZERS[dcfg.representation].from_counts(counts)
+        for split in ("train", "valid"):
+            scratch = entry.folder / f"{split}.kept.txt"
+            with open(scratch, encoding="utf-8") as lines, \
+                    TokenWriter(entry.folder, split) as writer:
+                while chunk := [line[:-1] for line in itertools.islice(lines, _CACHE_CHUNK)]:
+                    writer.add(tokenizer.encode_batch(chunk))
+            scratch.unlink()
+        folder = entry.commit({"reports": reports, **meta},
+                              {"tokenizer.json": tokenizer.hf.to_str(pretty=True)})
+    return folder, tokenizer, reports
 
 
 def _prepare_molecules(config: Config, tokenizer=None, log=print) -> Prepared:
@@ -307,7 +366,7 @@ class Trainer:
         elif (checkpoint / "config.json").exists():
             raise ConfigError(f"{self.out} already holds a run; pass --resume to continue it, "
                               f"or choose another out_dir")
-        self.data = prepare_data(cfg, tokenizer, self.log)
+        self.data = self._prepare_data(tokenizer)
         self.tokenizer = self.data.tokenizer
         tok = self.tokenizer
         cfg.model.vocab_size = tok.vocab_size
@@ -541,6 +600,25 @@ class Trainer:
             self.stop_requested, spent = any_ranks([self.stop_requested, spent], self.world,
                                                    self.device)
         return self.stop_requested or spent
+
+    def _prepare_data(self, tokenizer) -> Prepared:
+        """prepare_data; under DDP with a token cache, the first process of each node builds
+        the cache while the others wait, then they read it (rather than each checking and
+        tokenizing the whole file at once). An error there stops every process."""
+        cfg = self.config
+        if not (self.world.distributed and cfg.train.token_cache):
+            return prepare_data(cfg, tokenizer, self.log, progress=self.progress)
+        first = self.world.local_rank == 0
+        data, error = None, None
+        if first:
+            try:
+                data = prepare_data(cfg, tokenizer, self.log, progress=self.progress)
+            except SeqVAEError as caught:
+                error = caught
+        if any_rank(error is not None, self.world, self.device):
+            raise error or DataError("the data could not be prepared: see the error of the "
+                                     "first process of a node")
+        return data or prepare_data(cfg, tokenizer, self.log, progress=False)
 
     def train_step(self, tokens: torch.Tensor, lengths: torch.Tensor, total: int,
                    window: dict[str, float], properties: torch.Tensor | None = None,

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import tiny_config
-from seqvae.cache import TokenArray, cache_root
+from seqvae.cache import TokenArray, TokenWriter, cache_root
 from seqvae.data import SequenceBatches
 from seqvae.trainer import prepare_data, train
 
@@ -69,7 +69,7 @@ def test_a_changed_file_or_setting_misses_and_a_broken_entry_is_rebuilt(tmp_path
     prepare_data(shorter, log=lines.append)
     assert not any("from the token cache" in line for line in lines)
     # a broken entry: tokens file cut short
-    for tokens in cache_root().glob("*/train.tokens.npy"):
+    for tokens in cache_root().glob("*/train.tokens.i32"):
         tokens.write_bytes(tokens.read_bytes()[:50])
     lines.clear()
     rebuilt = prepare_data(config, log=lines.append)
@@ -77,3 +77,51 @@ def test_a_changed_file_or_setting_misses_and_a_broken_entry_is_rebuilt(tmp_path
     lines.clear()
     prepare_data(config, log=lines.append)
     assert "from the token cache" in lines[-1]  # the broken entry was replaced
+
+
+def test_token_writer_appends_chunks(tmp_path):
+    rows = [[1, 5, 2], [1, 2], [1, 7, 7, 7, 2], [1, 9, 2]]
+    with TokenWriter(tmp_path, "x") as writer:
+        writer.add(rows[:1])
+        writer.add([])
+        writer.add(TokenArray.from_sequences(rows[1:3]))
+        writer.add([np.array(r, np.int32) for r in rows[3:]])
+    assert writer.rows == 4 and writer.n_tokens == 13
+    assert [a.tolist() for a in TokenArray.load(tmp_path, "x")] == rows
+    with TokenWriter(tmp_path, "empty"):
+        pass
+    assert len(TokenArray.load(tmp_path, "empty")) == 0
+
+
+def test_streamed_cache_build_equals_the_in_memory_preparation(tmp_path, small_data, monkeypatch):
+    """The cache is built a chunk at a time (here 37 rows, checked by two processes in pieces
+    of 10) from a file with bad rows; it must hold what preparing in memory gives."""
+    from seqvae import data, trainer
+
+    train_csv, valid_csv = small_data
+    lines = train_csv.read_text().splitlines()
+    bad = ["", "C1CC", "CCO name", "xyz", "C" * 200]
+    mixed = lines[:1] + [v for i, line in enumerate(lines[1:]) for v in
+                         ([line, bad[i % 5]] if i % 50 == 0 else [line])]
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(mixed) + "\n")
+    monkeypatch.setattr(trainer, "_CACHE_CHUNK", 37)
+    monkeypatch.setattr(data, "_POOL_CHUNK", 10)
+    monkeypatch.setattr(data, "_n_workers", lambda n_items: 2)
+    for representation in ("smiles", "selfies"):
+        config = tiny_config(tmp_path / representation, path, valid_csv, **SETTINGS,
+                             **{"data.representation": representation})
+        lines_seen: list[str] = []
+        cached = prepare_data(config, log=lines_seen.append)
+        assert any("cached in" in line for line in lines_seen)
+        assert isinstance(cached.train, TokenArray) and isinstance(cached.train.tokens, np.memmap)
+        config.train.token_cache = False
+        plain = prepare_data(config, log=lambda *_: None)
+        assert cached.tokenizer.vocab == plain.tokenizer.vocab
+        for split in ("train", "valid"):
+            a, b = getattr(cached, split), getattr(plain, split)
+            assert [x.tolist() for x in a] == [x.tolist() for x in b]
+            assert cached.reports[split]["reasons"] == plain.reports[split]["reasons"]
+            assert cached.reports[split]["examples"] == plain.reports[split]["examples"]
+        assert sum(cached.reports["train"]["reasons"].values()) == 8
+        assert not list(cache_root().glob(".*tmp*"))  # no scratch left behind

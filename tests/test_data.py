@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,17 @@ from seqvae.data import (
     DEFAULT_DATA,
     SequenceBatches,
     SkipReport,
+    check_molecules,
     clean_molecules,
     default_data_path,
+    iter_strings,
     load_molecules,
     moses_path,
     read_strings,
     resolve_data,
 )
 from seqvae.errors import DataError
+from seqvae.tokenizers import split_selfies
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -174,6 +178,44 @@ def test_clean_molecules_process_pool_gives_the_serial_result(monkeypatch) -> No
     monkeypatch.setattr(data, "_n_workers", lambda n_items: 2)
     pooled = clean_molecules(strings, representation="selfies")
     assert pooled == serial
+
+
+def test_values_with_blanks_or_control_characters_are_skipped() -> None:
+    # RDKit reads "CCO name" as ethanol named "name"; the model string would keep the name
+    values = ["CCO ethanol", "C\tC", "CC\nO", "CCO\x00", "CCN"]
+    for representation in ("smiles", "selfies"):
+        kept, report = clean_molecules(values, representation)
+        assert len(kept) == 1 and report.reasons == {"bad_characters": 4}
+
+
+def test_iter_strings_chunks_join_to_read_strings(tmp_path: Path) -> None:
+    csv = tmp_path / "m.csv"
+    csv.write_text("name,SMILES\na,CCO\nb,\n\nc,c1ccccc1\nd,CCN\n")
+    smi = tmp_path / "m.smi.gz"
+    with gzip.open(smi, "wt") as handle:
+        handle.write("SMILES\nCCO x\n\nc1ccccc1\nCCN\n")
+    txt = tmp_path / "s.txt"
+    txt.write_text("a b\n\nc\r\nd\n")
+    for path in (csv, smi, txt):
+        for rows in (1, 2, 3, 100):
+            chunks = list(iter_strings(path, rows=rows))
+            assert all(0 < len(c) <= rows for c in chunks[1:])
+            assert [v for c in chunks for v in c] == read_strings(path)
+    assert read_strings(smi) == ["CCO", "", "c1ccccc1", "CCN"]
+
+
+def test_streamed_check_in_a_pool_matches_the_serial_check_and_counts_tokens(monkeypatch) -> None:
+    strings = HANDMADE * 7
+    serial, counts = data._check_chunk(strings, "selfies", 120, None, count_tokens=True)
+    monkeypatch.setattr(data, "_n_workers", lambda n_items: 2)
+    monkeypatch.setattr(data, "_POOL_CHUNK", 3)
+    chunks = [strings[i:i + 10] for i in range(0, len(strings), 10)]
+    streamed = list(check_molecules(chunks, "selfies", 120, count_tokens=True))
+    assert len(streamed) > 2 * len(chunks)  # pieces of 3 rows, in flight at once
+    assert [r for results, _ in streamed for r in results] == serial
+    assert sum((c for _, c in streamed), Counter()) == counts
+    kept, _ = clean_molecules(strings, "selfies")
+    assert counts == Counter(t for s in kept for t in split_selfies(s))
 
 
 def test_skip_report_summary_without_skips() -> None:

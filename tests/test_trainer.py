@@ -89,12 +89,13 @@ def test_resume_with_other_architecture_is_refused(tmp_path, trained_run, small_
 def test_bad_rows_are_skipped_and_counted(tmp_path, small_data):
     train_csv = tmp_path / "train.csv"
     good = small_data[0].read_text().splitlines()
-    train_csv.write_text("\n".join(good[:101] + ["", "C1CC", "not a molecule", "C" * 150]) + "\n")
+    train_csv.write_text("\n".join(good[:101] + ["", "C1CC", "xyz", "CCO ethanol", "C" * 150])
+                         + "\n")
     summary = train(tiny_config(tmp_path / "run", train_csv, small_data[1],
                                 **{"train.max_steps": 2, "train.eval_samples": 0}), **QUIET)
     report = summary["data"]["train"]
     assert report["n_kept"] == 100
-    assert report["reasons"] == {"empty": 1, "invalid": 2, "too_long": 1}
+    assert report["reasons"] == {"empty": 1, "invalid": 2, "bad_characters": 1, "too_long": 1}
 
 
 def test_missing_column_and_file_are_clear(tmp_path, small_data):
