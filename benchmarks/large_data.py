@@ -147,7 +147,7 @@ def table() -> str:
               "tokens are a memory-mapped file: the pages the batches touched count as "
               "resident but are file-backed page cache the kernel can drop at any time; the "
               "process's own (anonymous) memory is the first figure of the last column. The "
-              "cold run streams the file (100,000 rows at a time, checked by one process per "
+              "cold run streams the file (10,000 rows at a time, checked by one process per "
               "core) into the cache, so its memory does not grow with the file either; before "
               "it did (commit 0139ccb, the whole file in memory: 1,891 MiB cold peak at 1.58M "
               "rows, 6,783 MiB at 10M).", ""]

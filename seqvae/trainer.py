@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import signal
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import jsonio
 from .checkpoint import (CHECKPOINT_DIR, load_checkpoint, load_trainer_state, optimizer_from_state,
                          optimizer_to_state, resolve_checkpoint, save_checkpoint)
 from .config import Config, dump_toml
@@ -130,7 +130,8 @@ def prepare_data(config: Config, tokenizer=None, log=print, progress: bool = Fal
                     reports)
 
 
-_CACHE_CHUNK = 100_000  # rows read, checked and tokenized at a time while building the cache
+_CACHE_CHUNK = 10_000  # rows read, checked and tokenized at a time while building the cache
+# (10,000: a chunk of Hugging Face encodings is ~40 MB; 100,000 rows took the peak to 1 GB)
 
 
 def _build_molecule_cache(config: Config, key: str, meta: dict[str, Any], tokenizer, log,
@@ -572,7 +573,7 @@ class Trainer:
                    "parameters": sum(p.numel() for p in self.model.parameters())}
         if self.world.distributed:
             summary["processes"] = self.world.size
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (self.out / "summary.json").write_text(jsonio.dumps(summary, indent=2))
         self._pictures()
         stop_distributed(self._created_group)
         return summary
