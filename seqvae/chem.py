@@ -72,7 +72,7 @@ def smiles_to_selfies(smiles: str) -> str | None:
         return None
     try:
         return sf.encoder(smiles)
-    except sf.EncoderError:
+    except Exception:  # EncoderError, and on some malformed input (e.g. "N00") IndexError
         return None
 
 

@@ -27,7 +27,7 @@ import torch
 from seqvae.cache import TokenArray
 from seqvae.config import MOLECULAR_REPRESENTATIONS
 from seqvae.errors import DataError
-from seqvae.tokenizers import split_selfies, split_smiles
+from seqvae.tokenizers import min_model_tokens, split_selfies, split_smiles
 
 __all__ = [
     "SkipReport",
@@ -122,18 +122,48 @@ def _file_kind(path: Path) -> str:
     )
 
 
+_BOMS = (  # longest first: the UTF-32 little-endian mark begins with the UTF-16 one
+    (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
+)
+
+
+def _encoding(path: Path) -> str:
+    """UTF-16 or UTF-32 where the file starts with their byte-order mark (as Excel's "Unicode
+    text" does), or UTF-16 without one where every other byte of the start is NUL (text never
+    holds NUL otherwise); else UTF-8 (utf-8-sig: a UTF-8 byte-order mark is dropped, not read
+    as part of the first value)."""
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            head = handle.read(1024)
+    except (OSError, EOFError) as error:
+        raise DataError(f"cannot read {path}: {error}") from error
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    pairs = len(head) // 2
+    if pairs >= 2:
+        even, odd = head[0:2 * pairs:2], head[1:2 * pairs:2]
+        if odd.count(0) == pairs and even.count(0) < pairs:
+            return "utf-16-le"
+        if even.count(0) == pairs and odd.count(0) < pairs:
+            return "utf-16-be"
+    return "utf-8-sig"
+
+
 def _open_text(path: Path) -> TextIO:
     """Open a (possibly gzipped) text file; bad bytes become U+FFFD instead of raising."""
-    # utf-8-sig drops a byte-order mark, which would otherwise stick to the first value.
+    encoding = _encoding(path)
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
-    return open(path, encoding="utf-8-sig", errors="replace")
+        return gzip.open(path, "rt", encoding=encoding, errors="replace")
+    return open(path, encoding=encoding, errors="replace")
 
 
 def _csv_chunks(path: Path, column: str, rows: int) -> Iterator[list[str]]:
     """The values of one CSV column as strings, ``rows`` at a time; empty cells and blank
     lines become ""."""
-    options: dict[str, Any] = {"encoding": "utf-8-sig", "encoding_errors": "replace"}
+    options: dict[str, Any] = {"encoding": _encoding(path), "encoding_errors": "replace"}
     try:
         columns = list(pd.read_csv(path, nrows=0, **options).columns)
         if column not in columns:
@@ -209,6 +239,8 @@ def _check_molecule(
         # RDKit would read "CCO name" as CCO and keep the model string with its blank and
         # name; tabs, newlines and control characters are never part of a molecule either.
         return text, "bad_characters", []
+    if max_length is not None and min_model_tokens(text, representation) > max_length:
+        return text, "too_long", []  # known without parsing: a runaway line costs no time
     if chem.to_mol(text) is None:
         return text, "invalid", []
     if representation == "selfies":

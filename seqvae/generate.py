@@ -7,17 +7,40 @@ models); the SELFIES conversion happens inside the tokenizer.
 
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .errors import DataError, TokenizerError
+from .tokenizers import min_model_tokens
 from .model import SequenceVAE
 
 MOLECULAR_KINDS = ("smiles", "selfies")
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    """value as an int >= minimum, or a DataError that says what was wrong."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise DataError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_sampling(temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0,
+                   greedy: bool = False) -> None:
+    """Refuse decoding settings that cannot work, saying which and why: a temperature that is
+    not a positive finite number (unless greedy), top_k below 0, top_p outside (0, 1]."""
+    if not greedy and not (isinstance(temperature, numbers.Real) and math.isfinite(temperature)
+                           and temperature > 0):
+        raise DataError(f"temperature must be a positive finite number (or use greedy "
+                        f"decoding), got {temperature!r}")
+    _integer("top_k (0: no limit)", top_k, 0)
+    if not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):  # NaN fails both
+        raise DataError(f"top_p must be in (0, 1] (1: no limit), got {top_p!r}")
 
 
 def sample_table(strings: Sequence[str], nll: Sequence[float] | None, molecular: bool) -> pd.DataFrame:
@@ -84,6 +107,9 @@ class VAEModel:
     def _generator(self, seed: int | None) -> torch.Generator | None:
         if seed is None:
             return None
+        if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                or not -2**63 <= seed < 2**64):
+            raise DataError(f"seed must be an integer in [-2**63, 2**64), got {seed!r}")
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def check(self, strings: Sequence[str]) -> list[str | None]:
@@ -99,6 +125,12 @@ class VAEModel:
         for text in strings:
             if not isinstance(text, str) or not text.strip():
                 prepared.append((None, "empty"))
+                continue
+            least = (min_model_tokens(text.strip(), self.tokenizer.kind) if self.molecular
+                     else 0)
+            if least > max_tokens - 2:  # known without parsing: a runaway line costs no time
+                prepared.append((None, f"at least {least} tokens, more than the model's limit "
+                                       f"of {max_tokens - 2}"))
                 continue
             if self.molecular and not _parses(text):
                 prepared.append((None, "RDKit cannot parse it as SMILES"))
@@ -132,6 +164,7 @@ class VAEModel:
         return [ids for ids, _ in prepared]
 
     def _batches(self, encoded: list[list[int]], batch_size: int):
+        batch_size = _integer("batch_size", batch_size, 1)
         pad = self.model.config.pad_id
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start:start + batch_size]
@@ -162,6 +195,8 @@ class VAEModel:
     @torch.no_grad()
     def _decode_raw(self, z: torch.Tensor, batch_size: int, generator: torch.Generator | None,
                     **sampling) -> tuple[list[str], np.ndarray]:
+        batch_size = _integer("batch_size", batch_size, 1)
+        check_sampling(**sampling)
         strings, nll = [], []
         for start in range(0, len(z), batch_size):
             out = self.model.generate(z[start:start + batch_size].to(self.device),
@@ -178,6 +213,10 @@ class VAEModel:
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        if not torch.isfinite(z).all():
+            bad = sorted(set((~torch.isfinite(z)).any(dim=1).nonzero()[:, 0].tolist()))
+            raise DataError(f"z holds NaN or infinite values (rows {bad[:10]}"
+                            f"{' ...' if len(bad) > 10 else ''})")
         strings, _ = self._decode_raw(z, batch_size, self._generator(seed), greedy=greedy, temperature=temperature,
                                       top_k=top_k, top_p=top_p)
         return strings
@@ -191,10 +230,10 @@ class VAEModel:
         text models text and NLL. unique=True keeps only valid molecules, each once, and draws
         until it has n of them or has drawn max_tries * n codes.
         """
-        if n < 0:
-            raise DataError(f"n must not be negative, got {n}")
-        if temperature <= 0 and not greedy:
-            raise DataError("temperature must be positive (or use greedy=True)")
+        n = _integer("n", n, 0)
+        max_tries = _integer("max_tries", max_tries, 1)
+        batch_size = _integer("batch_size", batch_size, 1)
+        check_sampling(temperature, top_k, top_p, greedy)
         from tqdm.auto import tqdm
         generator = self._generator(seed)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)

@@ -7,7 +7,10 @@ inside RDKit, SELFIES or tokenizers."""
 from __future__ import annotations
 
 import gzip
+import json
+import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -156,3 +159,89 @@ def test_cli_with_random_arguments_exits_cleanly(tmp_path_factory, args, verb, c
     assert code in (0, 2)
     if code == 2:
         assert "error:" in capsys.readouterr().err
+
+
+NUMBERS = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-3, 3)
+
+
+@FUZZ
+@given(n=st.integers(-2, 5) | st.floats() | st.booleans(), temperature=NUMBERS,
+       top_k=st.integers(-3, 10**12) | st.floats(), top_p=NUMBERS, greedy=st.booleans(),
+       unique=st.booleans(), seed=st.none() | st.integers(-2**70, 2**70),
+       batch_size=st.sampled_from([-1, 0, 2, 1000]))
+def test_model_sample_takes_any_settings_or_says_which_is_wrong(
+        vae, n, temperature, top_k, top_p, greedy, unique, seed, batch_size):
+    try:
+        table = vae.sample(n, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
+                           unique=unique, seed=seed, batch_size=batch_size)
+    except SeqVAEError as error:
+        named = ("n ", "temperature", "top_k", "top_p", "seed", "batch_size")
+        assert any(name in str(error) for name in named), str(error)
+        return
+    assert len(table) <= n and list(table.columns[:2]) == ["SMILES", "NLL"]
+    assert np.isfinite(table["NLL"]).all()
+
+
+@settings(FUZZ, max_examples=20)
+@given(rows=st.integers(0, 3), columns=st.sampled_from([64, 63, 1]),
+       values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1))
+def test_model_decode_takes_any_codes_or_says_what_is_wrong(vae, rows, columns, values):
+    z = np.resize(np.asarray(values, np.float32), (rows, columns))
+    try:
+        strings = vae.decode(z)
+    except SeqVAEError as error:
+        assert "z must have shape" in str(error) or "NaN or infinite" in str(error)
+        assert columns != vae.latent_dim or not np.isfinite(z).all()
+        return
+    assert len(strings) == rows and all(isinstance(s, str) for s in strings)
+
+
+ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"]
+
+
+@FUZZ
+@given(values=st.lists(SMILESISH.filter(lambda v: v.strip() == v and "\r" not in v), max_size=8),
+       encoding=st.sampled_from(ENCODINGS), newline=st.sampled_from(["\n", "\r\n", "\r"]),
+       suffix=st.sampled_from([".smi", ".csv", ".txt", ".smi.gz", ".csv.gz"]))
+def test_files_in_unicode_encodings_read_the_same(tmp_path_factory, values, encoding, newline,
+                                                  suffix):
+    """UTF-8 (with or without a byte-order mark), UTF-16 (with one, or little / big endian
+    without) and UTF-32, any line ending: the same values come back."""
+    values = [v for v in values if v and " " not in v and '"' not in v and "," not in v]
+    path = tmp_path_factory.mktemp("enc") / f"values{suffix}"
+    head = ["SMILES"] if ".csv" in suffix else []
+    raw = newline.join(head + values + [""]).encode(encoding)
+    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    assert read_strings(path) == values
+
+
+def test_evaluate_cli_on_hostile_sample_files(tmp_path):
+    """seqvae evaluate on sample files of random bytes, text and SMILES-like lines: a metrics
+    file or exit status 2 with an error, and the metrics file is strict JSON (no NaN)."""
+    reference = tmp_path / "reference.smi"
+    reference.write_text("CCO\nCCCO\nc1ccccc1O\nCCNC\nCC(=O)O\nC1CCNCC1\n")
+
+    @settings(max_examples=12, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(content=st.binary(max_size=300) | LISTS.map(lambda v: "\n".join(v).encode()),
+           suffix=st.sampled_from([".smi", ".csv", ".txt"]))
+    def run(content, suffix):
+        samples = tmp_path / f"samples{suffix}"
+        samples.write_bytes(content)
+        out = tmp_path / "metrics.json"
+        out.unlink(missing_ok=True)
+        code = main(["evaluate", str(samples), "--reference", str(reference), "--train",
+                     str(reference), "--n-jobs", "1", "--no-pictures", "--no-progress",
+                     "-o", str(out)])
+        assert code in (0, 2)
+        if code == 0:
+            metrics = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(c))
+            assert 0 <= metrics["metrics"]["valid"] <= 1
+            assert all(v is None or math.isfinite(v) for v in metrics["metrics"].values())
+
+    run()
+
+
+def test_selfies_conversion_of_input_that_crashes_the_encoder():
+    # found by test_chemistry_helpers_never_raise: selfies.encoder("N00") raises IndexError
+    assert smiles_to_selfies("N00") is None

@@ -312,3 +312,21 @@ def test_load_foreign_tokenizer_needs_kind(tmp_path: Path) -> None:
     no_specials.save(str(tmp_path / "bad.json"))
     with pytest.raises(TokenizerError, match="'<pad>' at id 0"):
         load_tokenizer(tmp_path / "bad.json", kind="smiles")
+
+
+def test_min_model_tokens_is_a_lower_bound_that_needs_no_parsing() -> None:
+    from seqvae.chem import smiles_to_selfies
+    from seqvae.data import read_strings, resolve_data
+    from seqvae.tokenizers import min_model_tokens, split_selfies, split_smiles
+
+    molecules = read_strings(resolve_data("default:moses_test"))[:500]
+    molecules += ["[H]C([H])([H])[H]", "C1CC2.C2CC1", "[13CH2+]C", "[C@@H](F)(Cl)Br", "Br.Cl"]
+    for smiles in molecules:
+        assert min_model_tokens(smiles, "smiles") == len(split_smiles(smiles))
+        selfies = smiles_to_selfies(smiles)
+        if selfies is None:  # not convertible: skipped for that reason anyway
+            continue
+        assert min_model_tokens(smiles, "selfies") <= len(split_selfies(selfies))
+    tight = [min_model_tokens(s, "selfies") / len(split_selfies(smiles_to_selfies(s)))
+             for s in molecules[:500]]
+    assert sum(tight) / len(tight) > 0.6  # a useful bound: most SELFIES symbols are atoms
