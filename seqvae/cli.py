@@ -164,7 +164,7 @@ def _is_model(spec: str) -> bool:
 
 
 def _evaluate_text(args: argparse.Namespace) -> None:
-    import json
+    from . import jsonio
 
     from .data import read_strings, resolve_data
     from .generate import load
@@ -187,7 +187,7 @@ def _evaluate_text(args: argparse.Namespace) -> None:
                            progress=not args.no_progress)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": str(args.samples), "data": data,
+    out.write_text(jsonio.dumps({"model": str(args.samples), "data": data,
                                "metrics": report.metrics}, indent=2) + "\n")
     stem = out.with_suffix("")
     report.samples.to_csv(f"{stem}_samples.csv", index=False)
@@ -205,7 +205,7 @@ def _evaluate_text(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    import json
+    from . import jsonio
 
     from .chem import molecule_grid
     from .data import read_strings
@@ -227,7 +227,7 @@ def _evaluate(args: argparse.Namespace) -> None:
                                 progress=not args.no_progress)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"samples": str(args.samples), "reference": reference.name,
+    out.write_text(jsonio.dumps({"samples": str(args.samples), "reference": reference.name,
                                "metrics": report.metrics}, indent=2) + "\n")
     width = max(len(k) for k in report.metrics)
     for key, value in report.metrics.items():

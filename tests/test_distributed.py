@@ -103,3 +103,29 @@ def test_ddp_vae_run_resumes(tmp_path, small_data):
     assert "resumed from" in again.stdout
     assert summary(tmp_path / "vae")["step"] == 12
     assert all(torch.isfinite(t).all() for t in weights(tmp_path / "vae").values())
+
+
+def test_ddp_builds_the_token_cache_once_and_shares_a_data_error(tmp_path, small_data):
+    """A file no run has cached: the first process builds the cache while the other waits,
+    then both train on it. A file without one usable row: both processes stop with the
+    error, neither waits forever for the other."""
+    from seqvae.cache import cache_root
+    fresh = tmp_path / "fresh.csv"
+    fresh.write_text(small_data[0].read_text() + "CCOCC\n")  # bytes no other test has
+    settings = dict(DETERMINISTIC, **{"train.max_steps": 2})
+    config = tiny_config(tmp_path / "fresh", fresh, small_data[1], **settings)
+    (tmp_path / "fresh.toml").write_text(dump_toml(config))
+    before = set(cache_root().iterdir()) if cache_root().exists() else set()
+    result = torchrun(tmp_path / "fresh.toml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("tokenized data cached in") == 1
+    assert len(set(cache_root().iterdir()) - before) == 1  # one entry, no scratch folders
+    assert summary(tmp_path / "fresh")["step"] == 2
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("SMILES\nxyz\nC1CC\n\n")
+    config = tiny_config(tmp_path / "bad", bad, small_data[1], **settings)
+    (tmp_path / "bad.toml").write_text(dump_toml(config))
+    result = torchrun(tmp_path / "bad.toml")
+    assert result.returncode != 0
+    assert "no usable training rows" in result.stderr + result.stdout

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from seqvae import jsonio
 from seqvae.errors import CheckpointError, ConfigError, DataError
 
 HEAD_FORMAT = "seqvae-property-head"
@@ -97,7 +98,7 @@ class PropertyHead(nn.Module):
                 "names": self.names, "hidden": self.hidden, "dropout": self.dropout}
         if report is not None:
             meta["report"] = report.to_dict()
-        (out / "head.json").write_text(json.dumps(meta, indent=2))
+        (out / "head.json").write_text(jsonio.dumps(meta, indent=2))
         return out
 
     @classmethod
