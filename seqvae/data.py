@@ -122,6 +122,11 @@ def _file_kind(path: Path) -> str:
     )
 
 
+def _opener(path: Path) -> Any:
+    """gzip.open for a .gz file, else open (the same arguments work for both)."""
+    return gzip.open if path.name.lower().endswith(".gz") else open
+
+
 _BOMS = (  # longest first: the UTF-32 little-endian mark begins with the UTF-16 one
     (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
     (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
@@ -134,8 +139,7 @@ def _encoding(path: Path) -> str:
     holds NUL otherwise); else UTF-8 (utf-8-sig: a UTF-8 byte-order mark is dropped, not read
     as part of the first value)."""
     try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rb") as handle:
+        with _opener(path)(path, "rb") as handle:
             head = handle.read(1024)
     except (OSError, EOFError) as error:
         raise DataError(f"cannot read {path}: {error}") from error
@@ -154,10 +158,7 @@ def _encoding(path: Path) -> str:
 
 def _open_text(path: Path) -> TextIO:
     """Open a (possibly gzipped) text file; bad bytes become U+FFFD instead of raising."""
-    encoding = _encoding(path)
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding=encoding, errors="replace")
-    return open(path, encoding=encoding, errors="replace")
+    return _opener(path)(path, "rt", encoding=_encoding(path), errors="replace")
 
 
 def _csv_chunks(path: Path, column: str, rows: int) -> Iterator[list[str]]:
@@ -239,18 +240,17 @@ def _check_molecule(
         # RDKit would read "CCO name" as CCO and keep the model string with its blank and
         # name; tabs, newlines and control characters are never part of a molecule either.
         return text, "bad_characters", []
-    if max_length is not None and min_model_tokens(text, representation) > max_length:
+    tokens = split_smiles(text)
+    if max_length is not None and min_model_tokens(tokens, representation) > max_length:
         return text, "too_long", []  # known without parsing: a runaway line costs no time
     if chem.to_mol(text) is None:
         return text, "invalid", []
+    converted = text
     if representation == "selfies":
         converted = chem.smiles_to_selfies(text)
         if converted is None:
             return text, "unconvertible", []
         tokens = split_selfies(converted)
-    else:
-        converted = text
-        tokens = split_smiles(converted)
     if vocabulary is not None and any(token not in vocabulary for token in tokens):
         return text, "unknown_tokens", []
     if max_length is not None and len(tokens) > max_length:

@@ -81,12 +81,13 @@ def split_selfies(selfies: str) -> list[str]:
     return _SELFIES_RE.findall(selfies)
 
 
-def min_model_tokens(smiles: str, representation: str) -> int:
-    """A cheap lower bound on how many tokens a SMILES string becomes in a model's
-    representation, to turn away over-long input before RDKit or the SELFIES encoder spend
-    seconds on it: exact for "smiles" (its token count); for "selfies" its number of atoms
-    (bracket atoms, organic-subset letters, ``*``), as every atom is one SELFIES symbol."""
-    tokens = split_smiles(smiles)
+def min_model_tokens(smiles: str | list[str], representation: str) -> int:
+    """A cheap lower bound on how many tokens a SMILES string (or its ``split_smiles``
+    tokens) becomes in a model's representation, to turn away over-long input before RDKit
+    or the SELFIES encoder spend seconds on it: exact for "smiles" (its token count); for
+    "selfies" its number of atoms (bracket atoms, organic-subset letters, ``*``), as every
+    atom is one SELFIES symbol."""
+    tokens = split_smiles(smiles) if isinstance(smiles, str) else smiles
     if representation == "smiles":
         return len(tokens)
     return sum(1 for token in tokens if token[0] == "[" or token[0].isalpha() or token == "*")
