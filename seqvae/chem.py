@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import selfies as sf
 from rdkit import Chem, rdBase
@@ -25,6 +27,7 @@ __all__ = [
     "smiles_to_selfies",
     "selfies_to_smiles",
     "canonicalize_many",
+    "sa_score",
     "molecule_grid",
 ]
 
@@ -88,6 +91,18 @@ def selfies_to_smiles(selfies: str) -> str | None:
 def canonicalize_many(smiles: Sequence[str]) -> list[str | None]:
     """Canonical SMILES of each input, None where it does not parse; RDKit stays quiet."""
     return [canonical_smiles(s) for s in smiles]
+
+
+@lru_cache(maxsize=1)
+def _sascorer() -> Any:
+    from rdkit.Contrib.SA_Score import sascorer  # RDKit's copy of Ertl & Schuffenhauer's scorer
+    return sascorer
+
+
+def sa_score(mol: Chem.Mol) -> float:
+    """Synthetic accessibility of a parsed molecule, 1 (easy) to 10 (hard): Ertl &
+    Schuffenhauer's scorer as RDKit ships it (the MOSES metric and the search objective)."""
+    return float(_sascorer().calculateScore(mol))
 
 
 def molecule_grid(

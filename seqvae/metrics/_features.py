@@ -20,6 +20,8 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import QED, Crippen, Descriptors, FilterCatalog, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
+from seqvae.chem import sa_score
+
 DATA = Path(__file__).parent / "data"
 FILTER_ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})
 MORGAN_BITS = 1024  # MOSES: Morgan radius 2, 1024 bits, for SNN and IntDiv
@@ -65,12 +67,6 @@ def _filters() -> FilterCatalog.FilterCatalog:
         catalog.AddEntry(FilterCatalog.FilterCatalogEntry(
             str(i), FilterCatalog.SmartsMatcher(str(i), query, 1)))
     return catalog
-
-
-@lru_cache(maxsize=None)
-def _sascorer():
-    from rdkit.Contrib.SA_Score import sascorer  # RDKit's copy of Ertl & Schuffenhauer's scorer
-    return sascorer
 
 
 def get_mol(smiles: str) -> Chem.Mol | None:
@@ -125,7 +121,7 @@ def fragments(mol: Chem.Mol) -> list[str]:
 
 def properties(mol: Chem.Mol) -> tuple[float, float, float, float]:
     """logP (Crippen), SA score, QED and molecular weight, as molsets computes them."""
-    return (Crippen.MolLogP(mol), _sascorer().calculateScore(mol), QED.qed(mol),
+    return (Crippen.MolLogP(mol), sa_score(mol), QED.qed(mol),
             Descriptors.MolWt(mol))
 
 

@@ -47,7 +47,7 @@ from typing import Any
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Crippen, Descriptors, QED, rdFingerprintGenerator
 
-from seqvae.chem import to_mol
+from seqvae.chem import sa_score, to_mol
 from seqvae.errors import ConfigError, DataError
 
 __all__ = [
@@ -77,20 +77,9 @@ class Score:
         return self.status == "ok"
 
 
-@lru_cache(maxsize=1)
-def _sascorer() -> Any:
-    from rdkit.Contrib.SA_Score import sascorer  # Ertl & Schuffenhauer's scorer, in RDKit
-    return sascorer
-
-
 def _largest_ring(mol: Chem.Mol) -> int:
     rings = mol.GetRingInfo().AtomRings()
     return max((len(r) for r in rings), default=0)
-
-
-def sa_score(mol: Chem.Mol) -> float:
-    """Synthetic accessibility (1 easy .. 10 hard) of a molecule."""
-    return float(_sascorer().calculateScore(mol))
 
 
 def penalized_logp_value(mol: Chem.Mol, normalized: bool = True) -> float:
