@@ -8,7 +8,7 @@ the first time (read, check with RDKit, tokenize, write the token cache) and the
     python -m benchmarks.large_data --part table
 
 Each measurement is a fresh process (``--inner``) that does what ``seqvae train`` does before
-its first step: prepare_data (SELFIES, the shipped moses_selfies settings), the batch plan,
+its first step: seqvae.prepare.prepare_data (SELFIES, the shipped moses_selfies settings), the batch plan,
 and the first 100 batches; its wall time and peak resident memory (ru_maxrss) are recorded.
 The cache goes to a folder of its own (runs/large/cache), emptied before the cold run.
 """
@@ -64,7 +64,7 @@ def inner(data: str) -> None:
     anon = _PeakAnon()
     from seqvae.config import load_config
     from seqvae.data import SequenceBatches
-    from seqvae.trainer import prepare_data
+    from seqvae.prepare import prepare_data
 
     config = load_config(CONFIG, [f'data.train="{data}"', 'data.valid="default:moses_valid"'])
     lines: list[str] = []

@@ -97,7 +97,7 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int) -> di
                    f"--seed {seed}" + (f" --k {k}" if k != 100 else "")
                    + (f" --samples {n_samples}" if n_samples != 1000 else ""),
         "minutes": minutes, "train_seconds": summary["elapsed_s"], "steps": summary["step"],
-        "epochs": summary["step"] / len(trainer.batches),
+        "epochs": summary["step"] / trainer.steps_per_epoch,
         "parameters": summary["parameters"], "precision": summary["precision"],
         "data": summary["data"], "metrics": report.metrics,
         "evaluate_seconds": evaluate_seconds,

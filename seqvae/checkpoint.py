@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .config import Config
-from .errors import CheckpointError, ConfigError, TokenizerError
+from .errors import CheckpointError, ConfigError, SeqVAEError, TokenizerError
 
 FORMAT = "seqvae-checkpoint"
 FORMAT_VERSION = 1
@@ -241,3 +241,20 @@ def export_checkpoint(source: str | Path, destination: str | Path, half: bool = 
     merged = {**meta.get("notes", {}), **(notes or {})}
     return save_checkpoint(destination, model, tokenizer, config,
                            weights_dtype=torch.float16 if half else None, notes=merged or None)
+
+
+def run_config(path: str | Path | None = None, overrides: list[str] | None = None,
+               values: dict[str, Any] | None = None, resume: bool = False) -> Config:
+    """The config a run trains with: ``load_config(path, overrides, values=values)``; but when
+    resuming without a config file, the run's own saved settings (from the checkpoint in its
+    train.out_dir) with the overrides and values applied on top."""
+    from .config import load_config
+
+    config = load_config(path, overrides, values=values)
+    if resume and path is None:
+        try:
+            saved, _ = read_checkpoint_config(resolve_checkpoint(config.train.out_dir))
+        except SeqVAEError:
+            return config  # nothing to resume: the trainer starts a new run and says so
+        config = load_config(None, overrides, base=saved, values=values)
+    return config

@@ -1,8 +1,10 @@
-"""RDKit and SELFIES helpers: parsing, canonical form, validity, conversion, pictures.
+"""RDKit and SELFIES helpers: parsing, canonical form, validity, conversion, SA score, pictures.
 
-This is the only module of seqvae that touches RDKit or SELFIES, so text users and the model
-core never import them.  Invalid input becomes None (never an exception) so bulk paths can
-count bad rows instead of stopping on the first one.
+The chemistry layer: SELFIES is used here alone, and RDKit here, in the molecular objectives
+(seqvae/search/objectives.py) and in the molecular metrics (seqvae/metrics/), which build on
+these helpers; everything else reaches chemistry through them, imported where it is used, so
+text users and the model core never load RDKit. Invalid input becomes None (never an
+exception) so bulk paths can count bad rows instead of stopping on the first one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from seqvae.errors import DataError
 __all__ = [
     "rdkit_quiet",
     "to_mol",
+    "to_smiles",
     "canonical_smiles",
     "is_valid",
     "smiles_to_selfies",
@@ -53,6 +56,11 @@ def to_mol(smiles: str) -> Chem.Mol | None:
             return Chem.MolFromSmiles(smiles)
         except Exception:  # RDKit raises on some pathological inputs instead of returning None
             return None
+
+
+def to_smiles(mol: Chem.Mol) -> str:
+    """RDKit canonical SMILES of a parsed molecule."""
+    return Chem.MolToSmiles(mol)
 
 
 def canonical_smiles(smiles: str) -> str | None:

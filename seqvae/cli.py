@@ -1,4 +1,5 @@
-"""The ``seqvae`` command: thin shells over the Python API.
+"""The ``seqvae`` command: it parses the command line and calls one public API function per
+verb (the README's Python section shows each), then prints what came back.
 
 seqvae train [CONFIG.toml] [--out DIR] [--resume] [--set section.key=value ...]
 seqvae sample MODEL -n 1000 -o samples.csv
@@ -21,139 +22,94 @@ from .config import REPRESENTATIONS
 from .errors import SeqVAEError
 
 
+# train's flags and the config keys they set
+TRAIN_FLAGS = {"out": "train.out_dir", "max_minutes": "train.max_minutes",
+               "max_steps": "train.max_steps", "max_epochs": "train.max_epochs",
+               "seed": "train.seed", "device": "train.device", "batch_size": "train.batch_size",
+               "representation": "data.representation", "train_data": "data.train",
+               "valid_data": "data.valid", "column": "data.column"}
+
+
 def _train(args: argparse.Namespace) -> None:
-    from .checkpoint import read_checkpoint_config, resolve_checkpoint
-    from .config import load_config
+    from .checkpoint import run_config
     from .trainer import train
 
-    overrides = list(args.set)
-    named = {"out": "train.out_dir", "max_minutes": "train.max_minutes", "max_steps": "train.max_steps",
-             "max_epochs": "train.max_epochs", "seed": "train.seed", "device": "train.device",
-             "representation": "data.representation", "train_data": "data.train",
-             "valid_data": "data.valid", "column": "data.column", "batch_size": "train.batch_size"}
-    for attr, key in named.items():
-        value = getattr(args, attr)
-        if value is not None:
-            text = str(value)
-            overrides.append(f"{key}={text}" if isinstance(value, (int, float)) else f'{key}="{text}"')
-    config = load_config(args.config, overrides)
-    if args.resume and args.config is None:
-        # resume with the run's own settings, then apply what this command line changes
-        try:
-            saved, _ = read_checkpoint_config(resolve_checkpoint(config.train.out_dir))
-        except SeqVAEError:
-            pass
-        else:
-            config = load_config(None, overrides, base=saved)
+    values = {key: getattr(args, flag) for flag, key in TRAIN_FLAGS.items()
+              if getattr(args, flag) is not None}
+    config = run_config(args.config, args.set, values, resume=args.resume)
     summary = train(config, resume=args.resume, progress=not args.no_progress)
     if "metrics" not in summary:  # a DDP process other than rank 0: rank 0 reports
         return
     out = Path(config.train.out_dir)
-    metrics = summary["metrics"]
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in summary["metrics"].items())
     print(f"trained {summary['step']} steps in {summary['elapsed_s']:.0f} s: {shown}")
     print(f"checkpoint: {out / 'checkpoint'}; log: {out / 'log.csv'}; curves: {out / 'curves.png'}")
 
 
+def _figures(figures: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.3f}" for name, value in figures.items())
+
+
 def _sample(args: argparse.Namespace) -> None:
-    from .generate import load
+    from .trained import load
 
     model = load(args.model, device=args.device)
     start = time.perf_counter()
     table = model.sample(args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          greedy=args.greedy, unique=args.unique, batch_size=args.batch_size,
-                         seed=args.seed, progress=not args.no_progress)
-    seconds = time.perf_counter() - start
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    line = f"wrote {len(table)} samples to {out} ({len(table) / max(seconds, 1e-9):.0f}/s)"
-    if not model.molecular:
-        seen = model.training_sentences()
-        if seen is not None:
-            table["novel"] = [t not in seen for t in table["text"]]
-            table.to_csv(out, index=False)
-            line += f": unique {table['text'].nunique() / max(len(table), 1):.3f}, " \
-                    f"novel (not verbatim in the training data) {table['novel'].mean():.3f}"
-    if model.molecular:
-        valid = table[table["valid"]]
-        line += (f": valid {table['valid'].mean():.3f}, unique among valid "
-                 f"{valid['SMILES'].nunique() / max(len(valid), 1):.3f}")
-        if len(valid) and not args.no_grid:
-            from .chem import molecule_grid
-            grid = molecule_grid(list(valid["SMILES"]), out.with_suffix(".png"),
-                                 legends=[f"NLL {x:.1f}" for x in valid["NLL"]])
-            line += f"; grid {grid}"
-    print(line)
+                         seed=args.seed, progress=not args.no_progress, novelty=True)
+    rate = len(table) / max(time.perf_counter() - start, 1e-9)
+    picture = model.write(table, args.output, picture=not args.no_grid)
+    print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
+          f"{_figures(model.summary(table))}" + (f"; picture {picture}" if picture else ""))
 
 
-def _read_inputs(args: argparse.Namespace) -> list[str]:
-    if args.smiles:
-        return list(args.smiles)
-    if not args.input:
-        raise SeqVAEError("give an input file or --smiles S [S ...]")
+def _inputs(args: argparse.Namespace, model) -> list[str]:
+    """The inputs (--smiles or a file) the model can encode; the others are reported on
+    stderr and skipped."""
     from .data import read_strings
-    return read_strings(args.input, column=args.column)
 
-
-def _usable(model, strings: list[str]) -> list[str]:
-    """Keep the strings the model can encode; report the others (skip and count)."""
-    reasons = model.check(strings)
-    bad = [(i, s, r) for i, (s, r) in enumerate(zip(strings, reasons)) if r]
-    if bad:
-        first = "; ".join(f"row {i + 1} {s[:40]!r}: {r}" for i, s, r in bad[:3])
-        print(f"skipped {len(bad)} of {len(strings)} inputs ({first})", file=sys.stderr)
-    kept = [s for s, r in zip(strings, reasons) if not r]
+    if not (args.smiles or args.input):
+        raise SeqVAEError("give an input file or --smiles S [S ...]")
+    strings = list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
+    kept, rejected = model.usable(strings)
+    if rejected:
+        first = "; ".join(f"row {i + 1} {s[:40]!r}: {r}" for i, s, r in rejected[:3])
+        print(f"skipped {len(rejected)} of {len(strings)} inputs ({first})", file=sys.stderr)
     if not kept:
         raise SeqVAEError("none of the inputs can be encoded")
     return kept
 
 
 def _encode(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from .generate import load
+    from .trained import load
 
     model = load(args.model, device=args.device)
-    strings = _usable(model, _read_inputs(args))
-    column = "SMILES" if model.molecular else "text"
-    table = pd.DataFrame({column: strings})
-    if args.sample:
-        z = model.encode(strings, sample=True, seed=args.seed).cpu().numpy()
-        table = table.join(pd.DataFrame(z, columns=[f"z_{i}" for i in range(z.shape[1])]))
-    else:
-        mu, logvar = model.encode(strings)
-        table = table.join(pd.DataFrame(mu.cpu().numpy(), columns=[f"mu_{i}" for i in range(mu.shape[1])]))
-        if args.logvar:
-            table = table.join(pd.DataFrame(logvar.cpu().numpy(),
-                                            columns=[f"logvar_{i}" for i in range(mu.shape[1])]))
+    table = model.latents(_inputs(args, model), sample=args.sample, logvar=args.logvar,
+                          seed=args.seed)
     table.to_csv(args.output, index=False)
     print(f"wrote {len(table)} latent vectors of size {model.latent_dim} to {args.output}")
 
 
 def _reconstruct(args: argparse.Namespace) -> None:
-    from .generate import load
+    from .trained import load
 
     model = load(args.model, device=args.device)
-    strings = _usable(model, _read_inputs(args))
-    table = model.reconstruct(strings, greedy=not args.sample_decoding, seed=args.seed)
+    table = model.reconstruct(_inputs(args, model), greedy=not args.sample_decoding,
+                              seed=args.seed)
     table.to_csv(args.output, index=False)
     print(f"wrote {len(table)} reconstructions to {args.output}: exact {table['exact'].mean():.3f}")
 
 
 def _interpolate(args: argparse.Namespace) -> None:
-    from .generate import load
+    from .trained import load
 
     model = load(args.model, device=args.device)
     table = model.interpolate(args.a, args.b, steps=args.steps, method=args.method)
-    table.to_csv(args.output, index=False)
+    picture = model.write(table, args.output, picture=not args.no_grid)
     print(table.to_string(index=False))
-    if model.molecular and table["valid"].any() and not args.no_grid:
-        from .chem import molecule_grid
-        valid = table[table["valid"]]
-        grid = molecule_grid(list(valid["SMILES"]), Path(args.output).with_suffix(".png"),
-                             legends=[f"t={t:.2f}" for t in valid["t"]], mols_per_row=min(len(valid), 6))
-        print(f"grid: {grid}")
+    if picture:
+        print(f"picture: {picture}")
 
 
 def _is_model(spec: str) -> bool:
@@ -163,163 +119,43 @@ def _is_model(spec: str) -> bool:
     return path.is_dir() or (not path.exists() and pretrained_path(spec) is not None)
 
 
-def _evaluate_text(args: argparse.Namespace) -> None:
-    from . import jsonio
-
-    from .data import read_strings, resolve_data
-    from .generate import load
-    from .metrics.text import evaluate_text
-
-    model = load(args.samples, device=args.device)
-    if model.molecular:
-        raise SeqVAEError(f"{args.samples} is a molecular model: sample it (seqvae sample) and "
-                          "evaluate the samples file")
-    data = args.data
-    if data is None:
-        trained_on = model.config.data.train
-        if not trained_on.startswith("default:") or not trained_on.endswith("_train"):
-            raise SeqVAEError("give the sentences to evaluate on with --data FILE "
-                              "(or default:brown_test)")
-        data = trained_on.removesuffix("_train") + "_test"
-    sentences = read_strings(resolve_data(data), column=args.column or "text")
-    report = evaluate_text(model, sentences, k=args.k, n_samples=args.n_samples,
-                           train_sentences=model.training_sentences(), seed=args.seed or 0,
-                           progress=not args.no_progress)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(jsonio.dumps({"model": str(args.samples), "data": data,
-                               "metrics": report.metrics}, indent=2) + "\n")
-    stem = out.with_suffix("")
-    report.samples.to_csv(f"{stem}_samples.csv", index=False)
-    report.reconstructions.to_csv(f"{stem}_reconstructions.csv", index=False)
-    width = max(len(k) for k in report.metrics)
-    for key, value in report.metrics.items():
-        shown = f"{value}" if isinstance(value, int) else f"{value:.4f}"
-        print(f"{key:<{width}}  {shown}")
-    print(f"metrics: {out}; samples {stem}_samples.csv; reconstructions "
-          f"{stem}_reconstructions.csv")
-    if not args.no_pictures and report.metrics["latent_dim"]:
-        from .viz import latent_map
-        words = [len(s.split()) for s in report.reconstructions["input"]]
-        print(f"latent map: {latent_map(report.mu, words, f'{stem}_latent.png', 'words')}")
-
-
 def _evaluate(args: argparse.Namespace) -> None:
-    from . import jsonio
-
-    from .chem import molecule_grid
-    from .data import read_strings
-    from .metrics import evaluate_molecules, load_reference
-    from .viz import property_histograms
-
-    import torch
+    from .metrics.files import evaluate_samples_file, evaluate_text_model
 
     if _is_model(args.samples):
-        return _evaluate_text(args)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    samples = read_strings(args.samples, column=args.column)
-    reference = load_reference(args.reference, scaffold_test=args.scaffold_reference,
-                               train=args.train, n_jobs=args.n_jobs, device=device,
-                               progress=not args.no_progress)
-    report = evaluate_molecules(samples, reference, n_jobs=args.n_jobs, device=device,
-                                progress=not args.no_progress)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(jsonio.dumps({"samples": str(args.samples), "reference": reference.name,
-                               "metrics": report.metrics}, indent=2) + "\n")
-    width = max(len(k) for k in report.metrics)
-    for key, value in report.metrics.items():
-        shown = f"{int(value)}" if key.startswith("n_") else f"{value:.4f}"
+        from .trained import load
+        result = evaluate_text_model(load(args.samples, device=args.device), args.data,
+                                     args.output, column=args.column, k=args.k,
+                                     n_samples=args.n_samples, seed=args.seed or 0,
+                                     pictures=not args.no_pictures, progress=not args.no_progress)
+    else:
+        result = evaluate_samples_file(args.samples, args.reference, args.output,
+                                       column=args.column,
+                                       scaffold_reference=args.scaffold_reference,
+                                       train=args.train, n_jobs=args.n_jobs, device=args.device,
+                                       pictures=not args.no_pictures,
+                                       progress=not args.no_progress)
+    width = max(len(k) for k in result.metrics)
+    for key, value in result.metrics.items():
+        shown = f"{int(value)}" if isinstance(value, int) or key.startswith("n_") else f"{value:.4f}"
         print(f"{key:<{width}}  {shown}")
-    print(f"metrics: {out}")
-    if not args.no_pictures and len(report.properties):
-        stem = out.with_suffix("")
-        hist = property_histograms(report.properties, reference.splits["Test"].props,
-                                   f"{stem}_properties.png")
-        grid = molecule_grid(list(report.properties["SMILES"]), f"{stem}_molecules.png")
-        print(f"pictures: {hist}, {grid}")
+    print("; ".join(f"{what}: {path}" for what, path in result.files.items()))
 
 
 def _optimize(args: argparse.Namespace) -> None:
-    import pandas as pd
+    from .search import optimize
+    from .trained import load
 
-    from .chem import molecule_grid
-    from .data import read_strings, resolve_data
-    from .errors import ConfigError
-    from .generate import load
-    from .search import LatentSearch, PropertyHead, fit_property_head, objectives
-    from .viz import best_so_far
-
-    model = load(args.model, device=args.device)
-    objective = objectives.get(args.objective, seed=args.seed_smiles)
-    if args.min_similarity is not None or args.max_similarity is not None:
-        if args.seed_smiles is None:
-            raise ConfigError("--min-similarity / --max-similarity need --seed-smiles")
-        objective = objective.subject_to(objectives.similarity(args.seed_smiles),
-                                         args.min_similarity, args.max_similarity)
-    if args.max_atoms is not None:
-        objective = objective.subject_to(objectives.heavy_atoms(), maximum=args.max_atoms)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    start: object = "prior"
-    if args.start is not None:
-        start = [s for s in read_strings(resolve_data(args.start), args.column) if s]
-        if args.start_top:
-            start = LatentSearch(model, objective).best_of(start, args.start_top)
-            print(f"starting from the codes of the {len(start)} best molecules of {args.start}")
-    head = None
-    if "gradient" in methods:
-        if args.head is not None:
-            head = PropertyHead.load(args.head)
-        elif model.property_head is not None:  # trained with the model (model.properties)
-            print(f"using the model's own property head ({', '.join(model.property_head.names)})")
-        else:
-            terms = objective.terms or ((1.0, objective),)
-            names = [o.name for _, o in terms]
-            unknown = [n for n in names if n not in objectives.NAMES]
-            if unknown:
-                raise ConfigError(f"gradient ascent needs a property head for {unknown}: "
-                                  "give --head DIR, or leave gradient out of --methods")
-            data = [s for s in read_strings(resolve_data(args.head_data), args.column) if s]
-            data = data[:args.head_size]
-            print(f"fitting a property head for {', '.join(names)} on {len(data)} molecules "
-                  f"of {args.head_data}")
-            head, report = fit_property_head(model, data, properties=names, seed=args.seed,
-                                             progress=not args.no_progress)
-            print("property head held-out R^2: "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in report.r2.items()))
-            if args.save_head:
-                head.save(args.save_head, report)
-    out = Path(args.output)
-    tables, curves = [], {}
-    for method in methods:
-        log = None if args.log is None else Path(args.log) / f"{method}.csv"
-        search = LatentSearch(model, objective, head=head, log=log,
-                              progress=not args.no_progress)
-        started = time.perf_counter()
-        table = search.run(method, budget=args.budget, seed=args.seed, start=start,
-                           seed_smiles=args.seed_smiles)
-        seconds = time.perf_counter() - started
-        best = table["objective"].iloc[0] if len(table) else float("nan")
-        print(f"{method}: best {objective.name} {best:.4f} after {search.oracle.calls} oracle "
-              f"calls ({search.oracle.invalid} invalid decodes) in {seconds:.1f} s")
-        tables.append(table)
-        curves[method] = search.best_so_far()
-    results = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    results = results.sort_values("objective", ascending=False, ignore_index=True)
-    results = results.drop_duplicates("SMILES", ignore_index=True)
-    written = results.copy()
-    written["z"] = [" ".join(f"{x:.5g}" for x in z) for z in written["z"]]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written.to_csv(out, index=False)
-    print(f"wrote {len(results)} molecules, best first, to {out}")
-    if not args.no_pictures and len(results):
-        top = results.head(args.top)
-        legends = [f"{o:.3f} (SA {sa:.1f})" for o, sa in zip(top["objective"], top["sa"])]
-        grid = molecule_grid(top["SMILES"].tolist(), out.with_suffix(".png"), legends)
-        curve = best_so_far(curves, out.with_name(out.stem + "_curve.png"), objective.name)
-        print(f"pictures: {grid} (top {len(top)}), {curve}")
+    result = optimize(load(args.model, device=args.device), args.objective,
+                      methods=args.methods.split(","), budget=args.budget, seed=args.seed,
+                      seed_smiles=args.seed_smiles, min_similarity=args.min_similarity,
+                      max_similarity=args.max_similarity, max_atoms=args.max_atoms,
+                      start=args.start or "prior", start_top=args.start_top, column=args.column,
+                      head=args.head, head_data=args.head_data, head_size=args.head_size,
+                      save_head=args.save_head, log_dir=args.log, progress=not args.no_progress)
+    files = result.write(args.output, top=args.top, pictures=not args.no_pictures)
+    print(f"wrote {len(result.results)} molecules, best first, to {args.output}; "
+          + "; ".join(f"{what}: {path}" for what, path in files.items() if what != "results"))
 
 
 def _export(args: argparse.Namespace) -> None:

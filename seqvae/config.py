@@ -322,8 +322,10 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                base: Config | None = None) -> Config:
-    """Read a TOML config (or start from base, or the defaults) and apply ``section.key=value``."""
+                base: Config | None = None, values: dict[str, Any] | None = None) -> Config:
+    """Read a TOML config (or start from base, or the defaults), apply ``section.key=value``
+    overrides (values read as TOML literals, bare words as strings), then ``values``
+    (``{"train.lr": 3e-4}``: Python values, set as they are, no quoting)."""
     if path is None:
         cfg = Config.from_dict(base.to_dict()) if base is not None else Config()
     else:
@@ -340,6 +342,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"override '{item}' must look like section.key=value")
         key, value = item.split("=", 1)
         set_value(cfg, key.strip(), _parse_literal(value.strip()))
+    for key, value in (values or {}).items():
+        set_value(cfg, key, value)
     return cfg.validate()
 
 

@@ -1,4 +1,4 @@
-"""How the numbers are computed on the machine at hand: numeric precision (bfloat16 or, on
+"""The machine at hand: which device runs the model, its numeric precision (bfloat16 or, on
 CUDA, float16 autocast) and the memory allocator. Nothing here changes what a model is, only how fast it runs."""
 
 from __future__ import annotations
@@ -81,3 +81,16 @@ def keep_freed_memory() -> bool:
         return False
     largest = ctypes.c_int(2**31 - 1)
     return bool(mallopt(_M_MMAP_THRESHOLD, largest)) and bool(mallopt(_M_TRIM_THRESHOLD, largest))
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when available, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device here")
+    return device

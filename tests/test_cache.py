@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 from conftest import tiny_config
 from seqvae.cache import TokenArray, TokenWriter, cache_root
 from seqvae.data import SequenceBatches
-from seqvae.trainer import prepare_data, train
+from seqvae.prepare import prepare_data
+from seqvae.trainer import train
 
 QUIET = {"progress": False}
 SETTINGS = {"train.max_steps": 6, "train.eval_every": 6, "train.checkpoint_every": 6,
@@ -96,7 +97,8 @@ def test_token_writer_appends_chunks(tmp_path):
 def test_streamed_cache_build_equals_the_in_memory_preparation(tmp_path, small_data, monkeypatch):
     """The cache is built a chunk at a time (here 37 rows, checked by two processes in pieces
     of 10) from a file with bad rows; it must hold what preparing in memory gives."""
-    from seqvae import data, trainer
+    from seqvae import data
+    from seqvae.domains import molecules
 
     train_csv, valid_csv = small_data
     lines = train_csv.read_text().splitlines()
@@ -105,7 +107,7 @@ def test_streamed_cache_build_equals_the_in_memory_preparation(tmp_path, small_d
                          ([line, bad[i % 5]] if i % 50 == 0 else [line])]
     path = tmp_path / "mixed.csv"
     path.write_text("\n".join(mixed) + "\n")
-    monkeypatch.setattr(trainer, "_CACHE_CHUNK", 37)
+    monkeypatch.setattr(molecules, "CACHE_CHUNK", 37)
     monkeypatch.setattr(data, "_POOL_CHUNK", 10)
     monkeypatch.setattr(data, "_n_workers", lambda n_items: 2)
     for representation in ("smiles", "selfies"):

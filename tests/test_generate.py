@@ -9,7 +9,7 @@ import torch
 import seqvae
 from seqvae.chem import canonical_smiles
 from seqvae.errors import CheckpointError, DataError
-from seqvae.generate import slerp
+from seqvae.trained import slerp
 
 MOLS = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
 

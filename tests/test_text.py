@@ -258,13 +258,13 @@ def test_text_model_api_and_cli_evaluate(text_run, tmp_path):
 
 @pytest.mark.parametrize("decoder", ["lstm", "gru", "transformer"])
 def test_end_of_pretraining_resets_every_decoder_parameter(decoder):
-    from seqvae.trainer import Trainer
+    from seqvae.trainer import Trainer, TrainState
     cfg = load_config(None, [f'model.decoder="{decoder}"', "model.decoder_hidden=16",
                              "model.n_heads=2", "model.feedforward_dim=16",
                              "train.pretrain_steps=5"])
     cfg.model.vocab_size = 20
     trainer = Trainer.__new__(Trainer)
-    trainer.config, trainer.state, trainer.log = cfg, {"step": 5}, lambda *_: None
+    trainer.config, trainer.state, trainer.log = cfg, TrainState(step=5), lambda *_: None
     trainer.model = SequenceVAE(cfg.model)
     trainer.optimizer = torch.optim.Adam(trainer.model.parameters())
     with torch.no_grad():
@@ -275,4 +275,4 @@ def test_end_of_pretraining_resets_every_decoder_parameter(decoder):
     for name, p in trainer.model.named_parameters():
         changed = not torch.equal(p, before[name])
         assert changed == name.startswith("decoder."), name
-    assert trainer.state["pretrain_done"]
+    assert trainer.state.pretrain_done

@@ -195,7 +195,7 @@ def test_interrupt_saves_a_resumable_checkpoint(tmp_path, small_data, monkeypatc
 
     def interrupt_at_7(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        if self.state["step"] == 7:
+        if self.state.step == 7:
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(Trainer, "train_step", interrupt_at_7)
@@ -239,18 +239,16 @@ def test_nonfinite_batches_stop_or_are_skipped_never_written(tmp_path, small_dat
     trainer.setup()
     with torch.no_grad():
         trainer.model.posterior.weight[0, 0] = float("nan")
-    tokens, lengths = next(iter(trainer.batches))
-    window = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "acc": 0.0, "n": 0, "seqs": 0, "tokens": 0}
+    batch = next(trainer.epoch_batches())
     with pytest.raises(FloatingPointError, match=r"the loss became nan at step 1; no update"
                                                  r".*max_skipped_batches"):
-        trainer.train_step(tokens, lengths, 40, window)
+        trainer.train_step(batch)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.config.train.max_skipped_batches = 2
-    trainer.train_step(tokens, lengths, 40, window)
-    trainer.train_step(tokens, lengths, 40, window)
-    assert trainer.state["step"] == 2 and trainer.state["skipped_batches"] == 2
-    assert window["n"] == 0  # nothing skipped reaches the logged averages
+    skipped = [trainer.train_step(batch), trainer.train_step(batch)]
+    assert trainer.state.step == 2 and trainer.state.skipped_batches == 2
+    assert skipped == [None, None]  # no figures: nothing skipped reaches the logged averages
     after = trainer.model.state_dict()
     assert all(torch.equal(before[k].nan_to_num(), after[k].nan_to_num()) for k in before)
     with pytest.raises(FloatingPointError, match="2 batches already skipped"):
-        trainer.train_step(tokens, lengths, 40, window)
+        trainer.train_step(batch)

@@ -236,7 +236,7 @@ def importance_weighted(model, tokens: torch.Tensor, lengths: torch.Tensor, k: i
 def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 1000,
                   train_sentences: Sequence[str] | None = None, seed: int = 0,
                   batch_size: int = 64, progress: bool = True) -> TextReport:
-    """Every figure of the module docstring for a text model (a seqvae.VAEModel) on
+    """Every figure of the module docstring for a text model (a seqvae.TrainedModel) on
     ``sentences``. Empty and unusable sentences are skipped and counted (``n_skipped``)."""
     from tqdm.auto import tqdm
 

@@ -66,7 +66,7 @@ class SequenceVAE(nn.Module):
         self.decoder = build_decoder(config)
         self.property_head = None
         if config.property_names:  # an MLP on z, trained beside the VAE (model.properties)
-            from ..search.heads import PropertyHead
+            from .heads import PropertyHead
             self.property_head = PropertyHead(config.latent_dim, config.property_names,
                                               (config.property_hidden,) * 2, dropout=0.0)
 

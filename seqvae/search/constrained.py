@@ -27,7 +27,7 @@ import torch
 
 from seqvae.errors import ConfigError, DataError
 from seqvae.search import objectives as O
-from seqvae.search.heads import PropertyHead
+from seqvae.model.heads import PropertyHead
 from seqvae.search.latent import ascend, head_target
 from seqvae.search.objectives import Objective, fingerprint
 
@@ -51,10 +51,9 @@ def improve_molecules(vae: Any, molecules: Sequence[str], objective: Objective |
     and scored (its oracle calls). The head defaults to the model's own (model.properties).
     ``paths`` gradient paths leave each molecule's code, from z0 + noise * N(0, I) (the
     first from z0 itself), with generator seed ``seed``."""
-    from rdkit import Chem, DataStructs
     from tqdm.auto import tqdm
 
-    from seqvae.chem import to_mol
+    from seqvae.chem import to_mol, to_smiles
 
     if isinstance(objective, str):
         objective = O.get(objective)
@@ -79,7 +78,7 @@ def improve_molecules(vae: Any, molecules: Sequence[str], objective: Objective |
     if bad:
         raise DataError(f"{len(bad)} of the {len(molecules)} molecules cannot be improved "
                         f"(filter them with model.check): " + "; ".join(bad[:3]))
-    keys = [Chem.MolToSmiles(m) for m in mols]
+    keys = [to_smiles(m) for m in mols]
     seed_scores = [objective.score_mol(m, k) for m, k in zip(mols, keys)]
     failed = [f"{k!r}: {s.message}" for k, s in zip(keys, seed_scores) if not s.ok]
     if failed:
@@ -107,7 +106,7 @@ def improve_molecules(vae: Any, molecules: Sequence[str], objective: Objective |
                 mol = to_mol(text)
                 if mol is None or mol.GetNumAtoms() == 0:
                     continue
-                key = Chem.MolToSmiles(mol)
+                key = to_smiles(mol)
                 if key in seen[i]:
                     continue
                 seen[i].add(key)
@@ -117,7 +116,7 @@ def improve_molecules(vae: Any, molecules: Sequence[str], objective: Objective |
                 value = cache[key]
                 if not math.isfinite(value):
                     continue
-                similarity = DataStructs.TanimotoSimilarity(seed_fps[i], fingerprint(mol))
+                similarity = O.tanimoto(seed_fps[i], fingerprint(mol))
                 for delta in deltas:
                     current = best.get((i, delta))
                     if similarity >= delta and (current is None or value > current["value"]):

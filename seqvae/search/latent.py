@@ -57,7 +57,7 @@ import pandas as pd
 import torch
 
 from seqvae.errors import ConfigError, DataError
-from seqvae.search.heads import PropertyHead
+from seqvae.model.heads import PropertyHead
 from seqvae.search.objectives import Objective, Score, fingerprint, property_panel
 
 METHODS = ("prior", "gradient", "bo")
@@ -168,9 +168,7 @@ class Oracle:
               budget: int) -> np.ndarray:
         """Objective values of decoded strings (-inf: invalid, failed or infeasible; NaN: not
         evaluated because the budget is spent)."""
-        from rdkit import Chem
-
-        from seqvae.chem import to_mol
+        from seqvae.chem import to_mol, to_smiles
         values = np.full(len(smiles), np.nan)
         for i, text in enumerate(smiles):
             mol = to_mol(text)
@@ -178,7 +176,7 @@ class Oracle:
                 self.invalid += 1
                 values[i] = -math.inf
                 continue
-            key = Chem.MolToSmiles(mol)
+            key = to_smiles(mol)
             if key in self.entries:
                 values[i] = self.entries[key].score.value
                 continue

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Crippen, Descriptors, QED, rdFingerprintGenerator
 
@@ -103,6 +104,11 @@ def _morgan() -> Any:
 def fingerprint(mol: Chem.Mol) -> Any:
     """The Morgan fingerprint (radius 2, 2048 bits) similarity is computed on."""
     return _morgan().GetFingerprint(mol)
+
+
+def tanimoto(a: Any, b: Any) -> float:
+    """Tanimoto similarity of two fingerprints (fingerprint())."""
+    return float(DataStructs.TanimotoSimilarity(a, b))
 
 
 def _number(value: Any) -> float:
@@ -397,3 +403,22 @@ def property_panel(mol: Chem.Mol, seed_fp: Any | None = None) -> dict[str, float
     if seed_fp is not None:
         panel["similarity"] = float(DataStructs.TanimotoSimilarity(seed_fp, fingerprint(mol)))
     return panel
+
+
+def compute_properties(smiles: Sequence[str], names: Sequence[str], progress: bool = False,
+                       desc: str = "properties") -> pd.DataFrame:
+    """Properties by name (keys of NAMES) computed with RDKit, one row per molecule; NaN
+    where a molecule does not parse or the computation fails."""
+    from tqdm.auto import tqdm
+
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        raise ConfigError(f"unknown properties {unknown}; choose from {', '.join(NAMES)}")
+    objectives = [get(n) for n in names]
+    rows = []
+    for s in tqdm(smiles, desc=desc, unit="mol", disable=not progress, mininterval=2.0):
+        mol = to_mol(s)  # parsed once for all the properties
+        rows.append([score.value if score.ok else math.nan
+                     for score in (o.score_mol(mol, s if isinstance(s, str) else "")
+                                   for o in objectives)])
+    return pd.DataFrame(rows, columns=list(names), dtype=float)

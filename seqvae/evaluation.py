@@ -1,0 +1,80 @@
+"""Validation figures of a model during training: the ELBO's terms, token and whole-string
+reconstruction, active units, property-head R^2, and the domain's figures of prior samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .domains import Domain
+from .domains.base import Prepared
+from .model import SequenceVAE
+
+__all__ = ["validation_metrics", "eval_batch_size"]
+
+RECONSTRUCTED = 500  # validation sequences decoded greedily for the whole-string accuracy
+
+
+def eval_batch_size(cfg: Any, rows: int = 500, max_elements: int = 2**24) -> int:
+    """Sequences per evaluation batch: up to ``rows``, fewer where the logits of the longest
+    batch (rows x max_length x vocabulary floats) would pass ``max_elements`` (64 MiB): a
+    10,000-word vocabulary needs far smaller batches than 30 SMILES symbols."""
+    return max(1, min(rows, max_elements // max(cfg.max_length * cfg.vocab_size, 1)))
+
+
+@torch.no_grad()
+def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data: Prepared,
+                       config: Any, device: torch.device) -> dict[str, float]:
+    """Figures on the first train.eval_max_molecules validation sequences, and on
+    train.eval_samples prior samples. An RNG of its own (seed + 1), so measuring never
+    changes the course of training."""
+    from .data import SequenceBatches
+
+    generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
+    valid = data.valid[:config.train.eval_max_molecules]
+    metrics: dict[str, float] = {}
+    if len(valid):
+        batches = SequenceBatches(valid, eval_batch_size(config.model), tokenizer.pad_id,
+                                  shuffle=False)
+        recon, kl, correct, tokens, mus = 0.0, 0.0, 0.0, 0, []
+        exact, checked = 0, 0
+        for batch, lengths in batches:
+            batch, lengths = batch.to(device), lengths.to(device)
+            out = model(batch, lengths, generator=generator)
+            recon += float(out.recon_per_sequence.sum())
+            kl += float(out.kl_per_sequence.sum())
+            correct += float(out.token_accuracy) * out.n_tokens
+            tokens += out.n_tokens
+            mus.append(out.mu)
+            if checked < RECONSTRUCTED:  # greedy decoding from the posterior mean
+                gen = model.generate(out.mu, greedy=True)
+                decoded = tokenizer.decode_batch(gen.tokens.cpu())
+                targets = tokenizer.decode_batch(batch[:, 1:].cpu())
+                exact += sum(a == b for a, b in zip(decoded, targets))
+                checked += len(decoded)
+        n = len(valid)
+        metrics["valid_recon"] = recon / n
+        metrics["valid_kl"] = kl / n
+        metrics["valid_neg_elbo"] = (recon + kl) / n
+        metrics["valid_token_acc"] = correct / max(tokens, 1)
+        metrics["valid_recon_acc"] = exact / max(checked, 1)
+        if n > 1:
+            metrics["active_units"] = float((torch.cat(mus).var(0) > 0.01).sum())
+        head = model.property_head
+        if head is not None and n > 1:
+            from .model.heads import r_squared
+            predicted = head(torch.cat(mus).float()).cpu().numpy()
+            true = data.valid_properties[:n]
+            r2 = [r_squared(predicted[:, j], true[:, j]) for j in range(len(head.names))]
+            for name, value in zip(head.names, r2):
+                metrics[f"valid_r2_{name}"] = value
+            metrics["valid_property_r2"] = float(np.mean(r2))
+    if config.train.eval_samples:
+        z = torch.randn(config.train.eval_samples, config.model.latent_dim, generator=generator,
+                        device=device)
+        gen = model.generate(z, generator=generator)
+        strings = [tokenizer.from_model_string(s) for s in tokenizer.decode_batch(gen.tokens.cpu())]
+        metrics.update(domain.sample_metrics(strings))
+    return metrics

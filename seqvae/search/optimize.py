@@ -1,0 +1,162 @@
+"""One call for a whole latent search, as ``seqvae optimize`` runs it: the objective with its
+constraints, starting points, a property head for gradient ascent, each optimiser in turn, and
+their results merged, best first.
+
+    from seqvae import load
+    from seqvae.search import optimize
+    result = optimize(load("moses-selfies"), "qed", methods=["prior", "bo"], budget=500)
+    result.results.head()              # SMILES, objective, properties, method, z ... best first
+    result.write("best.csv")           # CSV, a grid of the best molecules, best-so-far curves
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from seqvae.errors import ConfigError
+from seqvae.search import objectives
+from seqvae.search.heads import HeadReport, PropertyHead, fit_property_head
+from seqvae.search.latent import LatentSearch
+from seqvae.search.objectives import Objective
+
+__all__ = ["OptimizeResult", "optimize", "build_objective"]
+
+
+@dataclass
+class OptimizeResult:
+    """What optimize found: every valid molecule once, best first; per optimiser its
+    best-so-far curve and a line of figures; the head fitted for gradient ascent, if any."""
+
+    objective: Objective
+    results: pd.DataFrame
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # method, best, calls, invalid, seconds
+    head_report: HeadReport | None = None
+
+    def write(self, path: str | Path, top: int = 24, pictures: bool = True) -> dict[str, Path]:
+        """The results as CSV at path (z as space-separated numbers), and with pictures a
+        grid of the ``top`` best molecules (path.png) and the curves (path_curve.png)."""
+        from seqvae.chem import molecule_grid
+        from seqvae.viz import best_so_far
+
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = self.results.copy()
+        if "z" in written:
+            written["z"] = [" ".join(f"{x:.5g}" for x in z) for z in written["z"]]
+        written.to_csv(out, index=False)
+        files = {"results": out}
+        if pictures and len(self.results):
+            best = self.results.head(top)
+            legends = [f"{o:.3f} (SA {sa:.1f})" for o, sa in zip(best["objective"], best["sa"])]
+            files["grid"] = molecule_grid(best["SMILES"].tolist(), out.with_suffix(".png"),
+                                          legends)
+            files["curves"] = best_so_far(self.curves, out.with_name(out.stem + "_curve.png"),
+                                          self.objective.name)
+        return files
+
+
+def build_objective(objective: str | Objective, seed_smiles: str | None = None,
+                    min_similarity: float | None = None, max_similarity: float | None = None,
+                    max_atoms: int | None = None) -> Objective:
+    """An objective by name or formula ("qed", "plogp + 0.5*qed"), or as given, with the
+    optional constraints: similarity to seed_smiles within [min, max], at most max_atoms heavy
+    atoms."""
+    if isinstance(objective, str):
+        objective = objectives.get(objective, seed=seed_smiles)
+    if min_similarity is not None or max_similarity is not None:
+        if seed_smiles is None:
+            raise ConfigError("min_similarity / max_similarity need seed_smiles (--seed-smiles)")
+        objective = objective.subject_to(objectives.similarity(seed_smiles), min_similarity,
+                                         max_similarity)
+    if max_atoms is not None:
+        objective = objective.subject_to(objectives.heavy_atoms(), maximum=max_atoms)
+    return objective
+
+
+def _read(spec: str | Path, column: str | None) -> list[str]:
+    from seqvae.data import read_strings, resolve_data
+    return [s for s in read_strings(resolve_data(spec), column) if s]
+
+
+def _gradient_head(model: Any, objective: Objective, head: str | Path | PropertyHead | None,
+                   head_data: str | Path, head_size: int, column: str | None, seed: int,
+                   save_head: str | Path | None, progress: bool,
+                   log: Callable[[str], Any]) -> tuple[PropertyHead | None, HeadReport | None]:
+    """The head gradient ascent follows: given (a PropertyHead or its folder), the model's own
+    (model.properties), or fitted on head_size molecules of head_data for the objective's
+    terms."""
+    if isinstance(head, PropertyHead):
+        return head, None
+    if head is not None:
+        return PropertyHead.load(head), None
+    if model.property_head is not None:
+        log(f"using the model's own property head ({', '.join(model.property_head.names)})")
+        return None, None  # LatentSearch takes the model's own
+    names = [o.name for _, o in (objective.terms or ((1.0, objective),))]
+    unknown = [n for n in names if n not in objectives.NAMES]
+    if unknown:
+        raise ConfigError(f"gradient ascent needs a property head for {unknown}: give head= "
+                          "(--head DIR), or leave gradient out of the methods")
+    data = _read(head_data, column)[:head_size]
+    log(f"fitting a property head for {', '.join(names)} on {len(data)} molecules of {head_data}")
+    fitted, report = fit_property_head(model, data, properties=names, seed=seed, progress=progress)
+    log("property head held-out R^2: " + ", ".join(f"{k} {v:.3f}" for k, v in report.r2.items()))
+    if save_head is not None:
+        fitted.save(save_head, report)
+    return fitted, report
+
+
+def optimize(model: Any, objective: str | Objective = "qed",
+             methods: Sequence[str] = ("prior", "gradient", "bo"), budget: int = 500,
+             seed: int = 0, *, seed_smiles: str | None = None,
+             min_similarity: float | None = None, max_similarity: float | None = None,
+             max_atoms: int | None = None, start: str | Path | Sequence[str] = "prior",
+             start_top: int = 0, column: str | None = None,
+             head: str | Path | PropertyHead | None = None,
+             head_data: str | Path = "default:moses_train", head_size: int = 5000,
+             save_head: str | Path | None = None, log_dir: str | Path | None = None,
+             progress: bool = False, log: Callable[[str], Any] = print) -> OptimizeResult:
+    """Search a molecular model's latent space with each of ``methods`` (prior, gradient,
+    bo), ``budget`` oracle calls each, and merge what they found.
+
+    start: "prior", a file of SMILES (or default:NAME) whose codes start the search (with
+    start_top, only its start_top best molecules), or a list of SMILES. log_dir: a folder of
+    one CSV log per optimiser; running again with it resumes each search."""
+    objective = build_objective(objective, seed_smiles, min_similarity, max_similarity, max_atoms)
+    methods = [m.strip() for m in methods if m.strip()]
+    if isinstance(start, (str, Path)) and str(start) != "prior":
+        source = start
+        start = _read(start, column)
+        if start_top:
+            start = LatentSearch(model, objective).best_of(start, start_top)
+            log(f"starting from the codes of the {len(start)} best molecules of {source}")
+    fitted, report = None, None
+    if "gradient" in methods:
+        fitted, report = _gradient_head(model, objective, head, head_data, head_size, column,
+                                        seed, save_head, progress, log)
+    tables, curves, runs = [], {}, []
+    for method in methods:
+        log_file = None if log_dir is None else Path(log_dir) / f"{method}.csv"
+        search = LatentSearch(model, objective, head=fitted, log=log_file, progress=progress)
+        began = time.perf_counter()
+        table = search.run(method, budget=budget, seed=seed, start=start, seed_smiles=seed_smiles)
+        figures = {"method": method, "best": table["objective"].iloc[0] if len(table) else float("nan"),
+                   "calls": search.oracle.calls, "invalid": search.oracle.invalid,
+                   "seconds": time.perf_counter() - began}
+        log(f"{method}: best {objective.name} {figures['best']:.4f} after {figures['calls']} oracle "
+            f"calls ({figures['invalid']} invalid decodes) in {figures['seconds']:.1f} s")
+        tables.append(table)
+        curves[method] = search.best_so_far()
+        runs.append(figures)
+    results = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if len(results):
+        results = results.sort_values("objective", ascending=False, ignore_index=True)
+        results = results.drop_duplicates("SMILES", ignore_index=True)
+    return OptimizeResult(objective, results, curves, runs, report)

@@ -1,0 +1,329 @@
+"""The user-facing model: a trained SequenceVAE with its tokenizer and domain, on strings.
+
+``load(path)`` returns a ``TrainedModel``: sample, encode, decode, reconstruct, interpolate
+(all batched), and the tables and pictures the command line writes. ``SequenceVAE`` (in
+seqvae.model) is the network on token ids; this class is what a user holds. Strings go in and
+out in the user's representation (SMILES for both SMILES and SELFIES models; the SELFIES
+conversion happens inside the tokenizer); what differs between molecules and text is the
+model's ``domain`` (seqvae.domains).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .domains import Domain, domain_for
+from .errors import CheckpointError, DataError
+from .model import SequenceVAE
+
+__all__ = ["TrainedModel", "load", "check_sampling", "slerp"]
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    """value as an int >= minimum, or a DataError that says what was wrong."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise DataError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_sampling(temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0,
+                   greedy: bool = False) -> None:
+    """Refuse decoding settings that cannot work, saying which and why: a temperature that is
+    not a positive finite number (unless greedy), top_k below 0, top_p outside (0, 1]."""
+    if not greedy and not (isinstance(temperature, numbers.Real) and math.isfinite(temperature)
+                           and temperature > 0):
+        raise DataError(f"temperature must be a positive finite number (or use greedy "
+                        f"decoding), got {temperature!r}")
+    _integer("top_k (0: no limit)", top_k, 0)
+    if not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):  # NaN fails both
+        raise DataError(f"top_p must be in (0, 1] (1: no limit), got {top_p!r}")
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between vectors a, b (D,) at fractions t (S,) -> (S, D)."""
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if float(omega) < 1e-6:  # (anti)parallel codes: the great circle is undefined
+        return torch.lerp(a.expand(len(t), -1), b.expand(len(t), -1), t.unsqueeze(1))
+    t = t.unsqueeze(1)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+class TrainedModel:
+    """A trained SequenceVAE with its tokenizer, working on strings."""
+
+    def __init__(self, model: SequenceVAE, tokenizer: Any, config: Any, path: Path | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.path = path
+        self.domain: Domain = domain_for(tokenizer.kind)
+
+    @property
+    def molecular(self) -> bool:
+        """True for SMILES and SELFIES models (the domain's name is "molecules")."""
+        return self.domain.name == "molecules"
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of z."""
+        return self.model.config.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs."""
+        return self.model.device
+
+    @property
+    def property_head(self):
+        """The property head trained with the model (model.properties), or None."""
+        return getattr(self.model, "property_head", None)
+
+    def __repr__(self) -> str:
+        cfg = self.model.config
+        n = sum(p.numel() for p in self.model.parameters())
+        return (f"{type(self).__name__}({self.tokenizer.kind}, {cfg.encoder}->{cfg.decoder}, "
+                f"latent {cfg.latent_dim}, {n:,} parameters, from {self.path})")
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        if seed is None:
+            return None
+        if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                or not -2**63 <= seed < 2**64):
+            raise DataError(f"seed must be an integer in [-2**63, 2**64), got {seed!r}")
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def check(self, strings: Sequence[str]) -> list[str | None]:
+        """Why each string cannot be encoded (None where it can): empty, unparsable, unknown
+        tokens, too long. Bulk paths use it to skip and count instead of failing."""
+        return [reason for _, reason in self._encode_all(strings)]
+
+    def usable(self, strings: Sequence[str]) -> tuple[list[str], list[tuple[int, str, str]]]:
+        """The strings the model can encode, and (row, string, reason) of each it cannot."""
+        reasons = self.check(strings)
+        kept = [s for s, r in zip(strings, reasons) if r is None]
+        rejected = [(i, s, r) for i, (s, r) in enumerate(zip(strings, reasons)) if r is not None]
+        return kept, rejected
+
+    def _encode_all(self, strings: Sequence[str]) -> list[tuple[list[int] | None, str | None]]:
+        return self.domain.encode(strings, self.tokenizer, self.model.config.max_length)
+
+    def _to_tokens(self, strings: Sequence[str]) -> list[list[int]]:
+        """Token ids of user strings; raises DataError listing every input that can't be used."""
+        prepared = self._encode_all(strings)
+        problems = [f"#{i} {str(text)[:60]!r}: {reason}"
+                    for i, (text, (_, reason)) in enumerate(zip(strings, prepared)) if reason]
+        if problems:
+            shown = "; ".join(problems[:5])
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise DataError(f"{len(problems)} of {len(strings)} inputs cannot be encoded: "
+                            f"{shown}{more}")
+        return [ids for ids, _ in prepared]
+
+    def _batches(self, encoded: list[list[int]], batch_size: int):
+        batch_size = _integer("batch_size", batch_size, 1)
+        pad = self.model.config.pad_id
+        for start in range(0, len(encoded), batch_size):
+            chunk = encoded[start:start + batch_size]
+            lengths = torch.tensor([len(x) for x in chunk])
+            tokens = torch.full((len(chunk), int(lengths.max())), pad, dtype=torch.long)
+            for row, ids in enumerate(chunk):
+                tokens[row, :len(ids)] = torch.tensor(ids)
+            yield tokens.to(self.device), lengths.to(self.device)
+
+    # -- encoding and decoding --------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, strings: Sequence[str], sample: bool = False, batch_size: int = 1000,
+               seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
+        """Posterior of each string: (mu, logvar), each (N, D); with sample=True one z (N, D)."""
+        encoded = self._to_tokens(strings)
+        mus, logvars = [], []
+        for tokens, lengths in self._batches(encoded, batch_size):
+            mu, logvar = self.model.encode(tokens, lengths)
+            mus.append(mu)
+            logvars.append(logvar)
+        if not mus:  # no inputs: empty (0, D) codes
+            empty = torch.zeros(0, self.latent_dim, device=self.device)
+            mus, logvars = [empty], [empty.clone()]
+        mu, logvar = torch.cat(mus), torch.cat(logvars)
+        if sample:
+            return self.model.reparameterize(mu, logvar, self._generator(seed))
+        return mu, logvar
+
+    def latents(self, strings: Sequence[str], sample: bool = False, logvar: bool = False,
+                seed: int | None = None) -> pd.DataFrame:
+        """A table of the strings and their codes: mu_0..mu_D (and logvar_0..logvar_D), or
+        one z_0..z_D drawn from q(z|x) with sample=True (``seqvae encode``)."""
+        table = pd.DataFrame({self.domain.column: list(strings)})
+        if sample:
+            z = self.encode(strings, sample=True, seed=seed).cpu().numpy()
+            return table.join(pd.DataFrame(z, columns=[f"z_{i}" for i in range(z.shape[1])]))
+        mu, log_variance = self.encode(strings)
+        parts = [table, pd.DataFrame(mu.cpu().numpy(),
+                                     columns=[f"mu_{i}" for i in range(mu.shape[1])])]
+        if logvar:
+            parts.append(pd.DataFrame(log_variance.cpu().numpy(),
+                                      columns=[f"logvar_{i}" for i in range(mu.shape[1])]))
+        return pd.concat(parts, axis=1)
+
+    @torch.no_grad()
+    def _decode_raw(self, z: torch.Tensor, batch_size: int, generator: torch.Generator | None,
+                    **sampling) -> tuple[list[str], np.ndarray]:
+        batch_size = _integer("batch_size", batch_size, 1)
+        check_sampling(**sampling)
+        strings, nll = [], []
+        for start in range(0, len(z), batch_size):
+            out = self.model.generate(z[start:start + batch_size].to(self.device),
+                                      generator=generator, **sampling)
+            decoded = self.tokenizer.decode_batch(out.tokens.cpu())
+            strings += [self.tokenizer.from_model_string(s) for s in decoded]
+            nll.append(out.nll.cpu().numpy())
+        return strings, np.concatenate(nll) if nll else np.zeros(0)
+
+    def decode(self, z: torch.Tensor | np.ndarray, greedy: bool = True, temperature: float = 1.0,
+               top_k: int = 0, top_p: float = 1.0, batch_size: int = 1000,
+               seed: int | None = None) -> list[str]:
+        """Strings decoded from latent codes z (N, D); greedy by default."""
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.dim() != 2 or z.size(1) != self.latent_dim:
+            raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        if not torch.isfinite(z).all():
+            bad = sorted(set((~torch.isfinite(z)).any(dim=1).nonzero()[:, 0].tolist()))
+            raise DataError(f"z holds NaN or infinite values (rows {bad[:10]}"
+                            f"{' ...' if len(bad) > 10 else ''})")
+        strings, _ = self._decode_raw(z, batch_size, self._generator(seed), greedy=greedy,
+                                      temperature=temperature, top_k=top_k, top_p=top_p)
+        return strings
+
+    def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+               greedy: bool = False, unique: bool = False, batch_size: int = 1000,
+               seed: int | None = None, max_tries: int = 10, progress: bool = False,
+               novelty: bool = False) -> pd.DataFrame:
+        """Decode n codes drawn from the prior N(0, I).
+
+        Returns columns SMILES (canonical where valid), NLL (-log p(x|z), nats) and valid; for
+        text models text and NLL. unique=True keeps only valid molecules (any sentence), each
+        once, and draws until it has n of them or has drawn max_tries * n codes.
+        novelty=True adds what needs the training data where the domain has it (text: novel,
+        True where no training sentence is the same).
+        """
+        n = _integer("n", n, 0)
+        max_tries = _integer("max_tries", max_tries, 1)
+        batch_size = _integer("batch_size", batch_size, 1)
+        check_sampling(temperature, top_k, top_p, greedy)
+        from tqdm.auto import tqdm
+        generator = self._generator(seed)
+        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+        key = self.domain.column
+        tables, kept, drawn = [], 0, 0
+        bar = tqdm(total=n, desc="sampling", unit=self.domain.unit, disable=not progress)
+        seen: set[str] = set()
+        while kept < n and drawn < (max_tries * n if unique else n):
+            size = min(batch_size, (n - kept) if not unique else batch_size)
+            z = torch.randn(size, self.latent_dim, generator=generator, device=self.device)
+            strings, nll = self._decode_raw(z, batch_size, generator, **sampling)
+            table = self.domain.table(strings, nll)
+            drawn += size
+            if unique:
+                fresh = [bool(ok) and s not in seen
+                         for s, ok in zip(table[key], self.domain.usable(table))]
+                table = table[fresh].drop_duplicates(key)
+                seen.update(table[key])
+                table = table.iloc[:n - kept]
+            tables.append(table)
+            bar.update(len(table))
+            kept += len(table)
+        bar.close()
+        table = (pd.concat(tables, ignore_index=True) if tables
+                 else self.domain.table([], []))
+        if novelty:
+            table = self.domain.annotate_samples(table, self.config, self.tokenizer)
+        return table
+
+    def reconstruct(self, strings: Sequence[str], greedy: bool = True, sample_z: bool = False,
+                    batch_size: int = 1000, seed: int | None = None) -> pd.DataFrame:
+        """Encode and decode each string; columns input, reconstruction, exact (and valid)."""
+        z = self.encode(strings, sample=sample_z, batch_size=batch_size, seed=seed)
+        if isinstance(z, tuple):
+            z = z[0]
+        out = self.decode(z, greedy=greedy, batch_size=batch_size, seed=seed)
+        table = pd.DataFrame({"input": list(strings), "reconstruction": out})
+        for name, values in self.domain.same(strings, out, self.tokenizer).items():
+            table[name] = values
+        return table
+
+    def training_sentences(self) -> frozenset[str] | None:
+        """The training sentences of a text model, as its tokenizer reads them, to flag
+        samples that copy one verbatim; None for molecules or when the file is not here."""
+        return self.domain.training_strings(self.config, self.tokenizer)
+
+    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "linear",
+                    greedy: bool = True) -> pd.DataFrame:
+        """Decode points on the line (or great circle, method="slerp") between the codes of a and b."""
+        if steps < 2:
+            raise DataError(f"steps must be at least 2, got {steps}")
+        if method not in ("linear", "slerp"):
+            raise DataError(f"method must be 'linear' or 'slerp', got {method!r}")
+        mu, _ = self.encode([a, b])
+        t = torch.linspace(0.0, 1.0, steps, device=mu.device)
+        if method == "linear":
+            z = torch.lerp(mu[0].expand(steps, -1), mu[1].expand(steps, -1), t.unsqueeze(1))
+        else:
+            z = slerp(mu[0], mu[1], t)
+        table = self.domain.table(self.decode(z, greedy=greedy))
+        table.insert(0, "t", t.cpu().numpy())
+        return table
+
+    # -- outputs ----------------------------------------------------------------------------
+    def summary(self, table: pd.DataFrame) -> dict[str, float]:
+        """Headline figures of a table of generated strings (molecules: valid, unique among
+        valid; text: unique, and novel when sampled with novelty=True)."""
+        return self.domain.summary(table)
+
+    def draw(self, table: pd.DataFrame, path: str | Path,
+             legends: Sequence[str] | None = None) -> Path | None:
+        """A picture of a table's usable rows (molecules: a PNG grid of the valid ones, with
+        their NLL or interpolation step as legends unless given); None where the domain
+        draws none."""
+        if legends is None:
+            usable = table[self.domain.usable(table)]
+            if "t" in usable:
+                legends = [f"t={t:.2f}" for t in usable["t"]]
+            else:
+                legends = self.domain.sample_legends(table) or None
+        return self.domain.draw(table, path, legends)
+
+    def write(self, table: pd.DataFrame, path: str | Path, picture: bool = True) -> Path | None:
+        """Write a table as CSV at path and, with picture, its drawing beside it (same name,
+        .png); returns the picture's path, or None."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        return self.draw(table, out.with_suffix(".png")) if picture and len(table) else None
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """Load a trained model: a checkpoint or run folder, or the name of a model shipped with
+    seqvae ("moses-smiles", "moses-selfies"; seqvae.pretrained.available() lists them)."""
+    from .checkpoint import load_checkpoint
+    from .pretrained import available, pretrained_path
+    from .runtime import resolve_device
+
+    if not Path(path).exists() and "/" not in str(path):
+        shipped = pretrained_path(str(path))
+        if shipped is None:
+            names = ", ".join(available()) or "none in this installation"
+            raise CheckpointError(f"checkpoint {path} does not exist, and no model shipped with "
+                                  f"seqvae has that name (shipped: {names})")
+        path = shipped
+    model, tokenizer, config, directory = load_checkpoint(path, device=resolve_device(str(device)))
+    return TrainedModel(model, tokenizer, config, directory)
