@@ -1,6 +1,7 @@
 """The MOSES benchmark at a fixed CPU budget: seqvae's SMILES and SELFIES VAEs and molsets' VAE,
 each trained for the same wall-clock time on the full MOSES training split on this machine,
-30,000 prior samples each, every metric of seqvae.metrics, beside the published MOSES rows.
+--samples prior samples each (30,000 by default, as MOSES does), every metric of
+seqvae.metrics, beside the published MOSES rows.
 
     python -m benchmarks.moses --part smiles --minutes 45
     python -m benchmarks.moses --part selfies --minutes 45
@@ -10,9 +11,14 @@ each trained for the same wall-clock time on the full MOSES training split on th
 Each part trains one model (the clock stops while snapshots are taken), writes
 benchmarks/results/moses_<part>.json, a grid of samples and property histograms against the
 test split, then rebuilds benchmarks/results/moses.md and the curve of FCD/Test against
-training time (moses_fcd_curve.png: each snapshot sampled 2,000 times, FCD of its valid
-samples to the MOSES test statistics; FCD is biased upwards at that sample size, so the curve
-shows the trend and the table the 30,000-sample figure). Runs go to runs/moses/<part>.
+training time (moses_fcd_curve.png: each snapshot sampled CURVE_SAMPLES times, FCD of its
+valid samples to the MOSES test statistics; FCD is biased upwards at that sample size, so the
+curve shows the trend and the table the full-sample figure). Runs go to runs/moses/<part>.
+
+Validation data (seqvae's data.valid) is MOSES' validation file shipped with seqvae
+(default:moses_valid), never the test split the metrics are computed on. molsets' KL weight
+follows its own KLAnnealer spread over the budget (see molsets_compare.MolsetsRun.train), as
+seqvae's runs get a KL schedule sized for the budget.
 """
 
 from __future__ import annotations
@@ -26,16 +32,20 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import RESULTS_DIR, machine, machine_markdown, peak_rss_mib
+from benchmarks.common import (RESULTS_DIR, LoadMonitor, load_text, machine, machines_markdown,
+                               peak_rss_mib)
 
 RUNS = Path("runs") / "moses"
 N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 PARTS = ("smiles", "selfies", "molsets")
+# validation data for seqvae's Trainer: MOSES' validation molecules, not its test split (the
+# test split is what the metrics compare samples with)
+VALID = "default:moses_valid"
 # seqvae's configuration for this budget: the default encoder, a wider decoder (GRU-512), KL
 # weight annealed to 0.5 with a free-bits floor; on top of seqvae/configs/moses_<part>.toml.
 SEQVAE_OVERRIDES = [
-    'data.train="moses:train"', 'data.valid="default:moses_test"',
+    'data.train="moses:train"', f'data.valid="{VALID}"',
     "model.decoder_hidden=512", "train.batch_size=512", "train.lr=1e-3",
     "train.kl_weight=0.5", "train.kl_warmup_steps=3000", "train.free_bits=0.1",
 ]
@@ -99,7 +109,7 @@ def train_part(part: str, minutes: float, seed: int, every: float, train: str = 
         run = MolsetsRun(train_strings, 512, seed)
         module = run.model
     else:
-        args = argparse.Namespace(train_file=train, valid_file="default:moses_test",
+        args = argparse.Namespace(train_file=train, valid_file=VALID,
                                   threads=0, seed=seed, batch_size=None)
         from importlib.resources import files
         config = files("seqvae").joinpath("configs", f"moses_{part}.toml")
@@ -111,29 +121,38 @@ def train_part(part: str, minutes: float, seed: int, every: float, train: str = 
     curve = Curve(part, minutes * 60, every, snapshots)
     print(f"{LABELS[part]}: {run.parameters:,} parameters, set up in {setup_seconds:.0f} s; "
           f"training {minutes:g} min", flush=True)
-    run.train(curve)
-    train_seconds = curve.elapsed()
+    with LoadMonitor(every=30.0) as load:
+        run.train(curve)
+        train_seconds = curve.elapsed()
     curve.record()
     result: dict[str, Any] = {"part": part, "label": LABELS[part], "minutes": minutes,
-                              "train_seconds": train_seconds, "steps": curve.steps,
+                              "seed": seed, "train_seconds": train_seconds, "steps": curve.steps,
                               "molecules_seen": curve.molecules,
-                              "train_data": train,
+                              "train_data": train, "train_molecules": len(train_strings),
                               "epochs": curve.molecules / len(train_strings),
-                              "parameters": run.parameters, "setup_seconds": setup_seconds}
+                              "parameters": run.parameters, "setup_seconds": setup_seconds,
+                              "train_load_average": load.summary(),
+                              "torch_threads": torch.get_num_threads()}
     if part == "molsets":
         run.save(out)
         sample = lambda n, s: _molsets_samples(run, n, s)  # noqa: E731
-        result["config"] = "molsets' vae_parser defaults, batch 512 (its code, see molsets_compare)"
+        result["config"] = (f"molsets' vae_parser defaults, batch {run.config.n_batch} (its "
+                            "code, see molsets_compare)")
+        result["kl_schedule"] = run.kl_schedule
+        result["kl_weight_at_end"] = run.kl_weight
+        result["valid_data"] = None  # molsets' loop takes no validation data
     else:
         run.trainer.state["elapsed_s"] = train_seconds
         run.trainer.save()
         sample = lambda n, s: _seqvae_samples(run, n, s)  # noqa: E731
         result["config"] = (f"seqvae/configs/moses_{part}.toml + data.train=\"{train}\" "
                             + " ".join(SEQVAE_OVERRIDES[1:]))
+        result["valid_data"] = VALID
     result["command"] = (f"python -m benchmarks.moses --part {part} --minutes {minutes:g} "
                          f"--seed {seed}" + (f" --train {train}" if train != "moses:train" else "")
                          + (f" --samples {n_samples}" if n_samples != N_SAMPLES else ""))
     result["n_samples"] = n_samples
+    result["curve_samples"] = CURVE_SAMPLES
     # the curve: each snapshot's FCD/Test on CURVE_SAMPLES samples
     final_state = {k: v.clone() for k, v in module.state_dict().items()}
     points = []
@@ -146,16 +165,18 @@ def train_part(part: str, minutes: float, seed: int, every: float, train: str = 
               flush=True)
     module.load_state_dict(final_state)
     result["curve"] = points
-    # the final model: 30,000 samples, every metric
-    start = time.perf_counter()
-    strings = sample(n_samples, seed)
-    result["sample_seconds"] = time.perf_counter() - start
-    import pandas as pd
-    pd.DataFrame({"SMILES": strings}).to_csv(out / "samples.csv", index=False)
-    from seqvae.metrics import evaluate_molecules
-    start = time.perf_counter()
-    report = evaluate_molecules(strings, "moses", progress=True)
-    result["metrics_seconds"] = time.perf_counter() - start
+    # the final model: n_samples samples, every metric
+    with LoadMonitor(every=10.0) as load:
+        start = time.perf_counter()
+        strings = sample(n_samples, seed)
+        result["sample_seconds"] = time.perf_counter() - start
+        import pandas as pd
+        pd.DataFrame({"SMILES": strings}).to_csv(out / "samples.csv", index=False)
+        from seqvae.metrics import evaluate_molecules
+        start = time.perf_counter()
+        report = evaluate_molecules(strings, "moses", progress=True)
+        result["metrics_seconds"] = time.perf_counter() - start
+    result["sample_metrics_load_average"] = load.summary()
     result["metrics"] = report.metrics
     from seqvae.chem import molecule_grid
     from seqvae.viz import property_histograms
@@ -182,23 +203,113 @@ def _molsets_samples(run, n: int, seed: int) -> list[str]:
     return strings
 
 
+def _seed(r: dict[str, Any]) -> int | None:
+    """The seed of a record: its own field, else the --seed of its recorded command."""
+    if "seed" in r:
+        return int(r["seed"])
+    words = r.get("command", "").split()
+    if "--seed" in words and words.index("--seed") + 1 < len(words):
+        return int(words[words.index("--seed") + 1])
+    return None
+
+
+def _train_molecules(r: dict[str, Any]) -> int | None:
+    """Training molecules read: recorded, else molecules seen / epochs (both recorded)."""
+    if "train_molecules" in r:
+        return int(r["train_molecules"])
+    if r.get("epochs"):
+        return round(r["molecules_seen"] / r["epochs"])
+    return None
+
+
+def _show(value: int | None) -> str:
+    return "not recorded" if value is None else f"{value:,}"
+
+
+def _valid_data(r: dict[str, Any]) -> str:
+    """The validation data a record's run named, and whether it was a test split."""
+    if "valid_data" in r:
+        name = r["valid_data"]
+    else:
+        found = [w for w in r.get("config", "").split() if w.startswith("data.valid=")]
+        name = found[0].split("=", 1)[1].strip('"') if found else None
+    if name is None:
+        return "none (molsets' training loop takes no validation data)"
+    if "test" in name:
+        return (f"`{name}`, a test split: this run predates the change to a validation split; "
+                "the benchmark's loop never evaluates on it (the curve is FCD of prior samples "
+                "and the weights sampled are the last ones), so no choice was made with it")
+    return f"`{name}`"
+
+
+def _kl_text(r: dict[str, Any]) -> str:
+    """How molsets' KL weight was set in a record."""
+    k = r.get("kl_schedule")
+    if not k:
+        weight = _molsets_per_epoch_weight(int(r["epochs"]))
+        return ("not recorded in this record, which ran before the per-step schedule: molsets' "
+                f"own per-epoch KLAnnealer, over {r['epochs']:.2f} epochs, so at most "
+                + ("(molsets not importable here)" if weight is None else f"{weight:.3g}")
+                + " (its weight for the last epoch started)")
+    if k["index"] == "epoch":
+        return f"molsets' own per-epoch KLAnnealer over {k['n_epoch']} epochs"
+    return (f"molsets' own KLAnnealer built over the budget ({k['n_epoch']:,} s, called before "
+            f"every step with the training seconds elapsed): linear from kl_w_start "
+            f"{k['kl_w_start']:g} to its published kl_w_end {k['kl_w_end']:g}; "
+            f"{r.get('kl_weight_at_end', float('nan')):.3g} at the end")
+
+
+def _molsets_per_epoch_weight(epoch: int) -> float | None:
+    """The KL weight molsets' own schedule (KLAnnealer over its epochs, its defaults) gives
+    an epoch, computed by its code; None where molsets cannot be imported."""
+    try:
+        from benchmarks.molsets_compare import import_molsets
+        m = import_molsets()
+    except Exception:  # molsets absent or broken: the report says so instead
+        return None
+    config = m.vae_parser().parse_args([])
+    return float(m.KLAnnealer(m.VAETrainer(config)._n_epoch(), config)(epoch))
+
+
 def table() -> str:
+    """moses.md from the parts' records there are."""
     parts = {p: json.loads((RESULTS_DIR / f"moses_{p}.json").read_text())
              for p in PARTS if (RESULTS_DIR / f"moses_{p}.json").exists()}
-    lines = ["# MOSES benchmark at a fixed CPU budget", "",
-             "Every model trained for the same wall-clock budget on the full MOSES training "
-             "split (1,584,663 SMILES) on the machine below, then 30,000 prior samples "
-             "(seed 0) measured by `seqvae.metrics` against the MOSES test and scaffold-test "
-             "splits (molsets' own reference statistics). Published rows: molecularsets/moses "
-             "README via ../shared/ANCHORS.md, trained for days on a GPU; shown for scale.", ""]
+    lines = ["# MOSES benchmark at a fixed CPU budget", ""]
+    if parts:
+        rs = list(parts.values())
+
+        def one_or_each(values: list[str]) -> str:
+            if len(set(values)) == 1:
+                return values[0]
+            return "; ".join(f"{r['label']}: {v}" for r, v in zip(rs, values))
+
+        derived = [] if all("train_molecules" in r for r in rs) else [
+            "training molecules read: molecules seen / epochs where a record predates the "
+            "count"]
+        if not all("seed" in r for r in rs):
+            derived.append("seed: from the recorded command where a record predates the field")
+        lines += [
+            "Each model trained for a wall-clock budget on "
+            + one_or_each([f"`{r['train_data']}`" for r in rs]) + " ("
+            + one_or_each([_show(_train_molecules(r)) for r in rs])
+            + " training molecules read) on the machine(s) below, then "
+            + one_or_each([f"{r['n_samples']:,}" for r in rs])
+            + " prior samples (seed " + one_or_each([_show(_seed(r)) for r in rs])
+            + ") measured by `seqvae.metrics` against the MOSES test and scaffold-test splits "
+            "(molsets' own reference statistics). Published rows: molecularsets/moses README "
+            "(30,000 samples, mean of 3 seeds) via ../shared/ANCHORS.md, each trained as "
+            "published; shown for scale."
+            + (f" ({'; '.join(derived)}.)" if derived else ""), ""]
     lines += ["| model | budget | " + " | ".join(HEADERS) + " |",
               "|---" * (len(HEADERS) + 2) + "|"]
     for p, r in parts.items():
         m = r["metrics"]
-        lines.append(f"| {r['label']} | {r['train_seconds'] / 60:.0f} min CPU, "
+        lines.append(f"| {r['label']} | {r['train_seconds'] / 60:.0f} min at "
+                     f"{r.get('torch_threads', r['machine']['torch_threads'])} CPU thread(s), "
                      f"{r['epochs']:.2f} epochs | " + " | ".join(f"{m[c]:.4f}" for c in COLUMNS) + " |")
     for name, values in PUBLISHED.items():
-        lines.append(f"| {name} (published) | days, GPU | " + " | ".join(f"{v}" for v in values) + " |")
+        lines.append(f"| {name} (published) | as published | " + " | ".join(f"{v}" for v in values) + " |")
     lines += ["", "Also measured (seqvae.metrics; not in the MOSES README): Wasserstein distances "
               "to the test split and GuacaMol's scores.", "",
               "| model | logP | SA | QED | weight | KL score | FCD score | Frag TestSF | SNN TestSF |",
@@ -210,19 +321,30 @@ def table() -> str:
                                     "Frag/TestSF", "SNN/TestSF")) + " |")
     lines += ["", "## Runs", ""]
     for p, r in parts.items():
+        cpus = r["machine"].get("cpus_usable")
+        threads = r.get("torch_threads")
         lines += [f"- {r['label']}: {r['parameters']:,} parameters, {r['steps']:,} steps, "
                   f"{r['molecules_seen']:,} molecules seen in {r['train_seconds']:.0f} s "
                   f"(set-up {r['setup_seconds']:.0f} s, off the clock); sampling {r['n_samples']:,} took "
                   f"{r['sample_seconds']:.0f} s, all metrics {r['metrics_seconds']:.0f} s. "
                   f"Config: {r['config']}." + (f" Command: `{r['command']}`." if "command" in r else ""),
-                  f"  Pictures: moses_{p}_samples.png, moses_{p}_properties.png."]
+                  f"  Seed {_show(_seed(r))}; training molecules read {_show(_train_molecules(r))}; validation "
+                  f"data {_valid_data(r)}.",
+                  f"  Load while training: {load_text(r.get('train_load_average'), threads, cpus)}; "
+                  f"while sampling and scoring: "
+                  f"{load_text(r.get('sample_metrics_load_average'), threads, cpus)}."]
+        if p == "molsets":
+            lines.append(f"  KL weight: {_kl_text(r)}.")
+        lines.append(f"  Pictures: moses_{p}_samples.png, moses_{p}_properties.png.")
     if parts:
         _curve_picture(parts)
-        lines += ["", "FCD/Test against training time (2,000 samples per point): "
+        counts = {f"{r['curve_samples']:,}" if "curve_samples" in r else "not recorded"
+                  for r in parts.values()}
+        per_point = (counts.pop() if len(counts) == 1 else "; ".join(
+            f"{r['label']} {r.get('curve_samples', 'not recorded')}" for r in parts.values()))
+        lines += ["", f"FCD/Test against training time (samples per point: {per_point}): "
                   "moses_fcd_curve.png.", ""]
-        lines += ["## Machine", ""]
-        for p, r in parts.items():
-            lines += [f"{r['label']}:", "", machine_markdown(r["machine"]), ""]
+        lines.append(machines_markdown([(r["label"], r.get("machine")) for r in parts.values()]))
     return "\n".join(lines)
 
 

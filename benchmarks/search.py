@@ -13,7 +13,7 @@ pictures from whatever parts exist):
     python -m benchmarks.search --part plogp38 --method prior   # (and the other methods)
     python -m benchmarks.search --part qed --method prior       # (and the other methods)
     python -m benchmarks.search --part constrained      # 800 lowest-plogp MOSES test seeds
-    python -m benchmarks.search --part timing           # each optimiser once, machine idle
+    python -m benchmarks.search --part timing           # each optimiser once, load recorded
     python -m benchmarks.search --part table
 
 plogp is the z-scored penalized logP of JT-VAE (ZINC250k constants; see
@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import RESULTS_DIR, machine, machine_markdown, peak_rss_mib
+from benchmarks.common import (RESULTS_DIR, LoadMonitor, load_text, machine, machines_markdown,
+                               peak_rss_mib)
 
 MODEL = "moses-selfies"
 RUNS = Path("runs/search")
@@ -112,13 +113,15 @@ def run_head(quick: bool, n: int, seed: int) -> dict[str, Any]:
         pool = read_strings(resolve_data(source))
     rng = np.random.default_rng(seed)
     smiles = [pool[i] for i in rng.choice(len(pool), size=min(n, len(pool)), replace=False)]
-    start = time.perf_counter()
-    head, report = fit_property_head(vae, smiles, properties=HEAD_PROPERTIES, seed=seed,
-                                     epochs=100 if not quick else 20, progress=True)
-    seconds = time.perf_counter() - start
+    with LoadMonitor() as load:
+        start = time.perf_counter()
+        head, report = fit_property_head(vae, smiles, properties=HEAD_PROPERTIES, seed=seed,
+                                         epochs=100 if not quick else 20, progress=True)
+        seconds = time.perf_counter() - start
     head.save(RUNS / ("head_quick" if quick else "head"), report)
     return {"part": "head", "model": MODEL, "source": source, "n_molecules": len(smiles),
             "properties": HEAD_PROPERTIES, "report": report.to_dict(), "seconds": seconds,
+            "load_average": load.summary(),
             "command": f"python -m benchmarks.search --part head{' --quick' if quick else ''}"}
 
 
@@ -160,15 +163,16 @@ def run_search(objective_name: str, method: str, seeds: list[int], budget: int,
         if log.exists():
             log.unlink()
         search = LatentSearch(vae, objective, head=head, log=log, progress=True)
-        start = time.perf_counter()
-        table = _run(search, method, budget, seed, options)
-        seconds = time.perf_counter() - start
+        with LoadMonitor() as load:
+            start = time.perf_counter()
+            table = _run(search, method, budget, seed, options)
+            seconds = time.perf_counter() - start
         curve = search.best_so_far()
         best = table.iloc[0]
         runs.append({"seed": seed, "best": float(best["objective"]), "best_smiles": best["SMILES"],
                      "best_sa": float(best["sa"]), "calls": search.oracle.calls,
                      "invalid_decodes": search.oracle.invalid, "seconds": seconds,
-                     "curve": curve["best"].tolist()})
+                     "load_average": load.summary(), "curve": curve["best"].tolist()})
         top = table.head(10).drop(columns="z").assign(seed=seed)
         found.append(top)
     record = {"part": objective_name, "method": method, "model": MODEL, "budget": budget,
@@ -206,8 +210,8 @@ def _merge_runs(path: Path, record: dict[str, Any], quick: bool) -> dict[str, An
 
 def run_timing(budget: int, quick: bool) -> dict[str, Any]:
     """Wall time and oracle calls of each optimiser, one search each (seed 0) on plogp and
-    qed, run one after another with nothing else on the machine: the clean timing that the
-    five-seed parts (some of which shared the CPU with other work) do not promise."""
+    qed, one after another, with the 1-minute load average sampled during each search (what
+    else the CPUs were doing is recorded, not assumed)."""
     from seqvae import load
     from seqvae.search import LatentSearch
 
@@ -218,13 +222,17 @@ def run_timing(budget: int, quick: bool) -> dict[str, Any]:
         for method in METHODS:
             options = dict(OPTIONS[method])
             search = LatentSearch(vae, _objective(objective_name), head=head, progress=True)
-            start = time.perf_counter()
-            _run(search, method, budget, 0, options)
-            seconds = time.perf_counter() - start
+            with LoadMonitor(every=2.0) as load:
+                start = time.perf_counter()
+                _run(search, method, budget, 0, options)
+                seconds = time.perf_counter() - start
             rows.append({"objective": objective_name, "method": method, "seconds": seconds,
                          "calls": search.oracle.calls, "invalid_decodes": search.oracle.invalid,
-                         "ms_per_call": 1000 * seconds / max(search.oracle.calls, 1)})
-    return {"part": "timing", "model": MODEL, "budget": budget, "rows": rows,
+                         "ms_per_call": 1000 * seconds / max(search.oracle.calls, 1),
+                         "load_average": load.summary()})
+    import torch
+    return {"part": "timing", "model": MODEL, "budget": budget, "seed": 0, "rows": rows,
+            "torch_threads": torch.get_num_threads(),
             "command": "python -m benchmarks.search --part timing"}
 
 
@@ -273,10 +281,11 @@ def run_constrained(n: int, steps: int, quick: bool) -> dict[str, Any]:
     seeds, seed_values, source, not_encodable = lowest_plogp_seeds(vae, n, quick)
     select_seconds = time.perf_counter() - start
     options = dict(OPTIONS["constrained"], steps=steps)
-    start = time.perf_counter()
-    table = improve_molecules(vae, seeds, "plogp", head=head, deltas=(0.4, 0.6), progress=True,
-                              **options)
-    seconds = time.perf_counter() - start
+    with LoadMonitor(every=15.0) as load:
+        start = time.perf_counter()
+        table = improve_molecules(vae, seeds, "plogp", head=head, deltas=(0.4, 0.6),
+                                  progress=True, **options)
+        seconds = time.perf_counter() - start
     summary = summarise_improvements(table)
     # how far the model's own reconstruction of each seed already is from it: a bound on
     # what a path can stay close to
@@ -301,6 +310,7 @@ def run_constrained(n: int, steps: int, quick: bool) -> dict[str, Any]:
             "not_encodable_skipped": not_encodable, "options": options,
             "steps": steps, "calls_mean": float(table.groupby("molecule")["scored"].first().mean()),
             "seconds": seconds, "select_seconds": select_seconds, "results": results,
+            "load_average": load.summary(),
             "seed_plogp_mean": float(np.mean(seed_values)), "per_seed": f"{name}.csv",
             "reconstruction": {"exact": float(np.mean(recon == 1.0)),
                                "similarity_mean": float(recon.mean()),
@@ -313,6 +323,25 @@ def _fmt(x: float, digits: int = 2) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def _loads_text(loads: list[dict[str, Any] | None], cpus: int | None) -> str:
+    """The range of several LoadMonitor summaries, or that they were not measured."""
+    measured = [x for x in loads if x]
+    if not measured:
+        return "load average not measured in these records"
+    means = [x["mean"] for x in measured]
+    text = (f"1-minute load average {min(means):.2f} to {max(means):.2f} on average per search "
+            f"(at most {max(x['max'] for x in measured):.2f})")
+    if len(measured) < len(loads):
+        text += f"; not measured for {len(loads) - len(measured)} of {len(loads)} searches"
+    if cpus:
+        text += f", on {cpus} usable CPU(s)"
+    return text
+
+
+def _goal_met(objective: str, value: float) -> bool:
+    return value >= (QED_GOAL if objective == "qed" else JTVAE_TOP[0])
+
+
 def build_table(quick: bool) -> str:
     """search.md and pictures from the parts present."""
     from rdkit import Chem
@@ -320,29 +349,40 @@ def build_table(quick: bool) -> str:
     from seqvae.chem import molecule_grid
 
     prefix = "search_quick_" if quick else "search_"
-    lines = ["# Latent property search, MOSES SELFIES VAE (seqvae, shipped moses-selfies)", "",
-             "Every optimiser spends at most the stated oracle calls per seed; an oracle call is "
-             "one evaluation of the true objective on a new valid molecule (seqvae.search). "
-             "plogp is JT-VAE's z-scored penalized logP. Rerun: the commands in "
-             "benchmarks/search.py.", ""]
+    machines: list[tuple[str, dict[str, Any] | None]] = []
+    searches: list[dict[str, Any]] = []  # every search record, for the budget check
+    body: list[str] = []
     head_path = RESULTS_DIR / f"{prefix}head.json"
     if head_path.exists():
         head = json.loads(head_path.read_text())
+        machines.append(("head", head.get("machine")))
         r2 = ", ".join(f"{k} {v:.3f}" for k, v in head["report"]["r2"].items())
-        lines += ["## Property head on z", "",
-                  f"MLP on the posterior means of {head['n_molecules']:,} molecules of "
-                  f"{head['source']}; held-out R^2 ({head['report']['n_valid']:,} molecules): "
-                  f"{r2}. Fitted in {head['seconds']:.0f} s.", ""]
+        cpus = (head.get("machine") or {}).get("cpus_usable")
+        body += ["## Property head on z", "",
+                 f"MLP on the posterior means of {head['n_molecules']:,} molecules of "
+                 f"{head['source']}; held-out R^2 ({head['report']['n_valid']:,} molecules): "
+                 f"{r2}. Fitted in {head['seconds']:.0f} s "
+                 f"({load_text(head.get('load_average'), cpus=cpus)}).", ""]
     curves: dict[str, dict[str, list[float]]] = {}
     for objective in OBJECTIVES:
-        rows = []
+        rows, loads, notes = [], [], []
+        best: tuple[float, str] | None = None
+        cpus = None
         for method in METHODS:
             path = RESULTS_DIR / f"{prefix}{objective}_{method}.json"
             if not path.exists():
                 continue
             record = json.loads(path.read_text())
+            searches.append(record)
+            machines.append((f"{objective} {method}", record.get("machine")))
+            cpus = cpus or (record.get("machine") or {}).get("cpus_usable")
+            loads += [r.get("load_average") for r in record["runs"]]
+            if record.get("note"):
+                notes.append(f"{method}: {record['note']}")
             for t in record["top"]:
                 t["atoms"] = Chem.MolFromSmiles(t["SMILES"]).GetNumHeavyAtoms()
+            if record["top"] and (best is None or record["top"][0]["objective"] > best[0]):
+                best = (record["top"][0]["objective"], method)
             top = [t["objective"] for t in record["top"][:3]] + [math.nan] * 3
             sa = [t["sa"] for t in record["top"][:3]] + [math.nan] * 3
             atoms = [str(t["atoms"]) for t in record["top"][:3]] + ["-"] * 3
@@ -366,15 +406,20 @@ def build_table(quick: bool) -> str:
             goal = {"plogp": f"unbounded; goal: top-1 above JT-VAE + BO's {JTVAE_TOP[0]:.2f}",
                     "plogp38": f"at most {MAX_ATOMS} heavy atoms; goal: above {JTVAE_TOP[0]:.2f}",
                     "qed": f"goal: QED {QED_GOAL} or more"}[objective]
-            lines += [f"## {objective} ({goal})", "",
-                      "| optimiser | calls budget | seeds | top-1 / 2 / 3 (distinct molecules, all "
-                      "seeds) | their SA | their heavy atoms | best per seed, mean +- std | "
-                      "oracle calls per seed | seconds per seed |",
-                      "|---|---|---|---|---|---|---|---|---|", *rows, "",
-                      f"Top molecules with their SA score and size: "
-                      f"{prefix}{objective}_<optimiser>_top.png. Seconds per seed as measured in "
-                      "these runs, some of which shared the machine with other work; clean "
-                      "timings are in the wall-time section.", ""]
+            d = 3 if objective == "qed" else 2
+            verdict = ("" if best is None else
+                       f"Best top-1: {best[0]:.{d}f} ({best[1]}); goal "
+                       f"{'met' if _goal_met(objective, best[0]) else 'not met'}. ")
+            body += [f"## {objective} ({goal})", "",
+                     "| optimiser | calls budget | seeds | top-1 / 2 / 3 (distinct molecules, all "
+                     "seeds) | their SA | their heavy atoms | best per seed, mean +- std | "
+                     "oracle calls per seed | seconds per seed |",
+                     "|---|---|---|---|---|---|---|---|---|", *rows, "",
+                     verdict + f"Top molecules with their SA score and size: "
+                     f"{prefix}{objective}_<optimiser>_top.png. Seconds per seed as measured in "
+                     f"these runs: {_loads_text(loads, cpus)}"
+                     + (f" (notes: {'; '.join(notes)})" if notes else "")
+                     + ". Each optimiser timed once on its own: the wall-time section.", ""]
     if curves:
         import matplotlib
         matplotlib.use("Agg")
@@ -389,53 +434,85 @@ def build_table(quick: bool) -> str:
         fig.tight_layout()
         fig.savefig(RESULTS_DIR / f"{prefix}curves.png", dpi=100)
         plt.close(fig)
-        lines += [f"Best so far against oracle calls: {prefix}curves.png.", ""]
+        body += [f"Best so far against oracle calls: {prefix}curves.png.", ""]
     path = RESULTS_DIR / f"{prefix}timing.json"
     if path.exists():
         record = json.loads(path.read_text())
-        lines += ["## Wall time and oracle calls per optimiser", "",
-                  f"One search each (seed 0, {record['budget']} oracle calls), one after another "
-                  "with nothing else running on the machine (`--part timing`).", "",
-                  "| objective | optimiser | seconds | oracle calls | ms per call | invalid decodes |",
-                  "|---|---|---|---|---|---|",
-                  *[f"| {r['objective']} | {r['method']} | {r['seconds']:.1f} | {r['calls']} | "
-                    f"{r['ms_per_call']:.0f} | {r['invalid_decodes']} |" for r in record["rows"]],
-                  ""]
+        machines.append(("timing", record.get("machine")))
+        info = record.get("machine") or {}
+        threads = record.get("torch_threads", info.get("torch_threads"))
+        loads = [r.get("load_average") for r in record["rows"]]
+        body += ["## Wall time and oracle calls per optimiser", "",
+                 f"One search each (seed {record.get('seed', 0)}, {record['budget']} oracle "
+                 f"calls), one after another (`--part timing`), torch at {threads} thread(s); "
+                 f"{_loads_text(loads, info.get('cpus_usable'))}. The 1-minute load average "
+                 "counts the search's own threads too.", "",
+                 "| objective | optimiser | seconds | oracle calls | ms per call | invalid decodes "
+                 "| load average during it (mean) |",
+                 "|---|---|---|---|---|---|---|",
+                 *[f"| {r['objective']} | {r['method']} | {r['seconds']:.1f} | {r['calls']} | "
+                   f"{r['ms_per_call']:.0f} | {r['invalid_decodes']} | "
+                   + ("not measured in this record" if not r.get("load_average")
+                      else f"{r['load_average']['mean']:.2f}") + " |" for r in record["rows"]],
+                 ""]
     path = RESULTS_DIR / f"{prefix}constrained.json"
     if path.exists():
         record = json.loads(path.read_text())
-        lines += ["## Constrained optimisation (penalized logP, z-scored)", "",
-                  f"Seeds: the {record['n_seeds']} molecules of {record['source']} with the lowest "
-                  f"plogp (mean {record['seed_plogp_mean']:.2f}); {record['steps']} gradient steps "
-                  f"on {record['options'].get('paths', 1)} paths from each seed's code "
-                  f"(jittered by {record['options'].get('noise', 0)} * N(0, I)), every decoded "
-                  "molecule scored "
-                  f"({record['calls_mean']:.1f} oracle calls per seed on average); "
-                  f"{record['seconds']:.0f} s in all. Success: a different molecule with "
-                  "similarity at least delta and a higher plogp; improvement over the successes "
-                  "(and over all seeds, counting a failure as 0).", "",
-                  "| delta | improvement | std | success | similarity | improvement, all seeds |",
-                  "|---|---|---|---|---|---|"]
+        machines.append(("constrained", record.get("machine")))
+        cpus = (record.get("machine") or {}).get("cpus_usable")
+        body += ["## Constrained optimisation (penalized logP, z-scored)", "",
+                 f"Seeds: the {record['n_seeds']} molecules of {record['source']} with the lowest "
+                 f"plogp (mean {record['seed_plogp_mean']:.2f}); {record['steps']} gradient steps "
+                 f"on {record['options'].get('paths', 1)} paths from each seed's code "
+                 f"(jittered by {record['options'].get('noise', 0)} * N(0, I)), every decoded "
+                 "molecule scored "
+                 f"({record['calls_mean']:.1f} oracle calls per seed on average); "
+                 f"{record['seconds']:.0f} s in all "
+                 f"({load_text(record.get('load_average'), cpus=cpus)}"
+                 + (f"; note: {record['note']}" if record.get("note") else "") + "). "
+                 "Success: a different molecule with similarity at least delta and a higher "
+                 "plogp; improvement over the successes (and over all seeds, counting a "
+                 "failure as 0).", "",
+                 "| delta | improvement | std | success | similarity | improvement, all seeds |",
+                 "|---|---|---|---|---|---|"]
         for delta, r in record["results"].items():
-            lines.append(f"| {delta} | {_fmt(r['improvement_mean'])} | {_fmt(r['improvement_std'])} "
-                         f"| {100 * r['success_rate']:.1f}% | {_fmt(r['similarity_mean'])} | "
-                         f"{_fmt(r['improvement_mean_all'])} |")
+            body.append(f"| {delta} | {_fmt(r['improvement_mean'])} | {_fmt(r['improvement_std'])} "
+                        f"| {100 * r['success_rate']:.1f}% | {_fmt(r['similarity_mean'])} | "
+                        f"{_fmt(r['improvement_mean_all'])} |")
         recon = record.get("reconstruction")
         if recon:
-            lines += ["", f"The limit is the model's reconstruction of these unusual molecules: "
-                      f"decoding each seed's own code gives back the seed for "
-                      f"{100 * recon['exact']:.1f}% of them, and a molecule of similarity >= 0.4 "
-                      f"for {100 * recon['similarity_at_least_0.4']:.1f}% (>= 0.6: "
-                      f"{100 * recon['similarity_at_least_0.6']:.1f}%)."]
-        lines.append("")
+            body += ["", f"The model's own reconstruction of these seeds: decoding each seed's "
+                     f"code gives back the seed for {100 * recon['exact']:.1f}% of them, and a "
+                     f"molecule of similarity >= 0.4 for "
+                     f"{100 * recon['similarity_at_least_0.4']:.1f}% (>= 0.6: "
+                     f"{100 * recon['similarity_at_least_0.6']:.1f}%); success rates above: "
+                     + ", ".join(f"{100 * r['success_rate']:.1f}% at delta {delta}"
+                                 for delta, r in record["results"].items()) + "."]
+        body.append("")
+    calls = [(r["calls"], s["budget"]) for s in searches for r in s["runs"]]
+    over = [c for c in calls if c[0] > c[1]]
+    budgets = sorted({b for _, b in calls})
+    budget_text = ("" if not calls else
+                   f" In these records all {len(calls)} searches stayed within their budget (at "
+                   f"most {max(c for c, _ in calls)} calls; budget "
+                   f"{' to '.join(str(b) for b in budgets[::max(len(budgets) - 1, 1)])})."
+                   if not over else
+                   f" In these records {len(over)} of {len(calls)} searches spent more oracle "
+                   "calls than their budget.")
+    lines = ["# Latent property search, MOSES SELFIES VAE (seqvae, shipped moses-selfies)", "",
+             "Each optimiser is given a budget of oracle calls per seed; an oracle call is "
+             "one evaluation of the true objective on a new valid molecule (seqvae.search). "
+             "plogp is JT-VAE's z-scored penalized logP." + budget_text + " Rerun: the commands "
+             "in benchmarks/search.py; rebuild this page from the records: `--part table`.", "",
+             *body]
     lines += ["## Published, for orientation (other models, data and protocols)", "",
               "| method | budget | penalized logP top-1 / 2 / 3 | definition | source |",
               "|---|---|---|---|---|",
               *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in PUBLISHED],
               "", "JT-VAE constrained optimisation (ZINC, 800 seeds) is in the JT-VAE paper; "
               "not in ANCHORS.md, so not quoted here.", "",
-              "## Machine", "", machine_markdown(machine())]
-    text = "\n".join(lines) + "\n"
+              machines_markdown(machines)]
+    text = "\n".join(lines).rstrip() + "\n"
     (RESULTS_DIR / f"{prefix.rstrip('_')}.md").write_text(text)
     return text
 
