@@ -266,30 +266,27 @@ class SeqvaeRun:
         self.char_len = torch.tensor([len(tokenizer.id_to_token(i)) for i in range(tokenizer.vocab_size)])
         self.char_len[[tokenizer.pad_id]] = 0
         self.char_len[[tokenizer.bos_id, tokenizer.eos_id, tokenizer.unk_id]] = 1
-        self.window = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "acc": 0.0, "n": 0, "seqs": 0,
-                       "tokens": 0, "t0": time.perf_counter()}
 
     @property
     def parameters(self) -> int:
         """Parameter count."""
         return sum(p.numel() for p in self.trainer.model.parameters())
 
-    def counts(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[int, int, int]:
-        """Molecules, model tokens (with BOS/EOS) and characters (+ BOS + EOS) of a batch."""
-        tokens, lengths = batch
+    def counts(self, batch: Any) -> tuple[int, int, int]:
+        """Molecules, model tokens (with BOS/EOS) and characters (+ BOS + EOS) of a batch
+        (a seqvae.trainer.Batch)."""
+        tokens, lengths = batch.tokens, batch.lengths
         return tokens.size(0), int(lengths.sum()), int(self.char_len[tokens].sum())
 
     def train(self, control: Control) -> None:
-        """Train epoch after epoch until control says it is finished."""
-        state = self.trainer.state
+        """Train epoch after epoch until control says it is finished (Trainer.epoch_batches
+        moves the epoch counter on when an epoch's batches are all given)."""
         while not control.finished():
-            self.trainer.batches.set_epoch(state["epoch"])
-            feed = Feed(self.trainer.batches, control)
-            for tokens, lengths in feed:
-                self.trainer.train_step(tokens, lengths, 0, self.window)
+            feed = Feed(self.trainer.epoch_batches(), control)
+            for batch in feed:
+                self.trainer.train_step(batch)
             if feed.stopped:
                 return
-            state["epoch"] += 1
 
     @torch.no_grad()
     def valid_nll(self, strings: list[str], seed: int) -> dict[str, float]:
@@ -309,9 +306,9 @@ class SeqvaeRun:
         return {"recon": recon / len(strings), "kl": kl / len(strings)}
 
     def vae_model(self):
-        """The trained model behind seqvae's user API (VAEModel)."""
-        from seqvae import VAEModel
-        return VAEModel(self.trainer.model, self.trainer.tokenizer, self.trainer.config)
+        """The trained model behind seqvae's user API (TrainedModel)."""
+        from seqvae import TrainedModel
+        return TrainedModel(self.trainer.model, self.trainer.tokenizer, self.trainer.config)
 
 
 # -- driving a training loop -------------------------------------------------------------------------
@@ -600,11 +597,10 @@ def worker_train(key: str, args: argparse.Namespace, minutes: float, with_curve:
         run.save(out)
     else:
         t = run.trainer
-        from seqvae.schedules import kl_weight
-        result.update(epochs_started=t.state["epoch"] + 1,
-                      kl_weight=kl_weight(t.state["step"], t.config.train),
-                      lr=t.optimizer.param_groups[0]["lr"], vocab_size=t.tokenizer.vocab_size)
-        t.state["elapsed_s"] = train_seconds
+        result.update(epochs_started=t.state.epoch + 1,
+                      kl_weight=t.kl_weight_at(t.state.step),
+                      lr=t.lr, vocab_size=t.tokenizer.vocab_size)
+        t.state.elapsed_s = train_seconds
         t.save()
     if key != "molsets":
         config = getattr(run.vae_model(), "config", None)

@@ -142,7 +142,7 @@ def train_part(part: str, minutes: float, seed: int, every: float, train: str = 
         result["kl_weight_at_end"] = run.kl_weight
         result["valid_data"] = None  # molsets' loop takes no validation data
     else:
-        run.trainer.state["elapsed_s"] = train_seconds
+        run.trainer.state.elapsed_s = train_seconds
         run.trainer.save()
         sample = lambda n, s: _seqvae_samples(run, n, s)  # noqa: E731
         result["config"] = (f"seqvae/configs/moses_{part}.toml + data.train=\"{train}\" "

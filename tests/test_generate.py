@@ -114,3 +114,40 @@ def test_load_refuses_non_checkpoints(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros(2))
     with pytest.raises(CheckpointError, match="not a checkpoint folder"):
         seqvae.load(tmp_path / "x.npy")
+
+
+def test_verb_functions_of_the_model(model, tmp_path):
+    """What the encode / sample / interpolate verbs call: usable, latents, write, summary."""
+    kept, rejected = model.usable(["CCO", "C1CC", "", "c1ccccc1O"])
+    assert kept == ["CCO", "c1ccccc1O"]
+    assert [(row, reason) for row, _, reason in rejected] == [
+        (1, "RDKit cannot parse it as SMILES"), (2, "empty")]
+    table = model.latents(kept, logvar=True)
+    assert list(table.columns[:2]) == ["SMILES", "mu_0"] and table.shape == (2, 1 + 2 * 8)
+    mu, _ = model.encode(kept)
+    assert np.allclose(table[[f"mu_{i}" for i in range(8)]].to_numpy(), mu.numpy())
+    samples = model.sample(30, seed=1, novelty=True)  # molecules: nothing to add
+    figures = model.summary(samples)
+    assert figures["valid"] == pytest.approx(samples["valid"].mean())
+    picture = model.write(samples, tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "SMILES,NLL,valid"
+    assert (picture is None) == (not samples["valid"].any())
+    assert model.domain.name == "molecules" and model.domain.column == "SMILES"
+
+
+def test_old_names_still_import_with_a_warning():
+    with pytest.warns(DeprecationWarning):
+        old = seqvae.VAEModel
+    assert old is seqvae.TrainedModel
+
+
+def test_optimize_in_python(model):
+    from seqvae.search import optimize
+    lines = []
+    result = optimize(model, "qed", methods=["prior"], budget=12, seed=0, max_atoms=30,
+                      log=lines.append)
+    values = result.results["objective"].tolist()
+    assert values == sorted(values, reverse=True) and result.results["SMILES"].is_unique
+    assert result.runs[0]["method"] == "prior" and result.runs[0]["calls"] <= 12
+    assert "prior" in result.curves and lines and lines[0].startswith("prior: best")
+    assert (result.results["atoms"] <= 30).all()

@@ -252,3 +252,45 @@ def test_nonfinite_batches_stop_or_are_skipped_never_written(tmp_path, small_dat
     assert all(torch.equal(before[k].nan_to_num(), after[k].nan_to_num()) for k in before)
     with pytest.raises(FloatingPointError, match="2 batches already skipped"):
         trainer.train_step(batch)
+
+
+def test_callbacks_see_every_step_and_can_stop_a_run(tmp_path, small_data):
+    """Hooks replace what a run records: a custom list gets every step's figures and each
+    evaluation, can stop the run, and nothing else (no log.csv) is written; the caller's
+    config is left as it was."""
+    from seqvae.callbacks import Callback
+    from seqvae.trainer import Trainer
+
+    class Recorder(Callback):
+        def __init__(self):
+            self.events, self.losses = [], []
+
+        def on_setup(self, trainer):
+            self.events.append("setup")
+
+        def on_step_end(self, trainer, stats):
+            self.losses.append(stats.loss)
+            if trainer.state.step == 5:
+                trainer.run_evaluation()
+            if trainer.state.step == 7:
+                trainer.stop_requested = True
+
+        def on_evaluate(self, trainer, metrics):
+            self.events.append(("evaluate", trainer.state.step, "valid_recon" in metrics))
+
+        def on_loop_end(self, trainer):
+            self.events.append("loop end")
+
+        def on_train_end(self, trainer):
+            self.events.append(("end", trainer.state.step))
+
+    config = tiny_config(tmp_path / "run", *small_data)
+    before = config.to_dict()
+    recorder = Recorder()
+    summary = Trainer(config, callbacks=[recorder], **QUIET).fit()
+    assert summary["step"] == 7 and not summary["finished"]
+    assert summary["metrics"]["valid_recon"] > 0  # the last evaluation's figures
+    assert len(recorder.losses) == 7 and all(loss > 0 for loss in recorder.losses)
+    assert recorder.events == ["setup", ("evaluate", 5, True), "loop end", ("end", 7)]
+    assert not (tmp_path / "run" / "log.csv").exists()
+    assert config.to_dict() == before and config.model.vocab_size == 0  # derived on a copy
