@@ -25,12 +25,14 @@ from .callbacks import Callback, StepStats, default_callbacks
 from .checkpoint import (CHECKPOINT_DIR, load_checkpoint, load_trainer_state, optimizer_from_state,
                          optimizer_to_state, resolve_checkpoint, save_checkpoint)
 from .config import Config, dump_toml
+from .data import SequenceBatches
 from .distributed import (any_rank, any_ranks, backend, start as start_distributed,
                           stop as stop_distributed, world_from_env)
 from .domains import domain_for
 from .errors import CheckpointError, ConfigError
 from .evaluation import validation_metrics
 from .model import SequenceVAE
+from .prepare import prepare_data_distributed
 from .runtime import (autocast, keep_freed_memory, precision_name, resolve_device,
                       resolve_precision)
 from .schedules import kl_weight, learning_rate
@@ -147,8 +149,6 @@ class Trainer:
         return model, tokenizer, directory
 
     def _prepare_data(self, tokenizer: Any) -> None:
-        from .prepare import prepare_data_distributed
-
         self.data = prepare_data_distributed(self.config, tokenizer, self.world, self.device,
                                              self.log, progress=self.progress)
         self.tokenizer = self.data.tokenizer
@@ -197,8 +197,6 @@ class Trainer:
                               + self.state.step)
 
     def _open_run_folder(self) -> None:
-        from .data import SequenceBatches
-
         cfg = self.config
         if self.world.main:
             (self.out / "config.toml").write_text(dump_toml(cfg))
