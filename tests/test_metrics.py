@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from seqvae.metrics import evaluate_molecules, load_reference, molecular_metrics
+from seqvae.metrics import _compute as C
 from seqvae.metrics import molecules as M
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +56,7 @@ def samples() -> list[str]:
 def cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("SEQVAE_CACHE", str(tmp_path_factory.mktemp("cache")))
-    mp.setattr(M, "GUACAMOL_SAMPLES", 150)
+    mp.setattr(C, "GUACAMOL_SAMPLES", 150)  # both the reference's subset and the samples' cut
     yield
     mp.undo()
 
@@ -225,3 +226,73 @@ def test_collapsed_samples_score_zero_on_that_kl_term(reference):
     ref = np.random.default_rng(0).normal(size=(200, 9))
     same = M.kl_score(ref, ref[:, 0], ref, ref[:, 0])[0]
     assert same == pytest.approx(1.0, abs=1e-6)
+
+
+def test_filter_screen_gives_the_unscreened_answer():
+    # NCI molecules (RDKit's own sample data) often hit an MCF or PAINS pattern; MOSES ones never
+    from rdkit import Chem, RDConfig
+
+    from seqvae.metrics import _features as F
+
+    nci = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
+    smiles = [line.split()[0] for line in nci.read_text().splitlines()[:400]] if nci.exists() else []
+    smiles += SPECIAL + _rows("moses_test", 0, 100)
+    patterns, _ = F._filters()
+    hits = 0
+    for s in smiles:
+        mol = Chem.MolFromSmiles(s)
+        if mol is None:
+            continue
+        h_mol = Chem.AddHs(mol)
+        expected = any(h_mol.HasSubstructMatch(p) for p in patterns)  # molsets' search
+        assert F.matches_filter(h_mol) == expected, s
+        hits += expected
+    assert hits > 0 and hits < len(smiles)
+
+
+def test_validity_follows_molsets_second_sanitisation():
+    # molsets' get_mol sanitises twice; the second pass rejects this one, which one parse accepts
+    from seqvae.chem import to_mol
+    from seqvae.metrics._features import canonical_pairs, parse_as_molsets
+
+    rejected = "CCCOc1ccc(C=2sc3ncnn3c2=O)cc1"
+    assert to_mol(rejected) is not None and parse_as_molsets(rejected) is None
+    assert canonical_pairs([rejected, "CCO", "", "C1CC"]) == [None, ("CCO", "CCO"), None, None]
+    pytest.importorskip("benchmarks.molsets_metrics").import_molsets_metrics()  # its shims
+    from moses.metrics.utils import get_mol
+    assert get_mol(rejected) is None
+
+
+def test_max_internal_similarity_and_index_match_brute_force():
+    rng = np.random.default_rng(2)
+    fps = rng.random((90, 4096)) < rng.uniform(0.002, 0.05, (90, 1))
+    fps[1] = fps[0]  # a duplicate: similarity 1 to another one of the set
+    fps[2] = 0
+    inter = fps.astype(float) @ fps.T.astype(float)
+    union = fps.sum(1)[:, None] + fps.sum(1)[None, :] - inter
+    sim = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    np.fill_diagonal(sim, 0)
+    packed = np.packbits(fps.astype(np.uint8), axis=1)
+    np.testing.assert_allclose(C.max_internal_similarity(packed, block=32), sim.max(1), atol=1e-6)
+    # SNN against a prebuilt (cached) index is SNN against the fingerprints
+    ref = np.packbits((rng.random((200, 1024)) < 0.04).astype(np.uint8), axis=1)
+    gen = np.packbits((rng.random((30, 1024)) < 0.04).astype(np.uint8), axis=1)
+    np.testing.assert_array_equal(C.nearest_neighbour_similarity(gen, C.NeighbourIndex.build(ref)),
+                                  C.nearest_neighbour_similarity(gen, ref))
+
+
+def test_frechet_distance_matches_fcd_torch():
+    from fcd_torch.utils import calculate_frechet_distance
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(600, 40)), rng.normal(1.0, 2.0, size=(700, 40))
+    args = (a.mean(0), np.cov(a.T), b.mean(0), np.cov(b.T))
+    assert C.frechet_distance(*args) == pytest.approx(calculate_frechet_distance(*args), abs=1e-9)
+
+
+def test_small_inputs_start_no_worker_processes():
+    with C.Workers(2) as workers:
+        out = workers.map(len, ["CCO"] * 10, "", False)
+        assert out == [10] and workers.executor is None
+        assert workers.map(len, ["C"] * (C.CHUNK + 1), "", False) == [C.CHUNK, 1]
+        assert workers.executor is not None

@@ -7,7 +7,8 @@ and FCD scores (a 10,000-molecule random subset of the test split, seed 42).
 
 Computing them takes minutes for a large set, so they are cached on disk without pickle
 (safetensors for arrays, JSON for counts) under $SEQVAE_CACHE (default ~/.cache/seqvae), keyed
-by the content of the reference and the versions that compute it.
+by the content of the reference and the versions that compute it; with them the fingerprints
+laid out for the nearest-neighbour search, and the training SMILES as plain text (train/).
 
 `moses`: molsets' own precomputed statistics (`test_stats.npz`, `test_scaffolds_stats.npz` in
 the molsets 0.3.1 wheel) are what every published MOSES table uses, so they are used here too.
@@ -28,9 +29,12 @@ import numpy as np
 
 from ..errors import DataError
 from . import _features
+from ._compute import (ChemNet, NeighbourIndex, Workers, canonical_forms, dedupe, describe,
+                       gaussian_stats, guacamol_subset, max_internal_similarity, merge,
+                       packed_rows)
 from ._features import PROPERTIES
 
-FORMAT = 1  # bump when what a cached reference holds, or how it is computed, changes
+FORMAT = 2  # bump when what a cached reference holds, or how it is computed, changes
 MOSES_STATS_SHA256 = {
     "test": "ded25073225a895d4ed17bf1d4223d27560e87ff4cb85786346ca1cc8efa03d3",
     "test_scaffolds": "7b7aba6c1474634a019bebf16f389d554cb9dd1021dfc8c1d1e54430a9f0e7f8",
@@ -47,6 +51,7 @@ class SplitStats:
     frag: dict[str, int]
     scaf: dict[str, int]
     props: dict[str, np.ndarray]  # logP, SA, QED, weight: (N,) each
+    neighbours: NeighbourIndex | None = None  # fps laid out for SNN (built from fps if None)
 
 
 @dataclasses.dataclass
@@ -71,6 +76,7 @@ class MolecularReference:
 
 
 def cache_dir() -> Path:
+    """Where reference statistics are cached: $SEQVAE_CACHE, else ~/.cache/seqvae."""
     return Path(os.environ.get("SEQVAE_CACHE", Path.home() / ".cache" / "seqvae")).expanduser()
 
 
@@ -95,6 +101,9 @@ def _save(path: Path, splits: dict[str, SplitStats], guacamol: GuacaMolStats | N
         arrays[f"{name}.fps"] = np.ascontiguousarray(s.fps)
         for prop, values in s.props.items():
             arrays[f"{name}.{prop}"] = np.asarray(values, dtype=np.float64)
+        neighbours = s.neighbours or NeighbourIndex.build(s.fps)  # built by load_reference
+        arrays[f"{name}.snn_counts"] = neighbours.counts.astype(np.int32)
+        arrays[f"{name}.snn_cols"] = neighbours.cols
         counts[name] = {"frag": s.frag, "scaf": s.scaf}
     if guacamol is not None:
         for field in dataclasses.fields(guacamol):
@@ -119,9 +128,14 @@ def _load(path: Path) -> tuple[dict[str, SplitStats], GuacaMolStats | None, dict
         arrays = load_file(str(path / "arrays.safetensors"))
     except (OSError, ValueError, SafetensorError):
         return None  # absent or damaged: recompute
+    if any(f"{name}.snn_cols" not in arrays for name in meta.get("splits", [])):
+        return None
     splits = {name: SplitStats(arrays[f"{name}.fcd_mu"], arrays[f"{name}.fcd_sigma"],
                                arrays[f"{name}.fps"], counts[name]["frag"], counts[name]["scaf"],
-                               {p: arrays[f"{name}.{p}"] for p in PROPERTIES})
+                               {p: arrays[f"{name}.{p}"] for p in PROPERTIES},
+                               NeighbourIndex(arrays[f"{name}.snn_counts"],
+                                              arrays[f"{name}.snn_cols"],
+                                              arrays[f"{name}.fps"].shape[1] * 8))
               for name in meta["splits"]}
     guacamol = None
     if meta.get("guacamol"):
@@ -132,12 +146,10 @@ def _load(path: Path) -> tuple[dict[str, SplitStats], GuacaMolStats | None, dict
 
 # -- computing statistics -----------------------------------------------------------------------
 
-def split_stats(smiles: Sequence[str], workers, chemnet, progress: bool = False,
-                label: str = "reference") -> tuple[SplitStats, int]:
+def split_stats(smiles: Sequence[str], workers: Workers, chemnet: ChemNet,
+                progress: bool = False, label: str = "reference") -> tuple[SplitStats, int]:
     """molsets' compute_intermediate_statistics for a list of SMILES; also the number of rows
     skipped because RDKit cannot parse them (molsets would stop on the first)."""
-    from .molecules import canonical_forms, describe, gaussian_stats
-
     pairs = canonical_forms(smiles, workers, f"{label}: parse", progress)
     kept = [s for s in smiles if pairs[s] is not None]
     skipped = len(smiles) - len(kept)
@@ -153,19 +165,16 @@ def split_stats(smiles: Sequence[str], workers, chemnet, progress: bool = False,
     return stats, skipped
 
 
-def guacamol_stats(smiles: Sequence[str], workers, chemnet, progress: bool = False
-                   ) -> GuacaMolStats:
+def guacamol_stats(smiles: Sequence[str], workers: Workers, chemnet: ChemNet,
+                   progress: bool = False) -> GuacaMolStats:
     """GuacaMol's reference over its random 10,000-molecule subset (seed 42) of smiles: for
     the KL benchmark the subset canonicalised without stereochemistry and deduplicated, for
     the FCD benchmark the subset as given (fcd_torch canonicalises it)."""
-    from .molecules import (_dedupe, _merge, canonical_forms, gaussian_stats, guacamol_subset,
-                            max_internal_similarity, packed_rows)
-
     subset = guacamol_subset(list(smiles))
     flat = [s for chunk in workers.map(_features.strip_stereo, subset, "GuacaMol reference",
                                        progress) for s in chunk]
-    molecules = _dedupe([s for s in flat if s is not None])
-    feats = _merge(workers.map(_features.guacamol_features, molecules, "GuacaMol descriptors",
+    molecules = dedupe([s for s in flat if s is not None])
+    feats = merge(workers.map(_features.guacamol_features, molecules, "GuacaMol descriptors",
                                progress))
     pairs = canonical_forms(subset, workers, "parse", False)
     canonical = [pairs[s][0] for s in subset if pairs[s] is not None]
@@ -199,6 +208,23 @@ def _read_smiles(path: Path) -> list[str]:
     return [s.strip() for s in read_strings(path)]
 
 
+def _read_train(path: Path, cache: bool) -> frozenset[str]:
+    """The training SMILES for novelty. Parsing the 1.6M-row MOSES CSV takes a second, so the
+    strings are cached as plain text (one a line), keyed by the file's content."""
+    raw = path.expanduser().read_bytes()
+    cached = cache_dir() / "train" / f"{hashlib.sha256(raw).hexdigest()[:24]}-{FORMAT}.txt"
+    if cache and cached.is_file():
+        return frozenset(cached.read_text(encoding="utf-8").split("\n")[1:])
+    strings = _read_smiles(path)
+    if cache and not any("\n" in s for s in strings):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        # a first line of its own, so that no strings and one empty string read back apart
+        tmp.write_text("\n".join(["seqvae training SMILES", *strings]), encoding="utf-8")
+        tmp.rename(cached)
+    return frozenset(strings)
+
+
 def load_reference(reference: str | Path | MolecularReference = "moses", *,
                    scaffold_test: str | Path | None = None, train: str | Path | None = None,
                    n_jobs: int | None = None, device: str = "cpu", progress: bool = True,
@@ -207,8 +233,6 @@ def load_reference(reference: str | Path | MolecularReference = "moses", *,
     novelty) or one built from files: `reference` is the test set (.csv column SMILES, .smi,
     .txt), `scaffold_test` an optional second split reported as .../TestSF, `train` the
     training set for novelty (omitted when not given)."""
-    from .molecules import ChemNet, _Workers
-
     if isinstance(reference, MolecularReference):
         return reference
     n_jobs = n_jobs or min(os.cpu_count() or 1, 8)
@@ -236,7 +260,7 @@ def load_reference(reference: str | Path | MolecularReference = "moses", *,
     if loaded is not None and loaded[2].get("rdkit") == meta["rdkit"]:
         splits, guacamol, _ = loaded
     else:
-        with _Workers(n_jobs) as workers:
+        with Workers(n_jobs) as workers:
             chemnet = ChemNet(device)
             if moses:
                 splits = {"Test": _moses_npz("test"), "TestSF": _moses_npz("test_scaffolds")}
@@ -250,7 +274,9 @@ def load_reference(reference: str | Path | MolecularReference = "moses", *,
                     if name == "Test":
                         test_smiles = smiles
             guacamol = guacamol_stats(test_smiles, workers, chemnet, progress)
+        for stats in splits.values():
+            stats.neighbours = NeighbourIndex.build(stats.fps)
         if cache:
             _save(path, splits, guacamol, meta)
-    train_set = frozenset(_read_smiles(train_path)) if train_path is not None else None
+    train_set = _read_train(train_path, cache) if train_path is not None else None
     return MolecularReference(meta["name"], splits, guacamol, train_set)
