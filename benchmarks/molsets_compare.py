@@ -1102,7 +1102,7 @@ def _curve_section(r: dict[str, Any]) -> list[str]:
               f" ({_goal(r['time_ratio'], GOALS['curve_time_ratio'], False)})",
               f"- validity of {sq['validity_samples']} prior samples: molsets "
               f"{mo['validity']:.3f}, seqvae {sq['validity']:.3f} (RDKit parse; molsets "
-              "samples through its patched `VAE.sample`, seqvae through `VAEModel.sample`)", "",
+              "samples through its patched `VAE.sample`, seqvae through `TrainedModel.sample`)", "",
               f"![curves]({NAME}_curves.png)", ""]
     return lines
 
@@ -1124,7 +1124,7 @@ def _sampling_section(r: dict[str, Any]) -> list[str]:
              f"record: {', '.join(f'{x:.0f}' for x in molsets_steps) or 'not recorded'}). "
              "seqvae `generate`: `SequenceVAE.generate` + tokenizer `decode_batch` (strings, no "
              "RDKit; a sequence leaves the batch once it has produced EOS), the like-for-like "
-             "comparison. seqvae API: `VAEModel.sample`, which also canonicalizes every sample "
+             "comparison. seqvae API: `TrainedModel.sample`, which also canonicalizes every sample "
              "with RDKit. Validity is computed after the clock stops for the first two. Goals "
              "are judged in characters/s where a sampler's mean sample length differs from "
              f"molsets' by more than {SAME_LENGTH:.0%} (seqvae's cost follows the length of "
@@ -1141,9 +1141,9 @@ def _sampling_section(r: dict[str, Any]) -> list[str]:
              "seqvae_default_generate": GOALS["sampling_default"]}
     names = {"molsets": "molsets `VAE.sample`",
              "seqvae_molsets_vae_generate": "seqvae `generate`, molsets' architecture",
-             "seqvae_molsets_vae_api": "seqvae `VAEModel.sample` (RDKit), molsets' architecture",
+             "seqvae_molsets_vae_api": "seqvae `TrainedModel.sample` (RDKit), molsets' architecture",
              "seqvae_default_generate": "seqvae `generate`, default config",
-             "seqvae_default_api": "seqvae `VAEModel.sample` (RDKit), default config"}
+             "seqvae_default_api": "seqvae `TrainedModel.sample` (RDKit), default config"}
     for name, entry in samplers.items():
         for row in entry["rows"]:
             base = molsets_rows[row["n"]]
