@@ -10,6 +10,7 @@ stops early or reports to a tracking service.
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,6 @@ class _Window:
         self.restart()
 
     def restart(self) -> None:
-        import time
         self.t0 = time.perf_counter()
         self.n = self.sequences = self.tokens = 0
         self.sums = {"train_loss": 0.0, "train_recon": 0.0, "train_kl": 0.0,
@@ -153,7 +153,6 @@ class _Window:
 
     def means(self) -> dict[str, float]:
         """Means per step and rates per second since the last row; starts a new window."""
-        import time
         seconds = max(time.perf_counter() - self.t0, 1e-9)
         row = {key: value / self.n for key, value in self.sums.items()}
         row["molecules_per_s"] = self.sequences / seconds
@@ -212,6 +211,8 @@ class Pictures(Callback):
         from .viz import training_curves
 
         training_curves(trainer.out / "log.csv", trainer.out / "curves.png")
+        if not trainer.domain.draws:  # nothing to draw: no samples to decode either
+            return
         model = TrainedModel(trainer.model, trainer.tokenizer, trainer.config)
         model.draw(model.sample(48, seed=trainer.config.train.seed), trainer.out / "samples.png")
         trainer.model.train()

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .data import SequenceBatches
 from .domains import Domain
 from .domains.base import Prepared
 from .model import SequenceVAE
@@ -30,8 +31,6 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
     """Figures on the first train.eval_max_molecules validation sequences, and on
     train.eval_samples prior samples. An RNG of its own (seed + 1), so measuring never
     changes the course of training."""
-    from .data import SequenceBatches
-
     generator = torch.Generator(device=device).manual_seed(config.train.seed + 1)
     valid = data.valid[:config.train.eval_max_molecules]
     metrics: dict[str, float] = {}

@@ -38,6 +38,7 @@ class Domain:
     column = "text"  # the column of the strings in tables and CSV files
     unit = "seq"  # progress bars
     strict_tokens = False  # True: a token outside the vocabulary makes an input unusable
+    draws = False  # True where draw() makes a picture (then a run draws its samples)
 
     def __repr__(self) -> str:
         return f"<seqvae {self.name} domain: {', '.join(self.kinds)}>"

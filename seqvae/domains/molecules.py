@@ -36,6 +36,7 @@ class Molecules(Domain):
     column = "SMILES"
     unit = "mol"
     strict_tokens = True  # a molecule must be spelled in known tokens: the model cannot <unk>
+    draws = True  # a grid of the valid molecules
 
     def precheck(self, text: str, tokenizer: Any, max_tokens: int) -> str | None:
         """Too long by a cheap lower bound (a runaway line costs no parsing time), or not
