@@ -195,6 +195,32 @@ class Checkpoints(Callback):
         trainer.save()
 
 
+class AggregatePrior(Callback):
+    """The aggregate prior fitted to the final weights and stored in the checkpoint
+    (prior.safetensors + prior.json; seqvae.priors): a full-covariance Gaussian, or a mixture
+    of train.prior_components, fitted to codes z ~ q(z|x) of train.prior_codes training rows
+    drawn at random. Models without a latent space (and train.prior_codes = 0) skip it."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        from .checkpoint import CHECKPOINT_DIR
+        from .trained import TrainedModel
+
+        cfg = trainer.config.train
+        if not trainer.model.config.use_latent or cfg.prior_codes == 0:
+            return
+        import numpy as np
+        data = trainer.data.train
+        rng = np.random.default_rng(cfg.seed)
+        rows = np.sort(rng.choice(len(data), min(cfg.prior_codes, len(data)), replace=False))
+        model = TrainedModel(trainer.model, trainer.tokenizer, trainer.config,
+                             trainer.out / CHECKPOINT_DIR)
+        codes = model.codes_of([data[int(i)] for i in rows], sample=True, seed=cfg.seed)
+        model.fit_prior_to(codes, components=cfg.prior_components, seed=cfg.seed,
+                           info={"source": f"training rows of the run ({trainer.config.data.train})",
+                                 "sequences": len(rows), "skipped": 0})
+        trainer.model.train()
+
+
 class Summary(Callback):
     """summary.json: steps, time, last validation figures, data reports, precision."""
 
@@ -220,6 +246,8 @@ class Pictures(Callback):
 
 def default_callbacks(progress: bool = True) -> list[Callback]:
     """What a run records: progress bar (when progress), log.csv, evaluation, checkpoints,
-    summary.json and pictures, in that order (a checkpoint holds the last evaluation)."""
+    the aggregate prior, summary.json and pictures, in that order (a checkpoint holds the last
+    evaluation; the prior is fitted to the weights of the final checkpoint)."""
     callbacks: list[Callback] = [ProgressBar()] if progress else []
-    return callbacks + [CSVLog(), Evaluation(), Checkpoints(), Summary(), Pictures()]
+    return callbacks + [CSVLog(), Evaluation(), Checkpoints(), AggregatePrior(), Summary(),
+                        Pictures()]

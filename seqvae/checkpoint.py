@@ -239,8 +239,16 @@ def export_checkpoint(source: str | Path, destination: str | Path, half: bool = 
     model, tokenizer, config, directory = load_checkpoint(source)
     meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     merged = {**meta.get("notes", {}), **(notes or {})}
-    return save_checkpoint(destination, model, tokenizer, config,
-                           weights_dtype=torch.float16 if half else None, notes=merged or None)
+    out = save_checkpoint(destination, model, tokenizer, config,
+                          weights_dtype=torch.float16 if half else None, notes=merged or None)
+    from .priors import PRIOR_JSON, has_prior, load_prior, save_prior
+    if has_prior(directory):  # the aggregate prior goes with its model
+        mixture, info = load_prior(directory, config.model.latent_dim)
+        kept = {k: v for k, v in info.items() if k not in
+                ("format", "format_version", "model_sha256", "kind", "components", "latent_dim")}
+        save_prior(out, mixture, {**kept, "exported_from": str(directory / PRIOR_JSON),
+                                  "weights": "float16" if half else "float32"})
+    return out
 
 
 def run_config(path: str | Path | None = None, overrides: list[str] | None = None,

@@ -9,6 +9,7 @@ seqvae interpolate MODEL SMILES_A SMILES_B --steps 10 -o path.csv
 seqvae evaluate samples.csv --reference moses -o metrics.json
 seqvae optimize MODEL --objective qed --budget 500 -o best.csv
 seqvae export RUN DEST --half
+seqvae fit-prior MODEL [--data FILE] [--n 20000] [--components 1]
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def _sample(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     table = model.sample(args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          greedy=args.greedy, unique=args.unique, batch_size=args.batch_size,
-                         seed=args.seed, progress=not args.no_progress, novelty=True)
+                         seed=args.seed, progress=not args.no_progress, novelty=True,
+                         prior=args.prior)
     rate = len(table) / max(time.perf_counter() - start, 1e-9)
     picture = model.write(table, args.output, picture=not args.no_grid)
     print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
@@ -158,6 +160,19 @@ def _optimize(args: argparse.Namespace) -> None:
           + "; ".join(f"{what}: {path}" for what, path in files.items() if what != "results"))
 
 
+def _fit_prior(args: argparse.Namespace) -> None:
+    from .data import read_strings
+    from .trained import load
+
+    model = load(args.model, device=args.device)
+    strings = read_strings(args.data, args.column) if args.data else None
+    mixture = model.fit_prior(strings, n=args.n, components=args.components, seed=args.seed)
+    print(f"fitted the aggregate prior of {model.path} ({mixture.components} full-covariance "
+          f"component{'s' if mixture.components > 1 else ''} over {mixture.dim} dimensions): "
+          f"{model.path / 'prior.json'}; sample from it with: seqvae sample {args.model} "
+          f"--prior aggregate")
+
+
 def _export(args: argparse.Namespace) -> None:
     from .checkpoint import export_checkpoint
 
@@ -200,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--greedy", action="store_true")
+    p.add_argument("--prior", choices=["standard", "aggregate"], default="standard",
+                   help="draw codes from N(0, I) (standard) or from the fitted distribution of "
+                        "the training codes (aggregate; seqvae fit-prior)")
     p.add_argument("--unique", action="store_true", help="keep only valid molecules, each once")
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--seed", type=int)
@@ -300,7 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trained-by", help="the command that trained it, kept in config.json")
     p.set_defaults(func=_export)
 
-    for verb in ("sample", "encode", "reconstruct", "interpolate", "evaluate", "optimize"):
+    p = verbs.add_parser("fit-prior", help="fit the aggregate prior (the distribution of the "
+                                           "training codes) and store it with the model")
+    p.add_argument("model", help="checkpoint or run folder")
+    p.add_argument("--data", help="sequences to fit on (default: the model's training data)")
+    p.add_argument("--column", default=None, help="CSV column of --data")
+    p.add_argument("--n", type=int, default=20_000, help="sequences drawn at random (20,000)")
+    p.add_argument("--components", type=int, default=1,
+                   help="full-covariance Gaussians in the mixture (1: one Gaussian)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_fit_prior)
+
+    for verb in ("sample", "encode", "reconstruct", "interpolate", "evaluate", "optimize",
+                 "fit-prior"):
         verbs.choices[verb].add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     return parser
 

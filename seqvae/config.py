@@ -26,6 +26,7 @@ MOLECULAR_REPRESENTATIONS = ("smiles", "selfies")
 TEXT_REPRESENTATIONS = ("word", "bpe")
 REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
+LR_SCHEDULES = ("cosine", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # molecular properties a model can learn to predict from z (seqvae.search.objectives.NAMES)
 PROPERTY_NAMES = ("qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa", "atoms")
@@ -163,7 +164,10 @@ class TrainConfig:
 
     batch_size: int = 256
     lr: float = 1e-3
-    lr_min: float = 1e-4  # cosine decay to this value over the budget (when the budget is steps)
+    # cosine: decay from lr to lr_min over the budget (steps when there is a step or epoch
+    # budget, else minutes); constant: lr throughout
+    lr_schedule: str = "cosine"
+    lr_min: float = 1e-4
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     max_steps: int = 0  # 0: no step limit
@@ -174,6 +178,9 @@ class TrainConfig:
     kl_weight: float = 0.1  # final (maximum) weight beta of the KL term
     kl_start_weight: float = 0.0  # weight at step 0 (linear / logistic / cyclical)
     kl_warmup_steps: int = 1000  # steps to reach kl_weight (one cycle's length for cyclical)
+    # > 0: the warm-up (or cycle) is this fraction of the budget instead, counted in the
+    # budget's unit (minutes for a time budget), so it ends whatever the CPU's speed
+    kl_warmup_fraction: float = 0.0
     kl_cycle_ratio: float = 0.5  # cyclical: fraction of a cycle spent increasing the weight
     free_bits: float = 0.1  # nats per latent dimension below which the KL is not penalised
     kl_target: float = 0.0  # nats of total KL below which it is not penalised (0: off)
@@ -191,6 +198,11 @@ class TrainConfig:
     # default ~/.cache/seqvae), keyed by the files' SHA-256 and the settings
     token_cache: bool = True
 
+    # the aggregate prior fitted at the end of a run (seqvae.priors): codes of this many
+    # training rows (0: none fitted), as a mixture of this many full-covariance Gaussians
+    prior_codes: int = 20_000
+    prior_components: int = 1
+
     log_every: int = 50
     eval_every: int = 500
     checkpoint_every: int = 500
@@ -201,7 +213,12 @@ class TrainConfig:
         """Raise ConfigError on impossible values."""
         _choice("train.kl_schedule", self.kl_schedule, KL_SCHEDULES)
         _choice("train.precision", self.precision, PRECISIONS)
-        for name in ("batch_size", "log_every", "eval_every", "checkpoint_every"):
+        _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if not 0.0 <= self.kl_warmup_fraction <= 1.0:
+            raise ConfigError(f"train.kl_warmup_fraction must be in [0, 1], got "
+                              f"{self.kl_warmup_fraction}")
+        for name in ("batch_size", "log_every", "eval_every", "checkpoint_every",
+                     "prior_components"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr", "grad_clip"):
@@ -216,10 +233,11 @@ class TrainConfig:
                               "train.max_minutes must be positive")
         if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
                 or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0
-                or self.max_skipped_batches < 0):
+                or self.max_skipped_batches < 0 or self.prior_codes < 0):
             raise ConfigError("train.free_bits, train.kl_target, train.kl_weight, "
                               "train.kl_start_weight, train.pretrain_steps, train.property_weight and "
-                              "train.max_skipped_batches must not be negative")
+                              "train.max_skipped_batches and train.prior_codes must not be "
+                              "negative")
 
 
 @dataclass

@@ -21,8 +21,9 @@ import pandas as pd
 import torch
 
 from .domains import Domain, domain_for
-from .errors import CheckpointError, DataError
+from .errors import CheckpointError, DataError, SeqVAEError
 from .model import SequenceVAE
+from .priors import DEFAULT_CODES, DEFAULT_COMPONENTS, PRIORS, GaussianMixture
 
 __all__ = ["TrainedModel", "load", "check_sampling", "slerp"]
 
@@ -66,6 +67,7 @@ class TrainedModel:
         self.config = config
         self.path = path
         self.domain: Domain = domain_for(tokenizer.kind)
+        self._aggregate: GaussianMixture | None = None  # fitted or loaded on first use
 
     @property
     def molecular(self) -> bool:
@@ -207,8 +209,10 @@ class TrainedModel:
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                greedy: bool = False, unique: bool = False, batch_size: int = 1000,
                seed: int | None = None, max_tries: int = 10, progress: bool = False,
-               novelty: bool = False) -> pd.DataFrame:
-        """Decode n codes drawn from the prior N(0, I).
+               novelty: bool = False, prior: str = "standard") -> pd.DataFrame:
+        """Decode n codes drawn from the prior: "standard", N(0, I), or "aggregate", the
+        distribution of the training codes fitted after training (``fit_prior``; stored in the
+        checkpoint folder, see seqvae.priors).
 
         Returns columns SMILES (canonical where valid), NLL (-log p(x|z), nats) and valid; for
         text models text and NLL. unique=True keeps only valid molecules (any sentence), each
@@ -220,6 +224,7 @@ class TrainedModel:
         max_tries = _integer("max_tries", max_tries, 1)
         batch_size = _integer("batch_size", batch_size, 1)
         check_sampling(temperature, top_k, top_p, greedy)
+        draw = self._prior_sampler(prior)
         from tqdm.auto import tqdm
         generator = self._generator(seed)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
@@ -229,7 +234,7 @@ class TrainedModel:
         seen: set[str] = set()
         while kept < n and drawn < (max_tries * n if unique else n):
             size = min(batch_size, (n - kept) if not unique else batch_size)
-            z = torch.randn(size, self.latent_dim, generator=generator, device=self.device)
+            z = draw(size, generator)
             strings, nll = self._decode_raw(z, batch_size, generator, **sampling)
             table = self.domain.table(strings, nll)
             drawn += size
@@ -248,6 +253,103 @@ class TrainedModel:
         if novelty:
             table = self.domain.annotate_samples(table, self.config, self.tokenizer)
         return table
+
+    # -- the aggregate prior ----------------------------------------------------------------
+    def _prior_sampler(self, prior: str):
+        if prior not in PRIORS:
+            raise DataError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+        if prior == "standard":
+            return lambda size, generator: torch.randn(size, self.latent_dim, generator=generator,
+                                                       device=self.device)
+        mixture = self.aggregate_prior()
+        return lambda size, generator: mixture.sample(size, generator, self.device)
+
+    def aggregate_prior(self) -> GaussianMixture:
+        """The aggregate prior: the one fitted in this session, else the one stored in the
+        checkpoint folder (checked to belong to these weights); CheckpointError says how to
+        fit one when there is none."""
+        if self._aggregate is None:
+            if self.path is None:
+                raise CheckpointError("this model has no aggregate prior yet and no checkpoint "
+                                      "folder to read one from; call fit_prior() first")
+            from .priors import load_prior
+            self._aggregate, _ = load_prior(self.path, self.latent_dim)
+        return self._aggregate
+
+    def fit_prior(self, strings: Sequence[str] | None = None, n: int = DEFAULT_CODES,
+                  components: int = DEFAULT_COMPONENTS, seed: int = 0, save: bool = True,
+                  batch_size: int = 1000) -> GaussianMixture:
+        """Fit the aggregate prior to codes z ~ q(z|x) of n training sequences (drawn at random
+        from ``strings``, or from the model's own training data, config data.train), as a
+        full-covariance Gaussian (components=1) or a mixture; with save, store it in the
+        checkpoint folder (prior.safetensors + prior.json). Sequences the model cannot encode
+        are skipped and counted in prior.json."""
+        n = _integer("n", n, 2)
+        if not self.model.config.use_latent:
+            raise DataError("a model without a latent space (model.use_latent = false) has no "
+                            "prior to fit")
+        source = "given strings"
+        if strings is None:
+            strings, source = self._training_strings()
+        strings = list(strings)
+        rng = np.random.default_rng(seed)
+        if len(strings) > n:
+            strings = [strings[i] for i in np.sort(rng.choice(len(strings), n, replace=False))]
+        encoded = self._encode_all(strings)
+        ids = [x for x, reason in encoded if reason is None]
+        if len(ids) < 2:
+            raise DataError(f"only {len(ids)} of {len(strings)} sequences can be encoded by "
+                            f"this model: too few to fit a prior")
+        codes = self.codes_of(ids, sample=True, seed=seed, batch_size=batch_size)
+        return self.fit_prior_to(codes, components=components, seed=seed, save=save,
+                                 info={"source": source, "sequences": len(strings),
+                                       "skipped": len(strings) - len(ids)})
+
+    def fit_prior_to(self, codes: torch.Tensor, components: int = DEFAULT_COMPONENTS,
+                     seed: int = 0, save: bool = True,
+                     info: dict[str, Any] | None = None) -> GaussianMixture:
+        """Fit the aggregate prior to codes already computed (N, D), as fit_prior does."""
+        from .priors import fit_mixture, save_prior
+        mixture = fit_mixture(codes, components=components, seed=seed)
+        self._aggregate = mixture
+        if save:
+            if self.path is None:
+                raise CheckpointError("this model has no checkpoint folder to store the prior "
+                                      "in; pass save=False")
+            save_prior(self.path, mixture, {
+                **(info or {}), "codes": len(codes), "seed": seed,
+                "fitted_to": "z ~ q(z|x) of training sequences" if self.model.config.variational
+                             else "codes of training sequences",
+                "mean_log_prob_per_dim": float(mixture.log_prob(codes).mean()) / codes.shape[1]})
+        return mixture
+
+    @torch.no_grad()
+    def codes_of(self, ids: Sequence[Sequence[int]], sample: bool = True, seed: int | None = None,
+                 batch_size: int = 1000) -> torch.Tensor:
+        """Codes of token-id sequences (BOS..EOS): one z ~ q(z|x) each with sample, else mu."""
+        generator = self._generator(seed)
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        for tokens, lengths in self._batches([list(map(int, x)) for x in ids], batch_size):
+            mu, logvar = self.model.encode(tokens, lengths)
+            out.append(self.model.reparameterize(mu, logvar, generator) if sample else mu)
+        self.model.train(was_training)
+        return torch.cat(out).cpu() if out else torch.zeros(0, self.latent_dim)
+
+    def _training_strings(self) -> tuple[list[str], str]:
+        from .data import read_strings, resolve_data
+        spec = self.config.data.train
+        try:
+            path = resolve_data(spec)
+        except SeqVAEError as error:
+            raise DataError(f"the model's training data ({spec}) is not available here "
+                            f"({error}); pass the sequences to fit on: fit_prior(strings)") from None
+        if not path.is_file():
+            raise DataError(f"the model's training data ({spec}: {path}) is not here; pass the "
+                            f"sequences to fit on: fit_prior(strings) or seqvae fit-prior "
+                            f"MODEL --data FILE")
+        return read_strings(path, self.config.data.csv_column), str(spec)
 
     def reconstruct(self, strings: Sequence[str], greedy: bool = True, sample_z: bool = False,
                     batch_size: int = 1000, seed: int | None = None) -> pd.DataFrame:

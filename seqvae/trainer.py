@@ -321,7 +321,7 @@ class Trainer:
             self._end_pretraining()
         beta = self.kl_weight_at(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(step, self.total_steps, cfg)
+            group["lr"] = learning_rate(self.budget_progress(step), cfg)
         tokens, lengths = self._to_device(batch.tokens), self._to_device(batch.lengths)
         properties = (None if self.data.train_properties is None
                       else self._to_device(torch.from_numpy(self.data.train_properties[batch.rows])))
@@ -384,13 +384,25 @@ class Trainer:
             + (f" ({limit} batches already skipped, the most train.max_skipped_batches allows)"
                if limit else ""))
 
+    def budget_progress(self, step: int | None = None) -> float | None:
+        """The share of the budget spent at a step (default: now): steps / the step budget
+        when there is one (train.max_steps, train.max_epochs), else training time /
+        train.max_minutes; None with neither. Under DDP each process reads its own clock
+        (they start together, so the weights they compute differ by microseconds' worth)."""
+        step = self.state.step if step is None else step
+        if self.total_steps:
+            return step / self.total_steps
+        minutes = self.config.train.max_minutes
+        return self.elapsed() / (60.0 * minutes) if minutes else None
+
     def kl_weight_at(self, step: int) -> float:
         """The KL weight at a step: 0 while pre-training as an autoencoder, then the schedule
-        counted from the end of pre-training."""
+        counted from the end of pre-training (a warm-up in budget fractions counts from the
+        start of the run)."""
         cfg = self.config.train
         if step < cfg.pretrain_steps:
             return 0.0
-        return kl_weight(step - cfg.pretrain_steps, cfg)
+        return kl_weight(step - cfg.pretrain_steps, cfg, self.budget_progress(step))
 
     def _end_pretraining(self) -> None:
         """Switch from autoencoder pre-training to the VAE: keep the encoder, and with

@@ -16,7 +16,9 @@ from seqvae.errors import CheckpointError
 
 def test_export_half(trained_run, model, tmp_path):
     out = export_checkpoint(trained_run, tmp_path / "tiny", half=True, notes={"trained_by": "x"})
+    # the model, and the aggregate prior the run fitted (no trainer state)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors",
+                                                     "prior.json", "prior.safetensors",
                                                      "tokenizer.json"]
     with safe_open(str(out / "model.safetensors"), "pt") as fh:
         assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}

@@ -39,9 +39,42 @@ def test_cyclical_repeats():
     assert kl_weight(100, c) == 0.0 and kl_weight(125, c) == pytest.approx(0.5)
 
 
-def test_learning_rate_cosine_and_constant():
+def test_learning_rate_cosine_over_progress_and_constant():
     c = TrainConfig(lr=1e-3, lr_min=1e-4)
-    assert learning_rate(0, 100, c) == pytest.approx(1e-3)
-    assert learning_rate(50, 100, c) == pytest.approx(5.5e-4)
-    assert learning_rate(100, 100, c) == pytest.approx(1e-4)
-    assert learning_rate(70, 0, c) == 1e-3  # time-bound runs keep lr constant
+    assert learning_rate(0.0, c) == pytest.approx(1e-3)
+    assert learning_rate(0.5, c) == pytest.approx(5.5e-4)
+    assert learning_rate(1.0, c) == learning_rate(1.3, c) == pytest.approx(1e-4)
+    assert learning_rate(None, c) == 1e-3  # no budget to count progress in
+    assert learning_rate(0.5, TrainConfig(lr=1e-3, lr_schedule="constant")) == 1e-3
+
+
+def test_kl_warmup_as_a_fraction_of_the_budget():
+    c = cfg(kl_schedule="linear", kl_warmup_fraction=0.25)
+    # the step count no longer matters: only the share of the budget spent
+    assert kl_weight(10, c, progress=0.125) == kl_weight(10_000, c, progress=0.125) == 0.5
+    assert kl_weight(0, c, progress=0.25) == kl_weight(0, c, progress=0.9) == 1.0
+    cyc = cfg(kl_schedule="cyclical", kl_warmup_fraction=0.5, kl_cycle_ratio=0.5)
+    assert kl_weight(0, cyc, progress=0.125) == pytest.approx(0.5)
+    assert kl_weight(0, cyc, progress=0.5) == 0.0  # the second cycle starts
+    with pytest.raises(ValueError, match="progress"):
+        kl_weight(5, c)
+
+
+def test_trainer_progress_counts_in_the_budget_unit(tmp_path):
+    """A step budget counts progress in steps; a time budget in seconds of training, so a KL
+    warm-up of half the budget is half done at half the minutes, however many steps ran."""
+    from seqvae.config import Config
+    from seqvae.trainer import Trainer
+
+    config = Config()
+    config.train.max_steps, config.train.max_minutes = 40, 0
+    trainer = Trainer(config)
+    trainer.total_steps = 40
+    assert trainer.budget_progress(10) == 0.25
+    config.train.max_steps, config.train.max_minutes = 0, 2.0
+    config.train.kl_warmup_fraction = 0.5
+    timed = Trainer(config)
+    timed.total_steps = 0
+    timed._started = __import__("time").perf_counter() - 30.0  # 30 s of a 120 s budget
+    assert timed.budget_progress(7) == pytest.approx(0.25, abs=0.01)
+    assert timed.kl_weight_at(7) == pytest.approx(0.5 * config.train.kl_weight, rel=0.05)
