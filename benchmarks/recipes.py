@@ -40,16 +40,18 @@ GOALS = {"valid": 0.70, "unique": 0.95, "novelty": 0.90}
 # name -> (what it changes, --set overrides on the default config)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "before": ("the default before this work: KL weight 0.1 warmed up over 1,000 steps, "
-               "constant learning rate", ["train.lr_schedule=constant"]),
-    "cosine": ("learning rate decayed by a cosine over the 10 minutes (the budget's unit)",
-               []),
-    "beta0.5": ("KL weight 0.5, warmed up over the first 30% of the budget; cosine lr",
-                ["train.kl_weight=0.5", "train.kl_warmup_fraction=0.3"]),
-    "beta1": ("KL weight 1 (the ELBO), warmed up over the first 30% of the budget; cosine lr",
-              ["train.kl_weight=1.0", "train.kl_warmup_fraction=0.3"]),
+               "constant learning rate 1e-3", ["train.lr_schedule=constant"]),
+    "cosine": ("as before, the learning rate decayed by a cosine from 1e-3 to 1e-4 over the 10 "
+               "minutes (the budget's unit)", ["train.lr_schedule=cosine"]),
+    "beta0.5": ("KL weight 0.5, warmed up over the first 30% of the budget",
+                ["train.lr_schedule=constant", "train.kl_weight=0.5",
+                 "train.kl_warmup_fraction=0.3"]),
+    "beta1": ("KL weight 1 (the ELBO), warmed up over the first 30% of the budget",
+              ["train.lr_schedule=constant", "train.kl_weight=1.0",
+               "train.kl_warmup_fraction=0.3"]),
     "lm": ("no latent: the same GRU decoder as a plain language model (MOSES's CharRNN "
-           "class, the peer a VAE's prior samples must beat); cosine lr",
-           ["model.use_latent=false"]),
+           "class, the peer a VAE's prior samples must beat)",
+           ["train.lr_schedule=constant", "model.use_latent=false"]),
 }
 
 

@@ -26,7 +26,7 @@ MOLECULAR_REPRESENTATIONS = ("smiles", "selfies")
 TEXT_REPRESENTATIONS = ("word", "bpe")
 REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
-LR_SCHEDULES = ("cosine", "constant")
+LR_SCHEDULES = ("auto", "cosine", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # molecular properties a model can learn to predict from z (seqvae.search.objectives.NAMES)
 PROPERTY_NAMES = ("qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa", "atoms")
@@ -165,8 +165,10 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     # cosine: decay from lr to lr_min over the budget (steps when there is a step or epoch
-    # budget, else minutes); constant: lr throughout
-    lr_schedule: str = "cosine"
+    # budget, else minutes); constant: lr throughout; auto: cosine over a step or epoch budget,
+    # constant over a time budget (measured: a 10-minute run of the default model decayed by
+    # a cosine gave half the valid samples; benchmarks/results/recipes.md)
+    lr_schedule: str = "auto"
     lr_min: float = 1e-4
     weight_decay: float = 0.0
     grad_clip: float = 5.0

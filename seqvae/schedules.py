@@ -43,10 +43,11 @@ def kl_weight(step: int, cfg: TrainConfig, progress: float | None = None) -> flo
     return start + (end - start) * min(phase / cfg.kl_cycle_ratio, 1.0)
 
 
-def learning_rate(progress: float | None, cfg: TrainConfig) -> float:
-    """cosine: decay from lr to lr_min over the budget (progress 0 to 1); constant: lr. With
-    no budget to count progress in (None), lr."""
-    if cfg.lr_schedule == "constant" or progress is None:
+def learning_rate(progress: float | None, cfg: TrainConfig, timed: bool = False) -> float:
+    """cosine: decay from lr to lr_min over the budget (progress 0 to 1); constant: lr; auto:
+    cosine unless the budget is counted in time (timed). With no progress (None), lr."""
+    kind = cfg.lr_schedule if cfg.lr_schedule != "auto" else ("constant" if timed else "cosine")
+    if kind == "constant" or progress is None:
         return cfg.lr
     progress = min(max(progress, 0.0), 1.0)
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * progress))

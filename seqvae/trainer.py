@@ -321,7 +321,7 @@ class Trainer:
             self._end_pretraining()
         beta = self.kl_weight_at(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.budget_progress(step), cfg)
+            group["lr"] = learning_rate(self.budget_progress(step), cfg, timed=not self.total_steps)
         tokens, lengths = self._to_device(batch.tokens), self._to_device(batch.lengths)
         properties = (None if self.data.train_properties is None
                       else self._to_device(torch.from_numpy(self.data.train_properties[batch.rows])))

@@ -40,12 +40,15 @@ def test_cyclical_repeats():
 
 
 def test_learning_rate_cosine_over_progress_and_constant():
-    c = TrainConfig(lr=1e-3, lr_min=1e-4)
+    c = TrainConfig(lr=1e-3, lr_min=1e-4, lr_schedule="cosine")
     assert learning_rate(0.0, c) == pytest.approx(1e-3)
     assert learning_rate(0.5, c) == pytest.approx(5.5e-4)
     assert learning_rate(1.0, c) == learning_rate(1.3, c) == pytest.approx(1e-4)
     assert learning_rate(None, c) == 1e-3  # no budget to count progress in
     assert learning_rate(0.5, TrainConfig(lr=1e-3, lr_schedule="constant")) == 1e-3
+    auto = TrainConfig(lr=1e-3, lr_min=1e-4)  # auto: cosine over steps, constant over time
+    assert learning_rate(0.5, auto) == pytest.approx(5.5e-4)
+    assert learning_rate(0.5, auto, timed=True) == 1e-3
 
 
 def test_kl_warmup_as_a_fraction_of_the_budget():
