@@ -47,7 +47,7 @@ VALID = "default:moses_valid"
 SEQVAE_OVERRIDES = [
     'data.train="moses:train"', f'data.valid="{VALID}"',
     "model.decoder_hidden=512", "train.batch_size=512", "train.lr=1e-3",
-    "train.kl_weight=0.5", "train.kl_warmup_steps=3000", "train.free_bits=0.1",
+    "train.kl_weight=0.5", "train.kl_warmup_steps=3000", "train.kl_warmup_fraction=0", "train.free_bits=0.1",
 ]
 LABELS = {"smiles": "seqvae SMILES VAE", "selfies": "seqvae SELFIES VAE",
           "molsets": "molsets VAE (its code and config)"}

@@ -29,7 +29,7 @@ def tiny_config(out_dir: Path, train: Path, valid: Path, **overrides: object) ->
         "model.decoder_hidden=64", "train.batch_size=32", "train.max_steps=40",
         "train.max_minutes=0", "train.eval_every=20", "train.checkpoint_every=20",
         "train.log_every=10", "train.eval_samples=50", "train.eval_max_molecules=100",
-        "train.kl_warmup_steps=40", "train.lr=3e-3",
+        "train.kl_warmup_steps=40", "train.kl_warmup_fraction=0", "train.lr=3e-3",
     ]
     items += [f"{k}={v!r}" if not isinstance(v, str) else f'{k}="{v}"' for k, v in overrides.items()]
     return load_config(None, items)

@@ -7,7 +7,7 @@ from seqvae.schedules import kl_weight, learning_rate
 
 
 def cfg(**kw):
-    base = dict(kl_weight=1.0, kl_start_weight=0.0, kl_warmup_steps=100)
+    base = dict(kl_weight=1.0, kl_start_weight=0.0, kl_warmup_steps=100, kl_warmup_fraction=0.0)
     base.update(kw)
     return TrainConfig(**base)
 

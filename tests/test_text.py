@@ -203,7 +203,7 @@ def text_run(tmp_path_factory, brown):
         "model.encoder_hidden=32", "model.latent_dim=8", "model.decoder_hidden=64",
         "train.batch_size=32", "train.max_steps=60", "train.max_minutes=0",
         "train.eval_every=30", "train.checkpoint_every=30", "train.eval_samples=20", "train.log_every=10",
-        "train.eval_max_molecules=100", "train.kl_weight=1.0", "train.kl_warmup_steps=20",
+        "train.eval_max_molecules=100", "train.kl_weight=1.0", "train.kl_warmup_steps=20", "train.kl_warmup_fraction=0",
         "train.pretrain_steps=20", "train.word_dropout=0.2", "train.kl_target=2.0",
         "train.lr=3e-3"])
     logs: list[str] = []
