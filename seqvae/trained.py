@@ -147,7 +147,14 @@ class TrainedModel:
     def encode(self, strings: Sequence[str], sample: bool = False, batch_size: int = 1000,
                seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
         """Posterior of each string: (mu, logvar), each (N, D); with sample=True one z (N, D)."""
-        encoded = self._to_tokens(strings)
+        mu, logvar = self._posterior(self._to_tokens(strings), batch_size)
+        if sample:
+            return self.model.reparameterize(mu, logvar, self._generator(seed))
+        return mu, logvar
+
+    def _posterior(self, encoded: list[list[int]], batch_size: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of token-id sequences, batched; empty (0, D) for no sequences."""
         mus, logvars = [], []
         for tokens, lengths in self._batches(encoded, batch_size):
             mu, logvar = self.model.encode(tokens, lengths)
@@ -156,10 +163,7 @@ class TrainedModel:
         if not mus:  # no inputs: empty (0, D) codes
             empty = torch.zeros(0, self.latent_dim, device=self.device)
             mus, logvars = [empty], [empty.clone()]
-        mu, logvar = torch.cat(mus), torch.cat(logvars)
-        if sample:
-            return self.model.reparameterize(mu, logvar, self._generator(seed))
-        return mu, logvar
+        return torch.cat(mus), torch.cat(logvars)
 
     def latents(self, strings: Sequence[str], sample: bool = False, logvar: bool = False,
                 seed: int | None = None) -> pd.DataFrame:
@@ -326,16 +330,12 @@ class TrainedModel:
     @torch.no_grad()
     def codes_of(self, ids: Sequence[Sequence[int]], sample: bool = True, seed: int | None = None,
                  batch_size: int = 1000) -> torch.Tensor:
-        """Codes of token-id sequences (BOS..EOS): one z ~ q(z|x) each with sample, else mu."""
-        generator = self._generator(seed)
-        was_training = self.model.training
-        self.model.eval()
-        out = []
-        for tokens, lengths in self._batches([list(map(int, x)) for x in ids], batch_size):
-            mu, logvar = self.model.encode(tokens, lengths)
-            out.append(self.model.reparameterize(mu, logvar, generator) if sample else mu)
-        self.model.train(was_training)
-        return torch.cat(out).cpu() if out else torch.zeros(0, self.latent_dim)
+        """Codes of token-id sequences (BOS..EOS), on the CPU: one z ~ q(z|x) each with sample,
+        else mu."""
+        mu, logvar = self._posterior([list(map(int, x)) for x in ids], batch_size)
+        if sample:
+            mu = self.model.reparameterize(mu, logvar, self._generator(seed))
+        return mu.cpu()
 
     def _training_strings(self) -> tuple[list[str], str]:
         from .data import read_strings, resolve_data
