@@ -18,6 +18,7 @@ for the main job, and recipes.md / recipes.png from whichever exist.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -73,7 +74,9 @@ def _seqvae() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "seqvae"]
 
 
+@functools.cache
 def training_set() -> frozenset[str]:
+    """Canonical SMILES of the shipped training subset (computed once per process)."""
     from seqvae.chem import canonicalize_many
     from seqvae.data import default_data_path, read_strings
     return frozenset(s for s in canonicalize_many(read_strings(default_data_path("moses_train")))
@@ -91,8 +94,9 @@ def score_samples(table, train: frozenset[str]) -> dict:
             "novelty": len(unique - train) / max(len(unique), 1)}
 
 
-def measure_model(run: Path, train: frozenset[str]) -> dict:
-    """Samples from both priors and reconstructions of validation molecules."""
+def measure_model(run: Path, name: str) -> dict:
+    """Samples from both priors and reconstructions of validation molecules; pictures
+    recipes_NAME_PRIOR.png."""
     import seqvae
     from seqvae.data import default_data_path, read_strings
     from seqvae.priors import has_prior
@@ -103,9 +107,9 @@ def measure_model(run: Path, train: frozenset[str]) -> dict:
     for prior in priors:
         start = time.perf_counter()
         table = model.sample(N_SAMPLES, seed=0, prior=prior)
-        out["samples"][prior] = {**score_samples(table, train),
+        out["samples"][prior] = {**score_samples(table, training_set()),
                                  "seconds": time.perf_counter() - start}
-        model.draw(table.head(60), RESULTS_DIR / f"recipes_{run.name}_{prior}.png")
+        model.draw(table.head(60), RESULTS_DIR / f"recipes_{name}_{prior}.png")
     if model.model.config.use_latent:
         heldout = read_strings(default_data_path("moses_valid"))[:N_RECON]
         recon = model.reconstruct(heldout)
@@ -126,15 +130,20 @@ def run_variant(name: str, minutes: float) -> dict:
         start = time.perf_counter()
         subprocess.run(command, check=True, cwd=ROOT)
         wall = time.perf_counter() - start
+    return record(name, run, load, what=what, overrides=sets, minutes=minutes,
+                  command=" ".join(["seqvae", *command[len(_seqvae()):]]), wall_seconds=wall)
+
+
+def record(name: str, run: Path, load: LoadMonitor, **extra) -> dict:
+    """The result of a finished run (its summary, log and model measured), written as
+    benchmarks/results/recipes_NAME.json."""
     summary = json.loads((run / "summary.json").read_text())
-    result = {"variant": name, "what": what, "overrides": sets, "minutes": minutes,
-              "command": " ".join(["seqvae", *command[len(_seqvae()):]]),
-              "wall_seconds": wall, "steps": summary["step"], "train_seconds": summary["elapsed_s"],
-              "epochs": summary["epoch"], "parameters": summary["parameters"],
-              "precision": summary["precision"], "last_evaluation": summary["metrics"],
-              "load_average": load.summary(), "machine": machine()}
-    result["molecules_per_s"] = _last_rate(run / "log.csv")
-    result.update(measure_model(run, training_set()))
+    result = {"variant": name, **extra, "steps": summary["step"],
+              "train_seconds": summary["elapsed_s"], "epochs": summary["epoch"],
+              "parameters": summary["parameters"], "precision": summary["precision"],
+              "last_evaluation": summary["metrics"], "load_average": load.summary(),
+              "machine": machine(), "molecules_per_s": _last_rate(run / "log.csv")}
+    result.update(measure_model(run, name))
     write_results(f"recipes_{name}", result, f"see recipes.md ({name})")
     (RESULTS_DIR / f"recipes_{name}.md").unlink()
     return result
@@ -173,19 +182,9 @@ def run_readme() -> dict:
             timings.append(time.perf_counter() - start)
     out_arg = re.search(r"-o (\S+)", commands[-1])
     samples = pd.read_csv(cwd / out_arg.group(1)) if out_arg else None
-    run = cwd / "runs" / "default"
-    summary = json.loads((run / "summary.json").read_text())
-    train = training_set()
-    result = {"variant": "readme", "commands": commands, "command_seconds": timings,
-              "steps": summary["step"], "train_seconds": summary["elapsed_s"],
-              "precision": summary["precision"], "last_evaluation": summary["metrics"],
-              "readme_samples": score_samples(samples, train) if samples is not None else None,
-              "load_average": load.summary(), "machine": machine(),
-              "molecules_per_s": _last_rate(run / "log.csv")}
-    result.update(measure_model(run, train))
-    write_results("recipes_readme", result, "see recipes.md (readme)")
-    (RESULTS_DIR / "recipes_readme.md").unlink()
-    return result
+    return record("readme", cwd / "runs" / "default", load, commands=commands,
+                  command_seconds=timings,
+                  readme_samples=None if samples is None else score_samples(samples, training_set()))
 
 
 # -- the report --------------------------------------------------------------------------------
