@@ -10,6 +10,7 @@ stops early or reports to a tracking service.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +196,42 @@ class Checkpoints(Callback):
         trainer.save()
 
 
+class Snapshots(Callback):
+    """A copy of the weights every ``train.snapshot_every_minutes`` of training time (resumed
+    parts included), as snapshots/STEP.safetensors, each listed with its step and training
+    seconds in snapshots/index.json: the points of a curve over training time (FCD against
+    minutes, say). Off when the setting is 0."""
+
+    INDEX = "index.json"
+
+    def on_setup(self, trainer: Trainer) -> None:
+        self.every = 60.0 * trainer.config.train.snapshot_every_minutes
+        self.folder = trainer.out / "snapshots"
+        index = self.folder / self.INDEX
+        self.entries = json.loads(index.read_text())["snapshots"] if index.is_file() else []
+        # a resumed run keeps the snapshots taken up to its checkpoint, drops any taken after
+        self.entries = [e for e in self.entries if e["step"] <= trainer.state.step]
+        done = self.entries[-1]["elapsed_s"] if self.entries else 0.0
+        self.next_s = (int(done // self.every) + 1) * self.every if self.every else None
+
+    def on_step_end(self, trainer: Trainer, stats: StepStats | None) -> None:
+        if self.next_s is not None and trainer.state.elapsed_s >= self.next_s:
+            self.take(trainer)
+            while self.next_s <= trainer.state.elapsed_s:
+                self.next_s += self.every
+
+    def take(self, trainer: Trainer) -> None:
+        """Write the current weights and list them in the index."""
+        from .checkpoint import save_tensors
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{trainer.state.step:08d}.safetensors"
+        save_tensors(trainer.model.state_dict(), self.folder / name)
+        self.entries.append({"step": trainer.state.step,
+                             "elapsed_s": round(trainer.state.elapsed_s, 3), "file": name})
+        (self.folder / self.INDEX).write_text(jsonio.dumps({"snapshots": self.entries}, indent=2))
+
+
 class AggregatePrior(Callback):
     """The aggregate prior fitted to the final weights and stored in the checkpoint
     (prior.safetensors + prior.json; seqvae.priors): a full-covariance Gaussian, or a mixture
@@ -246,8 +283,8 @@ class Pictures(Callback):
 
 def default_callbacks(progress: bool = True) -> list[Callback]:
     """What a run records: progress bar (when progress), log.csv, evaluation, checkpoints,
-    the aggregate prior, summary.json and pictures, in that order (a checkpoint holds the last
+    snapshots of the weights (when asked), the aggregate prior, summary.json and pictures, in that order (a checkpoint holds the last
     evaluation; the prior is fitted to the weights of the final checkpoint)."""
     callbacks: list[Callback] = [ProgressBar()] if progress else []
-    return callbacks + [CSVLog(), Evaluation(), Checkpoints(), AggregatePrior(), Summary(),
-                        Pictures()]
+    return callbacks + [CSVLog(), Evaluation(), Checkpoints(), Snapshots(), AggregatePrior(),
+                        Summary(), Pictures()]

@@ -46,7 +46,7 @@ def _write_json(path: Path, data: Any) -> None:
         os.fsync(fh.fileno())
 
 
-def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
@@ -84,11 +84,11 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, tokenizer: An
     weights = model.state_dict()
     if weights_dtype is not None:
         weights = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in weights.items()}
-    _save_tensors(weights, tmp / "model.safetensors")
+    save_tensors(weights, tmp / "model.safetensors")
     tokenizer.save(tmp / "tokenizer.json")
     if trainer_state is not None:
         _write_json(tmp / "trainer_state.json", trainer_state)
-        _save_tensors(state_tensors or {}, tmp / "trainer_state.safetensors")
+        save_tensors(state_tensors or {}, tmp / "trainer_state.safetensors")
     _fsync_dir(tmp)
     # At every moment a complete checkpoint is in place: the folder, or (between the two
     # renames, or after a crash there) .NAME.old, which resolve_checkpoint also accepts.

@@ -207,6 +207,10 @@ class TrainConfig:
     prior_codes: int = 20_000
     prior_components: int = 1
 
+    # a copy of the weights (snapshots/STEP.safetensors, listed in snapshots/index.json) every
+    # this many minutes of training, kept for curves over training time; 0: none
+    snapshot_every_minutes: float = 0.0
+
     log_every: int = 50
     eval_every: int = 500
     checkpoint_every: int = 500
@@ -237,10 +241,12 @@ class TrainConfig:
                               "train.max_minutes must be positive")
         if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
                 or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0
-                or self.max_skipped_batches < 0 or self.prior_codes < 0):
+                or self.max_skipped_batches < 0 or self.prior_codes < 0
+                or self.snapshot_every_minutes < 0):
             raise ConfigError("train.free_bits, train.kl_target, train.kl_weight, "
                               "train.kl_start_weight, train.pretrain_steps, train.property_weight and "
-                              "train.max_skipped_batches and train.prior_codes must not be "
+                              "train.max_skipped_batches, train.prior_codes and "
+                              "train.snapshot_every_minutes must not be "
                               "negative")
 
 

@@ -1,0 +1,103 @@
+"""The models that ship in seqvae/pretrained: each trained by one `seqvae train` command on the
+full MOSES training split for a wall-clock budget, resumable across sittings, then exported.
+
+    python -m benchmarks.shipped train smiles --minutes 150   # run again to continue a part
+    python -m benchmarks.shipped export smiles                # -> seqvae/pretrained/moses-smiles
+
+`train` runs the model's command (SHIPPED below; `--resume` added when its run folder holds a
+checkpoint, so a killed or time-limited sitting goes on where it stopped: the training clock
+counts only training, summed over the parts) and appends what each sitting did (steps, the
+1-minute load average while it ran, the machine) to runs/shipped/NAME/sittings.json. The run
+keeps a snapshot of its weights every 10 training minutes for the FCD curve of
+benchmarks/moses.py. `export` writes the float16 checkpoint folder with the command in its
+config.json notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import LoadMonitor, machine
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = Path("runs") / "shipped"
+VALID = "default:moses_valid"  # MOSES' validation molecules, never its test split
+SNAPSHOT_MINUTES = 10
+
+# part -> (shipped name, config file, --set overrides on it)
+SHIPPED: dict[str, tuple[str, str, list[str]]] = {
+    # the default recipe (moses_smiles.toml: KL weight 1 over the first 30% of the budget, lr
+    # 3e-3, batches of 128) with a GRU-512 decoder, a free-bits floor of 0.3 nats per latent
+    # dimension (a latent that reconstructs: recipes.md, fast1fb0.3) and the learning rate
+    # decayed by a cosine over the minutes
+    "smiles": ("moses-smiles", "seqvae/configs/moses_smiles.toml",
+               ["model.decoder_hidden=512", "train.free_bits=0.3", "train.lr_schedule=cosine",
+                "train.eval_every=1000"]),
+}
+
+
+def command(part: str, minutes: float) -> list[str]:
+    """The `seqvae train` command of a part (without --resume)."""
+    name, config, sets = SHIPPED[part]
+    return ["seqvae", "train", config, "--out", str(RUNS / name), "--max-minutes", f"{minutes:g}",
+            "--train-data", "moses:train", "--valid-data", VALID, "--no-progress",
+            *[x for s in [*sets, f"train.snapshot_every_minutes={SNAPSHOT_MINUTES}"]
+              for x in ("--set", s)]]
+
+
+def train(part: str, minutes: float) -> None:
+    """One sitting of a part's training: from scratch, or resumed from its checkpoint."""
+    name = SHIPPED[part][0]
+    out = ROOT / RUNS / name
+    cmd = command(part, minutes)
+    resume = (out / "checkpoint").is_dir()
+    exe = shutil.which("seqvae") or sys.exit("seqvae is not installed (pip install -e .)")
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    before = _summary(out) if resume else {}
+    print(" ".join(cmd) + (" --resume" if resume else ""), flush=True)
+    with LoadMonitor(every=30.0) as load:
+        t0 = time.perf_counter()
+        code = subprocess.call([exe, *cmd[1:], *(["--resume"] if resume else [])], cwd=ROOT)
+        seconds = time.perf_counter() - t0
+    after = _summary(out)
+    sitting = {"started": started, "wall_seconds": round(seconds, 1), "exit_code": code,
+               "resumed": resume, "steps_from": before.get("step", 0), "steps_to": after.get("step"),
+               "train_seconds_to": after.get("elapsed_s"), "load_average": load.summary(),
+               "machine": machine()}
+    path = out / "sittings.json"
+    sittings = json.loads(path.read_text())["sittings"] if path.is_file() else []
+    path.write_text(json.dumps({"command": " ".join(cmd), "sittings": sittings + [sitting]},
+                               indent=2) + "\n")
+    if code:
+        sys.exit(code)
+
+
+def _summary(out: Path) -> dict[str, Any]:
+    """The run's step and training seconds, from its checkpoint's trainer state."""
+    state = out / "checkpoint" / "trainer_state.json"
+    if not state.is_file():
+        return {}
+    counters = json.loads(state.read_text())["trainer"]
+    return {"step": counters["step"], "elapsed_s": round(counters["elapsed_s"], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("stage", choices=["train"])
+    parser.add_argument("part", choices=list(SHIPPED))
+    parser.add_argument("--minutes", type=float, default=150)
+    args = parser.parse_args()
+    if args.stage == "train":
+        train(args.part, args.minutes)
+
+
+if __name__ == "__main__":
+    main()
