@@ -127,3 +127,34 @@ def test_streamed_cache_build_equals_the_in_memory_preparation(tmp_path, small_d
             assert cached.reports[split]["examples"] == plain.reports[split]["examples"]
         assert sum(cached.reports["train"]["reasons"].values()) == 8
         assert not list(cache_root().glob(".*tmp*"))  # no scratch left behind
+
+
+def test_a_resumed_run_reads_the_entry_its_first_part_built(tmp_path, small_data):
+    """The resumed part is given the run's tokenizer; the entry the first part built from the
+    data holds the same tokenizer, so it is read, not rebuilt (for 1.58M MOSES rows a
+    rebuild costs minutes)."""
+    lines: list[str] = []
+    config = tiny_config(tmp_path / "r", *small_data, **SETTINGS)
+    train(config, log=lines.append, **QUIET)
+    assert any("cached in" in line for line in lines)
+    entries = sorted(p.name for p in cache_root().iterdir())
+    lines.clear()
+    longer = tiny_config(tmp_path / "r", *small_data, **{**SETTINGS, "train.max_steps": 8})
+    train(longer, resume=True, log=lines.append, **QUIET)
+    assert any("resumed from" in line for line in lines)
+    assert any("from the token cache" in line for line in lines)
+    assert sorted(p.name for p in cache_root().iterdir()) == entries  # no new entry
+
+
+def test_a_given_tokenizer_of_another_vocabulary_misses(tmp_path, small_data):
+    from seqvae.tokenizers import TOKENIZERS
+    lines: list[str] = []
+    config = tiny_config(tmp_path / "r", *small_data, **SETTINGS)
+    built = prepare_data(config, log=lines.append).tokenizer
+    # every token of the data and one more: all rows tokenize, but the vocabulary differs
+    other = TOKENIZERS["smiles"].from_counts({**{t: 1 for t in built.vocab}, "[Se]": 1})
+    lines.clear()
+    prepared = prepare_data(config, tokenizer=other, log=lines.append)
+    assert not any("from the token cache" in line for line in lines)
+    assert prepared.tokenizer is other and len(prepared.train) == 400
+    assert other.vocab_size == built.vocab_size + 1

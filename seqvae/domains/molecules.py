@@ -120,20 +120,26 @@ def _prepare_cached(config: Any, tokenizer: Any, log: Log, progress: bool) -> Pr
                 "max_length": dcfg.max_length, "valid": file_digest(valid_path),
                 "tokenizer": given}
     key = cache_key(train_path, settings)
-    entry = read_entry(key)
-    if entry is not None:
+    # a run given its tokenizer (resumed, fine-tuned) also reads the entry its first part built
+    # from the data, when the tokenizer built there is the one given
+    candidates = [key] + ([cache_key(train_path, {**settings, "tokenizer": None})]
+                          if given else [])
+    for candidate in candidates:
+        entry = read_entry(candidate)
+        if entry is None:
+            continue
         folder, meta = entry
         try:
-            if tokenizer is None:
-                tokenizer = load_tokenizer(folder / "tokenizer.json",
-                                           TOKENIZERS[dcfg.representation].kind)
+            stored = load_tokenizer(folder / "tokenizer.json", TOKENIZERS[dcfg.representation].kind)
+            if given and hashlib.sha256(stored.hf.to_str().encode()).hexdigest() != given:
+                continue  # an entry built with another vocabulary
             train_ids, valid_ids = TokenArray.load(folder, "train"), TokenArray.load(folder, "valid")
         except (OSError, ValueError, SeqVAEError) as error:
             log(f"token cache {folder} unreadable ({error}); rebuilding it")
-        else:
-            log(f"train and valid: tokenized {len(train_ids):,} and {len(valid_ids):,} rows read "
-                f"from the token cache {folder}")
-            return Prepared(tokenizer, train_ids, valid_ids, meta["reports"])
+            break
+        log(f"train and valid: tokenized {len(train_ids):,} and {len(valid_ids):,} rows read "
+            f"from the token cache {folder}")
+        return Prepared(tokenizer or stored, train_ids, valid_ids, meta["reports"])
     folder, tokenizer, reports = _build_cache(
         config, key, {"train": str(train_path), "valid": str(valid_path), "settings": settings},
         tokenizer, log, progress)
