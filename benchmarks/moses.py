@@ -1,24 +1,28 @@
-"""The MOSES benchmark at a fixed CPU budget: seqvae's SMILES and SELFIES VAEs and molsets' VAE,
-each trained for the same wall-clock time on the full MOSES training split on this machine,
---samples prior samples each (30,000 by default, as MOSES does), every metric of
-seqvae.metrics, beside the published MOSES rows.
+"""The MOSES benchmark on a CPU budget: the models seqvae ships (SMILES VAE, SELFIES VAE, a
+CharRNN-class language model with no latent), each trained by benchmarks/shipped.py for the
+same wall-clock budget on the full MOSES training split, and molsets' VAE trained here for a
+budget by its own code; --samples prior samples each (30,000, as MOSES does), from each prior
+a model has (N(0, I) and the aggregate posterior fitted after training), over --seeds sampling
+seeds (mean +- std), every metric of seqvae.metrics, beside the published MOSES rows.
 
-    python -m benchmarks.moses --part smiles --minutes 45
-    python -m benchmarks.moses --part selfies --minutes 45
-    python -m benchmarks.moses --part molsets --minutes 45
-    python -m benchmarks.moses --part table          # rebuild moses.md from the parts there are
+    python -m benchmarks.shipped train smiles --minutes 150    # first (resumable)
+    python -m benchmarks.moses --part smiles                   # evaluate that run
+    python -m benchmarks.moses --part molsets --minutes 150    # molsets' VAE, its own code
+    python -m benchmarks.moses --part table                    # rebuild moses.md
 
-Each part trains one model (the clock stops while snapshots are taken), writes
-benchmarks/results/moses_<part>.json, a grid of samples and property histograms against the
-test split, then rebuilds benchmarks/results/moses.md and the curve of FCD/Test against
-training time (moses_fcd_curve.png: each snapshot sampled CURVE_SAMPLES times, FCD of its
-valid samples to the MOSES test statistics; FCD is biased upwards at that sample size, so the
-curve shows the trend and the table the full-sample figure). Runs go to runs/moses/<part>.
+A seqvae part reads runs/shipped/NAME (it must have finished its budget): the FCD/Test curve
+over training time from the run's snapshots (each sampled CURVE_SAMPLES times, FCD of its valid
+samples to the MOSES test statistics; FCD is biased upwards at that sample size, so the curve
+shows the trend and the table the full-sample figure); the full evaluation per prior and seed,
+each kept in runs/shipped/NAME/moses_eval.json as it is done (a killed evaluation goes on
+where it stopped); training molecules/s from the run's log and the achieved GFLOP/s (FLOPs of a
+training step's forward and backward per token, counted by torch, times the run's tokens/s)
+against this machine's fp32 GEMM peak measured in the same invocation.
 
-Validation data (seqvae's data.valid) is MOSES' validation file shipped with seqvae
-(default:moses_valid), never the test split the metrics are computed on. molsets' KL weight
-follows its own KLAnnealer spread over the budget (see molsets_compare.MolsetsRun.train), as
-seqvae's runs get a KL schedule sized for the budget.
+molsets' part trains in this process (the clock stops while snapshots are taken); its KL
+weight follows its own KLAnnealer spread over the budget (see molsets_compare.MolsetsRun.train).
+Validation data of every run is MOSES' validation file shipped with seqvae
+(default:moses_valid), never the test split the metrics are computed on.
 """
 
 from __future__ import annotations
@@ -32,24 +36,21 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import (RESULTS_DIR, LoadMonitor, load_text, machine, machines_markdown,
+from benchmarks.common import (RESULTS_DIR, LoadMonitor, gemm_text, load_text, machine, machines_markdown,
                                peak_rss_mib)
 
+ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("runs") / "moses"
 N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
-PARTS = ("smiles", "selfies", "molsets")
-# validation data for seqvae's Trainer: MOSES' validation molecules, not its test split (the
-# test split is what the metrics compare samples with)
+SEEDS = (0, 1, 2)
+PARTS = ("smiles", "selfies", "charrnn", "molsets")
+SEQVAE_PARTS = PARTS[:3]  # trained by benchmarks/shipped.py
+# validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
-# seqvae's configuration for this budget: the default encoder, a wider decoder (GRU-512), KL
-# weight annealed to 0.5 with a free-bits floor; on top of seqvae/configs/moses_<part>.toml.
-SEQVAE_OVERRIDES = [
-    'data.train="moses:train"', f'data.valid="{VALID}"',
-    "model.decoder_hidden=512", "train.batch_size=512", "train.lr=1e-3",
-    "train.kl_weight=0.5", "train.kl_warmup_steps=3000", "train.kl_warmup_fraction=0", "train.free_bits=0.1",
-]
+PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE", "selfies": "seqvae SELFIES VAE",
+          "charrnn": "seqvae CharRNN-class LM (no latent)",
           "molsets": "molsets VAE (its code and config)"}
 PUBLISHED = {  # ../shared/ANCHORS.md: molecularsets/moses README, 30,000 samples, mean of 3 seeds
     "Train (the data itself)": [1.0, 1.0, 1.0, 0.008, 0.4755, 0.6419, 1.0, 0.9907, 0.0, 0.8567, 0.8508, 1.0, 1.0],
@@ -99,23 +100,16 @@ def fcd_to_test(smiles: list[str]) -> tuple[float, float]:
 
 def train_part(part: str, minutes: float, seed: int, every: float, train: str = "moses:train",
                n_samples: int = N_SAMPLES) -> dict[str, Any]:
-    from benchmarks.molsets_compare import Curve, MolsetsRun, SeqvaeRun
+    """molsets' VAE trained here by its own code for the budget, then sampled and scored."""
+    from benchmarks.molsets_compare import Curve, MolsetsRun
     from seqvae.data import read_strings, resolve_data
 
+    assert part == "molsets", "seqvae's models are trained by benchmarks/shipped.py"
     out = RUNS / part
     started = time.perf_counter()
     train_strings = read_strings(resolve_data(train))
-    if part == "molsets":
-        run = MolsetsRun(train_strings, 512, seed)
-        module = run.model
-    else:
-        args = argparse.Namespace(train_file=train, valid_file=VALID,
-                                  threads=0, seed=seed, batch_size=None)
-        from importlib.resources import files
-        config = files("seqvae").joinpath("configs", f"moses_{part}.toml")
-        run = SeqvaeRun(part, args, out, minutes, config_file=config,
-                        extra=SEQVAE_OVERRIDES[2:])
-        module = run.trainer.model
+    run = MolsetsRun(train_strings, 512, seed)
+    module = run.model
     setup_seconds = time.perf_counter() - started
     snapshots = Snapshots(module)
     curve = Curve(part, minutes * 60, every, snapshots)
@@ -133,65 +127,194 @@ def train_part(part: str, minutes: float, seed: int, every: float, train: str = 
                               "parameters": run.parameters, "setup_seconds": setup_seconds,
                               "train_load_average": load.summary(),
                               "torch_threads": torch.get_num_threads()}
-    if part == "molsets":
-        run.save(out)
-        sample = lambda n, s: _molsets_samples(run, n, s)  # noqa: E731
-        result["config"] = (f"molsets' vae_parser defaults, batch {run.config.n_batch} (its "
-                            "code, see molsets_compare)")
-        result["kl_schedule"] = run.kl_schedule
-        result["kl_weight_at_end"] = run.kl_weight
-        result["valid_data"] = None  # molsets' loop takes no validation data
-    else:
-        run.trainer.state.elapsed_s = train_seconds
-        run.trainer.save()
-        sample = lambda n, s: _seqvae_samples(run, n, s)  # noqa: E731
-        result["config"] = (f"seqvae/configs/moses_{part}.toml + data.train=\"{train}\" "
-                            + " ".join(SEQVAE_OVERRIDES[1:]))
-        result["valid_data"] = VALID
+    run.save(out)
+    result["config"] = (f"molsets' vae_parser defaults, batch {run.config.n_batch} (its "
+                        "code, see molsets_compare)")
+    result["kl_schedule"] = run.kl_schedule
+    result["kl_weight_at_end"] = run.kl_weight
+    result["valid_data"] = None  # molsets' loop takes no validation data
     result["command"] = (f"python -m benchmarks.moses --part {part} --minutes {minutes:g} "
                          f"--seed {seed}" + (f" --train {train}" if train != "moses:train" else "")
                          + (f" --samples {n_samples}" if n_samples != N_SAMPLES else ""))
     result["n_samples"] = n_samples
     result["curve_samples"] = CURVE_SAMPLES
-    # the curve: each snapshot's FCD/Test on CURVE_SAMPLES samples
     final_state = {k: v.clone() for k, v in module.state_dict().items()}
     points = []
     for point, state in zip(curve.points, snapshots.states):
         module.load_state_dict(state)
-        validity, fcd = fcd_to_test(sample(CURVE_SAMPLES, seed))
+        validity, fcd = fcd_to_test(_molsets_samples(run, CURVE_SAMPLES, seed))
         points.append({"train_seconds": point["train_seconds"], "steps": point["steps"],
                        "validity": validity, "fcd_test": fcd})
         print(f"  {point['train_seconds']:7.0f} s: valid {validity:.3f}, FCD/Test {fcd:.3f}",
               flush=True)
     module.load_state_dict(final_state)
     result["curve"] = points
-    # the final model: n_samples samples, every metric
     with LoadMonitor(every=10.0) as load:
         start = time.perf_counter()
-        strings = sample(n_samples, seed)
+        strings = _molsets_samples(run, n_samples, seed)
         result["sample_seconds"] = time.perf_counter() - start
-        import pandas as pd
-        pd.DataFrame({"SMILES": strings}).to_csv(out / "samples.csv", index=False)
-        from seqvae.metrics import evaluate_molecules
         start = time.perf_counter()
-        report = evaluate_molecules(strings, "moses", progress=True)
+        report = _score(strings, out / "samples.csv")
         result["metrics_seconds"] = time.perf_counter() - start
     result["sample_metrics_load_average"] = load.summary()
     result["metrics"] = report.metrics
-    from seqvae.chem import molecule_grid
-    from seqvae.viz import property_histograms
-    molecule_grid(list(report.properties["SMILES"][:48]), RESULTS_DIR / f"moses_{part}_samples.png")
-    property_histograms(report.properties, report.reference.splits["Test"].props,
-                        RESULTS_DIR / f"moses_{part}_properties.png", sample_label=LABELS[part],
-                        reference_label="MOSES test")
+    _pictures(part, report)
     result["peak_rss_mib"] = peak_rss_mib()
     result["machine"] = machine()
     return result
 
 
-def _seqvae_samples(run, n: int, seed: int) -> list[str]:
-    table = run.vae_model().sample(n, seed=seed, batch_size=1000)
-    return list(table["SMILES"].fillna(""))
+def _score(strings: list[str], csv: Path):
+    """Every MOSES metric of a sample (kept as csv)."""
+    import pandas as pd
+
+    from seqvae.metrics import evaluate_molecules
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"SMILES": strings}).to_csv(csv, index=False)
+    return evaluate_molecules(strings, "moses", progress=True)
+
+
+def _pictures(name: str, report) -> None:
+    """A grid of samples and property histograms against the test split."""
+    from seqvae.chem import molecule_grid
+    from seqvae.viz import property_histograms
+    label = LABELS.get(name.split("_")[0], name)
+    molecule_grid(list(report.properties["SMILES"][:48]), RESULTS_DIR / f"moses_{name}_samples.png")
+    property_histograms(report.properties, report.reference.splits["Test"].props,
+                        RESULTS_DIR / f"moses_{name}_properties.png", sample_label=label,
+                        reference_label="MOSES test")
+
+
+# -- seqvae's shipped models: evaluate the run benchmarks/shipped.py trained -----------------
+
+def _run_folder(part: str) -> Path:
+    from benchmarks.shipped import RUNS as SHIPPED_RUNS
+    from benchmarks.shipped import SHIPPED
+    return ROOT / SHIPPED_RUNS / SHIPPED[part][0]
+
+
+def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str, Any]:
+    """The record of a seqvae part: curve, every metric per prior and seed, throughput."""
+    import seqvae
+    from benchmarks.common import gemm_peak
+    from seqvae.priors import has_prior
+
+    run = _run_folder(part)
+    summary_file = run / "summary.json"
+    if not summary_file.is_file():
+        raise SystemExit(f"{run} has not finished training: run `python -m benchmarks.shipped "
+                         f"train {part}` until it has spent its budget")
+    summary = json.loads(summary_file.read_text())
+    sittings = json.loads((run / "sittings.json").read_text())
+    model = seqvae.load(run)
+    priors = ["standard"] + (["aggregate"] if has_prior(model.path) else [])
+    result: dict[str, Any] = {
+        "part": part, "label": LABELS[part], "run": str(run.relative_to(ROOT)),
+        "command": sittings["command"], "sittings": sittings["sittings"],
+        "train_seconds": summary["elapsed_s"], "steps": summary["step"],
+        "parameters": summary["parameters"], "precision": summary["precision"],
+        "train_data": model.config.data.train, "valid_data": model.config.data.valid,
+        "n_samples": n_samples, "seeds": list(seeds), "priors": priors,
+        "curve_samples": CURVE_SAMPLES}
+    result.update(_throughput(model, run))
+    result["train_molecules"] = summary["data"]["train"]["n_kept"]
+    result["epochs"] = result["molecules_seen"] / result["train_molecules"]
+    result["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
+    peak = gemm_peak()
+    result["gemm_peak"] = peak
+    result["gflops_share_of_peak"] = result["achieved_gflops"] / peak["fp32"]["gflops"]
+    result["curve"] = _snapshot_curve(model, run)
+    cache_file = run / "moses_eval.json"
+    done = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    digest = model_digest_of(run)
+    evaluations = []
+    for prior in priors:
+        for seed in seeds:
+            key = f"{prior}/{seed}/{n_samples}/{digest}"
+            if key not in done:
+                with LoadMonitor(every=10.0) as load:
+                    start = time.perf_counter()
+                    table = model.sample(n_samples, seed=seed, prior=prior, batch_size=1000,
+                                         progress=True)
+                    sample_seconds = time.perf_counter() - start
+                    start = time.perf_counter()
+                    report = _score(list(table["SMILES"].fillna("")),
+                                    run / f"samples_{prior}_{seed}.csv")
+                    metrics_seconds = time.perf_counter() - start
+                if seed == seeds[0]:
+                    _pictures(f"{part}_{prior}", report)
+                done[key] = {"prior": prior, "seed": seed, "metrics": report.metrics,
+                             "sample_seconds": sample_seconds, "metrics_seconds": metrics_seconds,
+                             "load_average": load.summary()}
+                cache_file.write_text(json.dumps(done, indent=2) + "\n")
+                print(f"  {prior} seed {seed}: valid {report.metrics['valid']:.4f}, FCD/Test "
+                      f"{report.metrics['FCD/Test']:.4f}", flush=True)
+            evaluations.append(done[key])
+    result["evaluations"] = evaluations
+    result["peak_rss_mib"] = peak_rss_mib()
+    result["machine"] = machine()
+    return result
+
+
+def model_digest_of(run: Path) -> str:
+    """SHA-256 of the run's final weights (what an evaluation kept in moses_eval.json was of)."""
+    from seqvae.checkpoint import CHECKPOINT_DIR
+    from seqvae.priors import model_digest
+    return model_digest(run / CHECKPOINT_DIR)
+
+
+def _throughput(model, run: Path) -> dict[str, Any]:
+    """Training molecules/s and tokens/s from the run's log (mean over its logged windows) and
+    the FLOPs of one training step's forward and backward per token (torch's FlopCounterMode
+    on a batch of validation molecules), whose product is the achieved GFLOP/s."""
+    import pandas as pd
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seqvae.data import SequenceBatches, read_strings, resolve_data
+
+    log = pd.read_csv(run / "log.csv")
+    rates = log.dropna(subset=["molecules_per_s", "tokens_per_s"])
+    strings = read_strings(resolve_data(VALID))[:model.config.train.batch_size]
+    ids = model.tokenizer.encode_batch(strings)
+    tokens, lengths = next(iter(SequenceBatches(ids, len(ids), model.tokenizer.pad_id,
+                                                shuffle=False)))
+    net = model.model
+    net.train()
+    with FlopCounterMode(display=False) as counter:
+        out = net(tokens, lengths)
+        (out.recon_per_sequence.sum() + out.kl_per_sequence.sum()).backward()
+    net.zero_grad(set_to_none=True)
+    net.eval()
+    per_token = counter.get_total_flops() / int(lengths.sum())
+    tokens_per_s = float(rates["tokens_per_s"].mean())
+    return {"molecules_per_s": float(rates["molecules_per_s"].mean()),
+            "tokens_per_s": tokens_per_s, "flops_per_token": per_token,
+            "achieved_gflops": per_token * tokens_per_s / 1e9,
+            "molecules_seen": int(summary_steps(run) * model.config.train.batch_size)}
+
+
+def summary_steps(run: Path) -> int:
+    return int(json.loads((run / "summary.json").read_text())["step"])
+
+
+def _snapshot_curve(model, run: Path) -> list[dict[str, Any]]:
+    """Validity and FCD/Test of CURVE_SAMPLES N(0, I) samples (seed 0) at each snapshot."""
+    from safetensors.torch import load_file
+    index = run / "snapshots" / "index.json"
+    if not index.is_file():
+        return []
+    final = {k: v.clone() for k, v in model.model.state_dict().items()}
+    points = []
+    for entry in json.loads(index.read_text())["snapshots"]:
+        model.model.load_state_dict(load_file(str(run / "snapshots" / entry["file"])))
+        table = model.sample(CURVE_SAMPLES, seed=0, batch_size=1000)
+        validity, fcd = fcd_to_test(list(table["SMILES"].fillna("")))
+        points.append({"train_seconds": entry["elapsed_s"], "steps": entry["step"],
+                       "validity": validity, "fcd_test": fcd})
+        print(f"  {entry['elapsed_s']:7.0f} s: valid {validity:.3f}, FCD/Test {fcd:.3f}",
+              flush=True)
+    model.model.load_state_dict(final)
+    return points
 
 
 def _molsets_samples(run, n: int, seed: int) -> list[str]:
@@ -271,6 +394,91 @@ def _molsets_per_epoch_weight(epoch: int) -> float | None:
     return float(m.KLAnnealer(m.VAETrainer(config)._n_epoch(), config)(epoch))
 
 
+# issue 17's goals for the shipped models (30,000 samples; the better prior of a VAE)
+GOALS = {"smiles": {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">=", 0.8),
+                    "Filters": (">=", 0.99)},
+         "selfies": {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}}
+
+
+def _groups(r: dict[str, Any]) -> list[tuple[str | None, list[dict[str, float]]]]:
+    """(prior, metrics of each seed) of a record; a record from before the per-prior, per-seed
+    evaluation holds one sample of N(0, I) (or molsets' prior)."""
+    if "evaluations" not in r:
+        return [(None, [r["metrics"]])]
+    return [(prior, [e["metrics"] for e in r["evaluations"] if e["prior"] == prior])
+            for prior in r["priors"]]
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for one value); NaN where a value is."""
+    import numpy as np
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), (float(array.std(ddof=1)) if len(array) > 1 else None)
+
+
+def _cell(values: list[float]) -> str:
+    mean, std = _mean_std(values)
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def _label(r: dict[str, Any], prior: str | None) -> str:
+    return r["label"] + (f", {PRIOR_LABELS[prior]}" if prior else "")
+
+
+def _threads(r: dict[str, Any]) -> Any:
+    return r.get("torch_threads", r["machine"]["torch_threads"])
+
+
+def _budget(r: dict[str, Any]) -> str:
+    return (f"{r['train_seconds'] / 60:.0f} min at {_threads(r)} CPU thread(s), "
+            f"{r['epochs']:.2f} epochs")
+
+
+def _seeds_text(r: dict[str, Any]) -> str:
+    if "seeds" in r:
+        return "seeds " + ", ".join(str(x) for x in r["seeds"]) + " (mean ± std)"
+    return f"seed {_show(_seed(r))}"
+
+
+def _best(r: dict[str, Any]) -> tuple[str | None, dict[str, float]]:
+    """The prior of a record with the lower mean FCD/Test, and its mean metrics."""
+    means = [(prior, {k: _mean_std([m[k] for m in ms])[0] for k in ms[0]
+                      if isinstance(ms[0][k], (int, float))})
+             for prior, ms in _groups(r)]
+    return min(means, key=lambda pm: pm[1]["FCD/Test"])
+
+
+def _findings(parts: dict[str, Any]) -> list[str]:
+    """Sentences computed from the records: goals met or not, the VAE against the LM."""
+    lines = []
+    for p, goals in GOALS.items():
+        if p not in parts or "evaluations" not in parts[p]:
+            continue
+        prior, m = _best(parts[p])
+        verdicts = [f"{k} {m[k]:.4f} ({op} {v:g}: "
+                    + ("met" if (m[k] >= v if op == ">=" else m[k] <= v) else "not met") + ")"
+                    for k, (op, v) in goals.items()]
+        lines.append(f"- {_label(parts[p], prior)} (its prior with the lower FCD/Test), mean "
+                     f"of the seeds: " + "; ".join(verdicts) + ".")
+    lm = parts.get("charrnn")
+    if lm and "evaluations" in lm:
+        _, lm_m = _best(lm)
+        for p in ("smiles", "selfies"):
+            if p not in parts or "evaluations" not in parts[p]:
+                continue
+            for prior, ms in _groups(parts[p]):
+                fcd = _mean_std([x["FCD/Test"] for x in ms])[0]
+                valid = _mean_std([x["valid"] for x in ms])[0]
+                ratio = fcd / lm_m["FCD/Test"]
+                lines.append(
+                    f"- {_label(parts[p], prior)} against {lm['label']} at "
+                    f"{lm['train_seconds'] / 60:.0f} min: FCD/Test {fcd:.4f} against "
+                    f"{lm_m['FCD/Test']:.4f} ({ratio:.2f}x; within 10%: "
+                    f"{'yes' if ratio <= 1.1 else 'no'}), validity {valid:.4f} against "
+                    f"{lm_m['valid']:.4f} ({100 * (valid - lm_m['valid']):+.1f} points).")
+    return lines
+
+
 def table() -> str:
     """moses.md from the parts' records there are."""
     parts = {p: json.loads((RESULTS_DIR / f"moses_{p}.json").read_text())
@@ -287,7 +495,7 @@ def table() -> str:
         derived = [] if all("train_molecules" in r for r in rs) else [
             "training molecules read: molecules seen / epochs where a record predates the "
             "count"]
-        if not all("seed" in r for r in rs):
+        if not all("seed" in r or "seeds" in r for r in rs):
             derived.append("seed: from the recorded command where a record predates the field")
         lines += [
             "Each model trained for a wall-clock budget on "
@@ -295,57 +503,96 @@ def table() -> str:
             + one_or_each([_show(_train_molecules(r)) for r in rs])
             + " training molecules read) on the machine(s) below, then "
             + one_or_each([f"{r['n_samples']:,}" for r in rs])
-            + " prior samples (seed " + one_or_each([_show(_seed(r)) for r in rs])
+            + " prior samples per seed (" + one_or_each([_seeds_text(r) for r in rs])
             + ") measured by `seqvae.metrics` against the MOSES test and scaffold-test splits "
-            "(molsets' own reference statistics). Published rows: molecularsets/moses README "
+            "(molsets' own reference statistics). A VAE is sampled from each prior it has: "
+            "N(0, I), and the aggregate posterior fitted to 20,000 training codes after "
+            "training (seqvae.priors). Published rows: molecularsets/moses README "
             "(30,000 samples, mean of 3 seeds) via ../shared/ANCHORS.md, each trained as "
-            "published; shown for scale."
+            "published (days on a GPU); shown for scale."
             + (f" ({'; '.join(derived)}.)" if derived else ""), ""]
     lines += ["| model | budget | " + " | ".join(HEADERS) + " |",
               "|---" * (len(HEADERS) + 2) + "|"]
     for p, r in parts.items():
-        m = r["metrics"]
-        lines.append(f"| {r['label']} | {r['train_seconds'] / 60:.0f} min at "
-                     f"{r.get('torch_threads', r['machine']['torch_threads'])} CPU thread(s), "
-                     f"{r['epochs']:.2f} epochs | " + " | ".join(f"{m[c]:.4f}" for c in COLUMNS) + " |")
+        for prior, ms in _groups(r):
+            lines.append(f"| {_label(r, prior)} | {_budget(r)} | "
+                         + " | ".join(_cell([m[c] for m in ms]) for c in COLUMNS) + " |")
     for name, values in PUBLISHED.items():
         lines.append(f"| {name} (published) | as published | " + " | ".join(f"{v}" for v in values) + " |")
+    findings = _findings(parts)
+    if findings:
+        lines += [""] + findings
     lines += ["", "Also measured (seqvae.metrics; not in the MOSES README): Wasserstein distances "
               "to the test split and GuacaMol's scores.", "",
               "| model | logP | SA | QED | weight | KL score | FCD score | Frag TestSF | SNN TestSF |",
               "|---|---|---|---|---|---|---|---|---|"]
     for p, r in parts.items():
-        m = r["metrics"]
-        lines.append(f"| {r['label']} | " + " | ".join(
-            f"{m[c]:.4f}" for c in ("logP", "SA", "QED", "weight", "KL score", "FCD score",
-                                    "Frag/TestSF", "SNN/TestSF")) + " |")
+        for prior, ms in _groups(r):
+            lines.append(f"| {_label(r, prior)} | " + " | ".join(
+                _cell([m[c] for m in ms]) for c in ("logP", "SA", "QED", "weight", "KL score",
+                                                    "FCD score", "Frag/TestSF", "SNN/TestSF"))
+                + " |")
     lines += ["", "## Runs", ""]
     for p, r in parts.items():
-        cpus = r["machine"].get("cpus_usable")
-        threads = r.get("torch_threads")
-        lines += [f"- {r['label']}: {r['parameters']:,} parameters, {r['steps']:,} steps, "
-                  f"{r['molecules_seen']:,} molecules seen in {r['train_seconds']:.0f} s "
-                  f"(set-up {r['setup_seconds']:.0f} s, off the clock); sampling {r['n_samples']:,} took "
-                  f"{r['sample_seconds']:.0f} s, all metrics {r['metrics_seconds']:.0f} s. "
-                  f"Config: {r['config']}." + (f" Command: `{r['command']}`." if "command" in r else ""),
-                  f"  Seed {_show(_seed(r))}; training molecules read {_show(_train_molecules(r))}; validation "
-                  f"data {_valid_data(r)}.",
-                  f"  Load while training: {load_text(r.get('train_load_average'), threads, cpus)}; "
-                  f"while sampling and scoring: "
-                  f"{load_text(r.get('sample_metrics_load_average'), threads, cpus)}."]
-        if p == "molsets":
-            lines.append(f"  KL weight: {_kl_text(r)}.")
-        lines.append(f"  Pictures: moses_{p}_samples.png, moses_{p}_properties.png.")
+        lines += _run_lines(p, r)
     if parts:
         _curve_picture(parts)
         counts = {f"{r['curve_samples']:,}" if "curve_samples" in r else "not recorded"
                   for r in parts.values()}
         per_point = (counts.pop() if len(counts) == 1 else "; ".join(
             f"{r['label']} {r.get('curve_samples', 'not recorded')}" for r in parts.values()))
-        lines += ["", f"FCD/Test against training time (samples per point: {per_point}): "
+        lines += ["", f"FCD/Test against training time (samples per point: {per_point}; "
+                  "seqvae's runs: a snapshot of the weights every 10 training minutes): "
                   "moses_fcd_curve.png.", ""]
         lines.append(machines_markdown([(r["label"], r.get("machine")) for r in parts.values()]))
     return "\n".join(lines)
+
+
+def _run_lines(p: str, r: dict[str, Any]) -> list[str]:
+    """The Runs section's lines of one record."""
+    cpus = r["machine"].get("cpus_usable")
+    threads = r.get("torch_threads")
+    if "evaluations" not in r:  # trained and sampled in this process (molsets; older records)
+        lines = [f"- {r['label']}: {r['parameters']:,} parameters, {r['steps']:,} steps, "
+                 f"{r['molecules_seen']:,} molecules seen in {r['train_seconds']:.0f} s "
+                 f"(set-up {r['setup_seconds']:.0f} s, off the clock); sampling {r['n_samples']:,} took "
+                 f"{r['sample_seconds']:.0f} s, all metrics {r['metrics_seconds']:.0f} s. "
+                 f"Config: {r['config']}." + (f" Command: `{r['command']}`." if "command" in r else ""),
+                 f"  Seed {_show(_seed(r))}; training molecules read {_show(_train_molecules(r))}; validation "
+                 f"data {_valid_data(r)}.",
+                 f"  Load while training: {load_text(r.get('train_load_average'), threads, cpus)}; "
+                 f"while sampling and scoring: "
+                 f"{load_text(r.get('sample_metrics_load_average'), threads, cpus)}."]
+        if p == "molsets":
+            lines.append(f"  KL weight: {_kl_text(r)}.")
+        return lines + [f"  Pictures: moses_{p}_samples.png, moses_{p}_properties.png."]
+    sittings = r["sittings"]
+    loads = "; ".join(f"sitting {i + 1} ({s['steps_from']:,} to {s['steps_to']:,} steps): "
+                      + load_text(s.get("load_average"), s["machine"].get("torch_threads"),
+                                  s["machine"].get("cpus_usable"))
+                      for i, s in enumerate(sittings))
+    peak = r["gemm_peak"]
+    bf16 = ("bf16 not run (bfloat16 is not native here). " + gemm_text(peak) if not peak.get("bf16_native")
+            else "bf16: not measured in this record")
+    sample_s = [e["sample_seconds"] for e in r["evaluations"]]
+    metric_s = [e["metrics_seconds"] for e in r["evaluations"]]
+    return [
+        f"- {r['label']}: {r['parameters']:,} parameters, {r['steps']:,} steps, "
+        f"{r['molecules_seen']:,} molecules seen in {r['train_seconds']:.0f} s of training "
+        f"({r['precision']}) over {len(sittings)} sitting(s). Command: `{r['command']}` "
+        "(`python -m benchmarks.shipped train " + p + "` runs it, resumed where it stopped).",
+        f"  Training speed: {r['molecules_per_s']:.0f} molecules/s, {r['tokens_per_s']:,.0f} "
+        f"tokens/s (mean of the run's logged windows); {r['flops_per_token'] / 1e6:.2f} MFLOP "
+        f"per token (forward and backward, counted by torch), so {r['achieved_gflops']:.1f} "
+        f"GFLOP/s achieved: {100 * r['gflops_share_of_peak']:.0f}% of this machine's fp32 "
+        f"GEMM peak of {peak['fp32']['gflops']:.1f} GFLOP/s (measured with the evaluation). "
+        + bf16,
+        f"  Sampling {r['n_samples']:,}: {min(sample_s):.0f} to {max(sample_s):.0f} s; all "
+        f"metrics {min(metric_s):.0f} to {max(metric_s):.0f} s. Training molecules read "
+        f"{_show(_train_molecules(r))}; validation data {_valid_data(r)}.",
+        f"  Load while training: {loads}.",
+        "  Pictures: " + ", ".join(f"moses_{p}_{prior}_samples.png, moses_{p}_{prior}_properties.png"
+                                    for prior in r["priors"]) + " (first seed)."]
 
 
 def _curve_picture(parts: dict[str, Any]) -> None:
@@ -374,15 +621,21 @@ def _curve_picture(parts: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=[*PARTS, "table"], required=True)
-    parser.add_argument("--minutes", type=float, default=45)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, default=150,
+                        help="molsets' training budget (seqvae's: benchmarks.shipped)")
+    parser.add_argument("--seed", type=int, default=0, help="molsets' training seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help="sampling seeds of a seqvae part")
     parser.add_argument("--every", type=float, default=450, help="seconds between curve points")
     parser.add_argument("--train", default="moses:train", help="training data (a quick trial: "
                         "default:moses_train)")
     parser.add_argument("--samples", type=int, default=N_SAMPLES)
     args = parser.parse_args()
-    if args.part != "table":
+    if args.part in SEQVAE_PARTS:
+        result = evaluate_part(args.part, tuple(args.seeds), args.samples)
+    elif args.part == "molsets":
         result = train_part(args.part, args.minutes, args.seed, args.every, args.train, args.samples)
+    if args.part != "table":
         path = RESULTS_DIR / f"moses_{args.part}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
