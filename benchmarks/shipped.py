@@ -41,6 +41,16 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
     "smiles": ("moses-smiles", "seqvae/configs/moses_smiles.toml",
                ["model.decoder_hidden=512", "train.free_bits=0.3", "train.lr_schedule=cosine",
                 "train.eval_every=1000"]),
+    # the same recipe on SELFIES (moses_selfies.toml's model; its older KL settings replaced)
+    "selfies": ("moses-selfies", "seqvae/configs/moses_selfies.toml",
+                ["model.decoder_hidden=512", "train.batch_size=128", "train.lr=3e-3",
+                 "train.kl_weight=1.0", "train.kl_warmup_fraction=0.3", "train.free_bits=0.3",
+                 "train.lr_schedule=cosine", "train.eval_every=1000"]),
+    # the peer a VAE's prior samples must beat (MOSES's CharRNN class): the SMILES VAE's
+    # decoder (GRU-512) as a plain language model, no encoder, no latent, the same schedule
+    "charrnn": ("moses-charrnn", "seqvae/configs/moses_smiles.toml",
+                ["model.use_latent=false", "model.decoder_hidden=512", "train.lr_schedule=cosine",
+                 "train.eval_every=1000"]),
 }
 
 
@@ -80,6 +90,38 @@ def train(part: str, minutes: float) -> None:
         sys.exit(code)
 
 
+def export(part: str) -> Path:
+    """The finished run as seqvae/pretrained/NAME (float16 weights, no trainer state), its
+    command and sittings in config.json's notes."""
+    from seqvae.checkpoint import export_checkpoint
+
+    name = SHIPPED[part][0]
+    out = ROOT / RUNS / name
+    summary = out / "summary.json"
+    if not summary.is_file():
+        sys.exit(f"{out} has not finished: run `python -m benchmarks.shipped train {part}` first")
+    done = json.loads(summary.read_text())
+    record = json.loads((out / "sittings.json").read_text())
+    sittings = record["sittings"]
+    notes = {"trained_by": (
+        f"{record['command']} (`python -m benchmarks.shipped train {part}`, resumed "
+        f"{len(sittings) - 1} time(s)): {done['step']:,} steps, {done['elapsed_s'] / 60:.0f} "
+        f"training minutes ({done['precision']}) on {sittings[-1]['machine'].get('cpu')} with "
+        f"{sittings[-1]['machine'].get('torch_threads')} threads, full MOSES training split; "
+        "evaluated in benchmarks/results/moses.md (python -m benchmarks.moses --part "
+        f"{part})"), "sittings": [{k: v for k, v in s.items() if k != "machine"}
+                                   for s in sittings]}
+    destination = ROOT / "seqvae" / "pretrained" / name
+    if destination.exists():
+        shutil.rmtree(destination)
+    path = export_checkpoint(out / "checkpoint", destination, half=True, notes=notes)
+    size = sum(f.stat().st_size for f in path.iterdir()) / 2 ** 20
+    print(f"exported {out} to {path} ({size:.1f} MiB)")
+    if size >= 20:
+        sys.exit(f"{path} is {size:.1f} MiB: shipped models stay under 20 MiB")
+    return path
+
+
 def _summary(out: Path) -> dict[str, Any]:
     """The run's step and training seconds, from its checkpoint's trainer state."""
     state = out / "checkpoint" / "trainer_state.json"
@@ -91,12 +133,14 @@ def _summary(out: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=["train"])
+    parser.add_argument("stage", choices=["train", "export"])
     parser.add_argument("part", choices=list(SHIPPED))
     parser.add_argument("--minutes", type=float, default=150)
     args = parser.parse_args()
     if args.stage == "train":
         train(args.part, args.minutes)
+    else:
+        export(args.part)
 
 
 if __name__ == "__main__":
