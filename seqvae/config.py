@@ -27,6 +27,7 @@ TEXT_REPRESENTATIONS = ("word", "bpe")
 REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
 LR_SCHEDULES = ("auto", "cosine", "constant")
+AUGMENTS = ("none", "encoder", "both")  # data.augment: see seqvae.augment
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # molecular properties a model can learn to predict from z (seqvae.search.objectives.NAMES)
 PROPERTY_NAMES = ("qed", "logp", "sa", "plogp", "plogp_raw", "mw", "tpsa", "atoms")
@@ -126,10 +127,19 @@ class DataConfig:
     max_vocab: int = 0
     min_frequency: int = 1
     lowercase: bool = False
+    # SMILES enumeration while training (seqvae.augment): "none"; "encoder" (the encoder reads
+    # a random SMILES of each molecule, the decoder writes the stored one); "both" (both see
+    # the same random SMILES). Molecules only; validation data stay as stored
+    augment: str = "none"
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         _choice("data.representation", self.representation, REPRESENTATIONS)
+        _choice("data.augment", self.augment, AUGMENTS)
+        if self.augment != "none" and self.representation in TEXT_REPRESENTATIONS:
+            raise ConfigError(f"data.augment = {self.augment!r} writes molecules as random "
+                              f"SMILES; it does not apply to text ({self.representation}): "
+                              "set data.augment = \"none\"")
         if self.max_length < 1:
             raise ConfigError(f"data.max_length must be at least 1, got {self.max_length}")
         if self.max_vocab < 0 or self.min_frequency < 1:
@@ -263,6 +273,10 @@ class Config:
         self.model.validate()
         self.data.validate()
         self.train.validate()
+        if self.data.augment == "encoder" and not self.model.use_latent:
+            raise ConfigError("data.augment = \"encoder\" randomises what the encoder reads; a "
+                              "model without a latent (model.use_latent = false) has no encoder: "
+                              "use data.augment = \"both\"")
         if self.model.property_names and self.data.text:
             raise ConfigError("model.properties are molecular properties; a text model "
                               f"({self.data.representation}) cannot have them")

@@ -96,6 +96,7 @@ class Trainer:
         self.stop_requested = False
         self.state = TrainState()
         self.metrics: dict[str, float] = {}  # the last validation figures
+        self.augment: Any = None  # SMILES enumeration, when data.augment asks (setup)
         self._started = time.perf_counter()
 
     # -- set-up, in named steps ---------------------------------------------------------
@@ -186,6 +187,11 @@ class Trainer:
         self.log(f"resumed from {directory} at step {self.state.step}")
 
     def _distribute(self) -> None:
+        self.augment = None
+        if self.config.data.augment != "none":  # SMILES enumeration (seqvae.augment)
+            from .augment import RandomizedSmiles
+            self.augment = RandomizedSmiles(self.tokenizer, self.config.data.max_length,
+                                            self.config.train.seed + 7_919 * self.world.rank)
         self.train_model: torch.nn.Module = self.model
         if self.world.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -278,6 +284,9 @@ class Trainer:
                    "parameters": sum(p.numel() for p in self.model.parameters())}
         if self.world.distributed:
             summary["processes"] = self.world.size
+        if self.augment is not None:
+            summary["augment"] = {"mode": self.config.data.augment,
+                                  "this_part": self.augment.report()}
         return summary
 
     def _install_stop_handlers(self) -> dict[int, Any]:
@@ -322,7 +331,14 @@ class Trainer:
         beta = self.kl_weight_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.budget_progress(step), cfg, timed=not self.total_steps)
-        tokens, lengths = self._to_device(batch.tokens), self._to_device(batch.lengths)
+        tokens, lengths, encoder_input = batch.tokens, batch.lengths, None
+        if self.augment is not None:
+            randomised = self.augment(tokens, lengths, step)
+            if self.config.data.augment == "both":
+                tokens, lengths = randomised
+            else:  # "encoder": the encoder reads the random spelling, the decoder the stored one
+                encoder_input = tuple(self._to_device(t) for t in randomised)
+        tokens, lengths = self._to_device(tokens), self._to_device(lengths)
         properties = (None if self.data.train_properties is None
                       else self._to_device(torch.from_numpy(self.data.train_properties[batch.rows])))
         self.state.batch_in_epoch = batch.index + 1
@@ -330,7 +346,8 @@ class Trainer:
             out = self.train_model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
                                    word_dropout=cfg.word_dropout, sample_z=not pretraining,
                                    kl_target=cfg.kl_target, properties=properties,
-                                   property_weight=cfg.property_weight)
+                                   property_weight=cfg.property_weight,
+                                   encoder_input=encoder_input)
         loss = out.loss
         self.optimizer.zero_grad(set_to_none=True)
         # under DDP all processes skip together, or one would wait forever in the all-reduce

@@ -109,13 +109,17 @@ class SequenceVAE(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, kl_weight: float = 1.0,
                 free_bits: float = 0.0, word_dropout: float = 0.0, sample_z: bool = True,
                 generator: torch.Generator | None = None, kl_target: float = 0.0,
-                properties: torch.Tensor | None = None, property_weight: float = 1.0) -> VAEOutput:
+                properties: torch.Tensor | None = None, property_weight: float = 1.0,
+                encoder_input: tuple[torch.Tensor, torch.Tensor] | None = None) -> VAEOutput:
         """Encode, sample z, decode with teacher forcing, and compute the loss terms.
 
         sample_z=False decodes from mu (as an autoencoder does); free_bits and kl_target are
         the floors of losses.free_bits_kl. With a property head and ``properties`` (B, P) the
-        loss adds property_weight times its mean squared error (standardised) at z."""
-        mu, logvar = self.encode(tokens, lengths)
+        loss adds property_weight times its mean squared error (standardised) at z.
+        encoder_input (tokens, lengths) is what the encoder reads when it is not the decoder's
+        target (another spelling of each row, seqvae.augment)."""
+        mu, logvar = self.encode(*(encoder_input if encoder_input is not None
+                                   else (tokens, lengths)))
         z = self.reparameterize(mu, logvar, generator) if sample_z else mu
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
         if word_dropout > 0 and self.training:
