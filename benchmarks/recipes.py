@@ -68,9 +68,18 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                    ["train.lr_schedule=constant", "train.kl_weight=1.0",
                     "train.kl_warmup_fraction=0.3", "train.lr=3e-3", "train.batch_size=128",
                     "train.free_bits=0.3"]),
+    "fast1fb0.3enum": ("as fast1fb0.3 with SMILES enumeration for the encoder (data.augment = "
+                       "encoder: it reads a random SMILES of each molecule, the decoder writes "
+                       "the canonical one)",
+                       ["train.lr_schedule=constant", "train.kl_weight=1.0",
+                        "train.kl_warmup_fraction=0.3", "train.lr=3e-3", "train.batch_size=128",
+                        "train.free_bits=0.3", 'data.augment="encoder"']),
     "lm": ("no latent: the same GRU decoder as a plain language model (MOSES's CharRNN "
            "class, the peer a VAE's prior samples must beat)",
            ["train.lr_schedule=constant", "model.use_latent=false"]),
+    "lm_enum": ("the no-latent language model trained on random SMILES (data.augment = both, "
+                "Arús-Pous et al. 2019)",
+                ["train.lr_schedule=constant", "model.use_latent=false", 'data.augment="both"']),
 }
 
 
