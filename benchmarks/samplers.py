@@ -1,0 +1,152 @@
+"""Which prior and which decoding give the best molecules from one trained VAE: N(0, I) against
+the aggregate posterior (a full-covariance Gaussian, or mixtures of more components, fitted to
+codes of training molecules), each decoded by sampling at temperature 1 and below, and
+greedily.
+
+    python -m benchmarks.samplers --model runs/shipped/moses-smiles --n 10000
+
+The aggregate priors are fitted to z ~ q(z|x) of --codes training molecules (the model's own
+training data, seed 0). Each is also scored by the mean log-density it gives to codes of 5,000
+MOSES validation molecules (never the test split): the held-out criterion to choose the number
+of components by, computed before any sample is drawn. Every sampler draws --n molecules (seed
+0), scored by seqvae.metrics against the MOSES test split. Writes
+benchmarks/results/samplers_NAME.json and .md (NAME: the model folder's name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.common import LoadMonitor, load_text, machine, machine_markdown, write_results
+
+VALID = "default:moses_valid"
+N_VALID_CODES = 5000
+COLUMNS = ["valid", "unique@10000", "FCD/Test", "SNN/Test", "Frag/Test", "IntDiv", "Filters",
+           "Novelty"]
+
+
+def samplers(components: list[int], temperatures: list[float]) -> list[dict[str, Any]]:
+    """The samplers measured: each prior at each temperature, and greedy decoding; the
+    mixtures of more than one component at temperature 1 only."""
+    rows = []
+    for prior in ["standard"] + [f"aggregate-{k}" for k in components]:
+        k = int(prior.split("-")[1]) if "-" in prior else None
+        temps = temperatures if k in (None, 1) else [1.0]
+        rows += [{"prior": prior, "components": k, "temperature": t, "greedy": False}
+                 for t in temps]
+        if k in (None, 1):
+            rows.append({"prior": prior, "components": k, "temperature": 1.0, "greedy": True})
+    return rows
+
+
+def label(row: dict[str, Any]) -> str:
+    prior = ("N(0, I)" if row["components"] is None else
+             "aggregate, full-covariance Gaussian" if row["components"] == 1 else
+             f"aggregate, mixture of {row['components']}")
+    return prior + (", greedy" if row["greedy"] else f", T = {row['temperature']:g}")
+
+
+def run(model_path: str, n: int, n_codes: int, components: list[int],
+        temperatures: list[float]) -> dict[str, Any]:
+    import seqvae
+    from seqvae.data import read_strings, resolve_data
+    from seqvae.metrics import evaluate_molecules
+
+    model = seqvae.load(model_path)
+    started = time.perf_counter()
+    strings, source = model._training_strings()
+    generator = torch.Generator().manual_seed(0)
+    rows_index = torch.randperm(len(strings), generator=generator)[:n_codes].sort().values
+    train_ids = model.tokenizer.encode_batch(
+        [model.tokenizer.to_model_string(strings[int(i)]) for i in rows_index])
+    codes = model.codes_of(train_ids, sample=True, seed=0)
+    valid = read_strings(resolve_data(VALID))[:N_VALID_CODES]
+    valid_codes = model.codes_of(model.tokenizer.encode_batch(
+        [model.tokenizer.to_model_string(s) for s in valid]), sample=True, seed=1)
+    fit_seconds = time.perf_counter() - started
+    mixtures: dict[int, Any] = {}
+    held_out: dict[str, float] = {
+        "N(0, I)": float(torch.distributions.Normal(0.0, 1.0).log_prob(valid_codes.double())
+                         .sum(1).mean())}
+    for k in components:
+        mixtures[k] = model.fit_prior_to(codes, components=k, seed=0, save=False)
+        held_out[f"aggregate, {k} component(s)"] = float(mixtures[k].log_prob(valid_codes).mean())
+    results = []
+    for row in samplers(components, temperatures):
+        if row["components"] is not None:
+            model._aggregate = mixtures[row["components"]]
+        with LoadMonitor(every=10.0) as load:
+            start = time.perf_counter()
+            table = model.sample(n, seed=0, temperature=row["temperature"], greedy=row["greedy"],
+                                 prior="standard" if row["components"] is None else "aggregate",
+                                 batch_size=1000)
+            seconds = time.perf_counter() - start
+            report = evaluate_molecules(list(table["SMILES"].fillna("")), "moses", progress=False)
+        metrics = {c: report.metrics[c] for c in [*COLUMNS, "n_samples"]}
+        results.append({**row, "label": label(row), "metrics": metrics,
+                        "sample_seconds": seconds, "load_average": load.summary()})
+        print(f"{label(row)}: " + ", ".join(f"{c} {metrics[c]:.4f}" for c in COLUMNS), flush=True)
+    return {"model": model_path, "training_data": source, "n": n, "codes": n_codes,
+            "components": components, "temperatures": temperatures,
+            "held_out_log_density": held_out, "encode_seconds": fit_seconds,
+            "results": results, "machine": machine(),
+            "command": (f"python -m benchmarks.samplers --model {model_path} --n {n} --codes "
+                        f"{n_codes} --components {' '.join(map(str, components))} "
+                        f"--temperatures {' '.join(f'{t:g}' for t in temperatures)}")}
+
+
+def markdown(r: dict[str, Any]) -> str:
+    results = r["results"]
+    best = min(results, key=lambda x: x["metrics"]["FCD/Test"])
+    most_valid = max(results, key=lambda x: x["metrics"]["valid"])
+    base = next(x for x in results if x["components"] is None and not x["greedy"]
+                and x["temperature"] == 1.0)
+    held = r["held_out_log_density"]
+    best_density = max(held, key=held.get)
+    lines = [f"# Samplers of one trained VAE: {r['model']}", "",
+             f"{r['n']:,} molecules per sampler (seed 0), scored against the MOSES test split by "
+             f"seqvae.metrics. Aggregate priors fitted to z ~ q(z|x) of {r['codes']:,} training "
+             f"molecules ({r['training_data']}). Command: `{r['command']}`.", "",
+             "| sampler | " + " | ".join(COLUMNS) + " | seconds to sample |",
+             "|---" * (len(COLUMNS) + 2) + "|"]
+    for x in results:
+        lines.append(f"| {x['label']} | " + " | ".join(f"{x['metrics'][c]:.4f}" for c in COLUMNS)
+                     + f" | {x['sample_seconds']:.0f} |")
+    lines += ["", "Mean log-density of the codes of 5,000 MOSES validation molecules under each "
+              "prior (higher fits the encoder's codes better; the held-out way to choose the "
+              "number of components):", "",
+              "| prior | mean log-density (nats) |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in held.items()]
+    lines += ["",
+              f"Lowest FCD/Test: **{best['label']}**, {best['metrics']['FCD/Test']:.4f} (N(0, I) "
+              f"sampled at T = 1: {base['metrics']['FCD/Test']:.4f}); most valid: "
+              f"**{most_valid['label']}**, {most_valid['metrics']['valid']:.4f} (N(0, I) at T = 1: "
+              f"{base['metrics']['valid']:.4f}). The prior that fits the held-out codes best is "
+              f"{best_density}.", "",
+              "Load while sampling and scoring: " + "; ".join(
+                  f"{x['label']}: {load_text(x['load_average'])}" for x in results) + ".", "",
+              "## Machine", "", machine_markdown(r["machine"])]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="runs/shipped/moses-smiles")
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--codes", type=int, default=20_000)
+    parser.add_argument("--components", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8])
+    args = parser.parse_args()
+    result = run(args.model, args.n, args.codes, args.components, args.temperatures)
+    name = "samplers_" + Path(args.model).name
+    write_results(name, result, markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
