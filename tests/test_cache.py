@@ -14,6 +14,13 @@ from seqvae.prepare import prepare_data
 from seqvae.trainer import train
 
 QUIET = {"progress": False}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test its own empty cache: runs of other test files on the same data must not
+    have filled it."""
+    monkeypatch.setenv("SEQVAE_CACHE_DIR", str(tmp_path / "cache"))
 SETTINGS = {"train.max_steps": 6, "train.eval_every": 6, "train.checkpoint_every": 6,
             "train.eval_samples": 0, "train.threads": 1, "train.precision": "fp32"}
 
