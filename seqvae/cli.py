@@ -10,6 +10,7 @@ seqvae evaluate samples.csv --reference moses -o metrics.json
 seqvae optimize MODEL --objective qed --budget 500 -o best.csv
 seqvae export RUN DEST --half
 seqvae fit-prior MODEL [--data FILE] [--n 20000] [--components 1]
+seqvae standardize FILE -o standardized.csv [--drop-stereo]
 """
 
 from __future__ import annotations
@@ -74,7 +75,14 @@ def _inputs(args: argparse.Namespace, model) -> list[str]:
     if not (args.smiles or args.input):
         raise SeqVAEError("give an input file or --smiles S [S ...]")
     strings = list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
-    kept, rejected = model.usable(strings)
+    if args.standardize or args.drop_stereo:  # usable once standardised: keep the inputs
+        read = model.standardized(strings, True, keep_stereo=not args.drop_stereo)
+        _, rejected = model.usable(read)
+        ok = set(range(len(strings))) - {i for i, _, _ in rejected}
+        kept = [strings[i] for i in sorted(ok)]
+        rejected = [(i, strings[i], why) for i, _, why in rejected]
+    else:
+        kept, rejected = model.usable(strings)
     if rejected:
         first = "; ".join(f"row {i + 1} {s[:40]!r}: {r}" for i, s, r in rejected[:3])
         print(f"skipped {len(rejected)} of {len(strings)} inputs ({first})", file=sys.stderr)
@@ -83,12 +91,34 @@ def _inputs(args: argparse.Namespace, model) -> list[str]:
     return kept
 
 
+def _standardizing(args: argparse.Namespace) -> dict[str, bool]:
+    """encode / reconstruct's standardize and keep_stereo from the flags (--drop-stereo
+    implies --standardize)."""
+    return {"standardize": bool(args.standardize or args.drop_stereo),
+            "keep_stereo": not args.drop_stereo}
+
+
+def _standardize(args: argparse.Namespace) -> None:
+    from .data import read_strings
+    from .standardize import standardize
+
+    strings = list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
+    table = standardize(strings, keep_stereo=not args.drop_stereo)
+    table.to_csv(args.output, index=False)
+    failed = int(table["SMILES"].isna().sum())
+    steps = table.loc[table["changes"] != "", "changes"].str.split(",").explode().value_counts()
+    print(f"wrote {len(table)} standardised molecules to {args.output}: "
+          f"{int(table['changed'].sum())} changed"
+          + (" (" + ", ".join(f"{k} {v}" for k, v in steps.items()) + ")" if len(steps) else "")
+          + f", {failed} could not be standardised")
+
+
 def _encode(args: argparse.Namespace) -> None:
     from .trained import load
 
     model = load(args.model, device=args.device)
     table = model.latents(_inputs(args, model), sample=args.sample, logvar=args.logvar,
-                          seed=args.seed)
+                          seed=args.seed, **_standardizing(args))
     table.to_csv(args.output, index=False)
     print(f"wrote {len(table)} latent vectors of size {model.latent_dim} to {args.output}")
 
@@ -98,7 +128,7 @@ def _reconstruct(args: argparse.Namespace) -> None:
 
     model = load(args.model, device=args.device)
     table = model.reconstruct(_inputs(args, model), greedy=not args.sample_decoding,
-                              seed=args.seed)
+                              seed=args.seed, **_standardizing(args))
     table.to_csv(args.output, index=False)
     print(f"wrote {len(table)} reconstructions to {args.output}: exact {table['exact'].mean():.3f}")
 
@@ -234,12 +264,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--column", default=None, help="CSV column (default SMILES)")
         p.add_argument("-o", "--output", default=f"{name}d.csv" if name == "encode" else "reconstructions.csv")
         p.add_argument("--seed", type=int)
+        p.add_argument("--standardize", action="store_true",
+                       help="read each molecule's standardised parent (salts out, charges "
+                            "neutralised; seqvae.standardize)")
+        p.add_argument("--drop-stereo", action="store_true",
+                       help="standardise and drop stereo (implies --standardize)")
         p.set_defaults(func=func)
     encode = verbs.choices["encode"]
     encode.add_argument("--sample", action="store_true", help="write one z drawn from q(z|x), not mu")
     encode.add_argument("--logvar", action="store_true", help="also write the log-variances")
     verbs.choices["reconstruct"].add_argument("--sample-decoding", action="store_true",
                                               help="sample tokens instead of greedy decoding")
+
+    p = verbs.add_parser("standardize", help="standardise molecules (RDKit MolStandardize: "
+                                             "largest fragment, neutral charges, canonical "
+                                             "SMILES) and say what changed per row")
+    p.add_argument("input", nargs="?", help=".csv/.smi/.txt file")
+    p.add_argument("--smiles", nargs="+", help="inputs given on the command line")
+    p.add_argument("--column", default=None, help="CSV column (default SMILES)")
+    p.add_argument("--drop-stereo", action="store_true", help="also drop stereo")
+    p.add_argument("-o", "--output", default="standardized.csv")
+    p.set_defaults(func=_standardize)
 
     p = verbs.add_parser("interpolate", help="decode points between the codes of two inputs")
     p.add_argument("model")

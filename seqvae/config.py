@@ -131,11 +131,22 @@ class DataConfig:
     # a random SMILES of each molecule, the decoder writes the stored one); "both" (both see
     # the same random SMILES). Molecules only; validation data stay as stored
     augment: str = "none"
+    # molecules standardised before anything reads them (seqvae.standardize: RDKit's cleanup,
+    # largest fragment, neutralised charges, canonical SMILES), stereo kept unless
+    # keep_stereo = false; what changed is counted in the data report
+    standardize: bool = False
+    keep_stereo: bool = True
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         _choice("data.representation", self.representation, REPRESENTATIONS)
         _choice("data.augment", self.augment, AUGMENTS)
+        if self.standardize and self.representation in TEXT_REPRESENTATIONS:
+            raise ConfigError("data.standardize standardises molecules; it does not apply to "
+                              f"text ({self.representation}): set data.standardize = false")
+        if not self.keep_stereo and not self.standardize:
+            raise ConfigError("data.keep_stereo = false drops stereo as a step of "
+                              "standardisation: set data.standardize = true as well")
         if self.augment != "none" and self.representation in TEXT_REPRESENTATIONS:
             raise ConfigError(f"data.augment = {self.augment!r} writes molecules as random "
                               f"SMILES; it does not apply to text ({self.representation}): "
@@ -153,6 +164,13 @@ class DataConfig:
     def text(self) -> bool:
         """True for sentences (word / bpe), False for molecules."""
         return self.representation in TEXT_REPRESENTATIONS
+
+    @property
+    def standardize_mode(self) -> str | None:
+        """None (molecules read as given), or "keep" / "drop" (stereo) when standardised."""
+        if not self.standardize:
+            return None
+        return "keep" if self.keep_stereo else "drop"
 
     @property
     def csv_column(self) -> str:

@@ -60,6 +60,8 @@ DEFAULT_DATA = {
 }
 _DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _N_EXAMPLES = 10  # skipped rows remembered in a SkipReport
+# a row standardisation changed: (index in its chunk, input, standardised, the changes)
+Changed = tuple[int, str, str, tuple[str, ...]]
 _EXAMPLE_CHARS = 80  # characters of a skipped value kept in a SkipReport
 # Below this many molecules a process pool costs more to start than it saves; above it,
 # RDKit parsing (5-30k/s per core) and above all SELFIES encoding (~3.6k/s) are worth
@@ -78,6 +80,9 @@ class SkipReport:
     # The first skipped rows: (row number counted from 1, value cut to 80 characters, reason).
     examples: list[tuple[int, str, str]] = field(default_factory=list)
     source: str = ""
+    # With standardisation (data.standardize): rows it changed, how often each step changed
+    # one, and the first such rows; None when the rows were read as given.
+    standardized: dict[str, Any] | None = None
 
     @property
     def n_skipped(self) -> int:
@@ -94,6 +99,11 @@ class SkipReport:
         if self.examples:
             first = self.examples[:3]
             line += "; first: " + ", ".join(f"row {r} {value!r} {why}" for r, value, why in first)
+        if self.standardized is not None:
+            steps = self.standardized["changes"]
+            line += (f"; standardised: {self.standardized['rows_changed']} rows changed"
+                     + (" (" + ", ".join(f"{k} {n}" for k, n in steps.items()) + ")"
+                        if steps else ""))
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +118,7 @@ class SkipReport:
                 {"row": row, "value": value, "reason": reason}
                 for row, value, reason in self.examples
             ],
+            **({} if self.standardized is None else {"standardized": self.standardized}),
         }
 
 
@@ -226,20 +237,50 @@ def read_strings(path: str | Path, column: str | None = None) -> list[str]:
     return list(itertools.chain.from_iterable(iter_strings(path, column)))
 
 
+_STANDARDIZERS: dict[bool, Any] = {}  # keep_stereo -> Standardizer, built once per process
+
+
+def _standardizer(standardize: str) -> Any:
+    """The process's Standardizer for "keep" or "drop" (stereo); RDKit's objects are built in
+    each checking process, never pickled."""
+    keep = standardize == "keep"
+    if keep not in _STANDARDIZERS:
+        from .standardize import Standardizer
+        _STANDARDIZERS[keep] = Standardizer(keep_stereo=keep)
+    return _STANDARDIZERS[keep]
+
+
 def _check_molecule(
-    text: str, representation: str, max_length: int | None, vocabulary: Collection[str] | None
-) -> tuple[str, str | None, list[str]]:
-    """(string in the model's representation, None, its tokens) if usable, else (stripped
-    input, reason, [])."""
-    from seqvae import chem
+    text: str, representation: str, max_length: int | None, vocabulary: Collection[str] | None,
+    standardize: str | None = None,
+) -> tuple[str, str | None, list[str], tuple[str, ...]]:
+    """(string in the model's representation, None, its tokens, standardisation changes) if
+    usable, else (stripped input, reason, [], changes). standardize: None (read as given),
+    "keep" or "drop" (stereo): the row is standardised first (seqvae.standardize)."""
 
     text = text.strip()
     if not text:
-        return text, "empty", []
+        return text, "empty", [], ()
     if " " in text or not text.isprintable():
         # RDKit would read "CCO name" as CCO and keep the model string with its blank and
         # name; tabs, newlines and control characters are never part of a molecule either.
-        return text, "bad_characters", []
+        return text, "bad_characters", [], ()
+    changes: tuple[str, ...] = ()
+    if standardize is not None:
+        result = _standardizer(standardize)(text)
+        if result.smiles is None:
+            return text, result.reason, [], result.changes
+        text, changes = result.smiles, result.changes
+    value, reason, tokens = _check_parsed(text, representation, max_length, vocabulary)
+    return value, reason, tokens, changes
+
+
+def _check_parsed(
+    text: str, representation: str, max_length: int | None, vocabulary: Collection[str] | None
+) -> tuple[str, str | None, list[str]]:
+    """The checks of a printable, non-empty SMILES: length, parse, conversion, vocabulary."""
+    from seqvae import chem
+
     tokens = split_smiles(text)
     if max_length is not None and min_model_tokens(tokens, representation) > max_length:
         return text, "too_long", []  # known without parsing: a runaway line costs no time
@@ -264,18 +305,24 @@ def _check_chunk(
     max_length: int | None,
     vocabulary: Collection[str] | None,
     count_tokens: bool = False,
-) -> tuple[list[tuple[str, str | None]], Counter[str] | None]:
+    standardize: str | None = None,
+) -> tuple[list[tuple[str, str | None]], Counter[str] | None, list[Changed]]:
     """_check_molecule over a chunk (the unit of work of the process pool): (value, reason)
-    per row, and how often each token occurs in the kept rows when ``count_tokens``."""
+    per row; how often each token occurs in the kept rows when ``count_tokens``; and the rows
+    standardisation changed, as (index in the chunk, input, standardised, changes)."""
     results = []
     counts: Counter[str] | None = Counter() if count_tokens else None
-    for text in texts:
-        value, reason, tokens = _check_molecule(
-            text if isinstance(text, str) else "", representation, max_length, vocabulary)
+    changed: list[Changed] = []
+    for index, text in enumerate(texts):
+        text = text if isinstance(text, str) else ""
+        value, reason, tokens, changes = _check_molecule(
+            text, representation, max_length, vocabulary, standardize)
         results.append((value, reason))
+        if changes:
+            changed.append((index, text.strip(), value if reason is None else "", changes))
         if counts is not None:
             counts.update(tokens)
-    return results, counts
+    return results, counts, changed
 
 
 # Rows per unit of work sent to a checking process, and units in flight per process.
@@ -289,10 +336,12 @@ def check_molecules(
     max_length: int | None = 120,
     vocabulary: Collection[str] | None = None,
     count_tokens: bool = False,
-) -> Iterator[tuple[list[tuple[str, str | None]], Counter[str] | None]]:
+    standardize: str | None = None,
+) -> Iterator[tuple[list[tuple[str, str | None]], Counter[str] | None, list[Changed]]]:
     """Check molecules a chunk at a time: for each chunk, in order, the (value, reason) pair
-    of each row (``_check_molecule``) and, when ``count_tokens``, the token counts of its kept
-    rows. Over ``_POOL_MIN_MOLECULES`` rows the work is spread over a process pool, a bounded
+    of each row (``_check_molecule``), when ``count_tokens`` the token counts of its kept
+    rows, and the rows standardisation changed (``standardize``: None, "keep" or "drop"
+    stereo; see seqvae.standardize). Over ``_POOL_MIN_MOLECULES`` rows the work is spread over a process pool, a bounded
     number of chunks ahead, so a file of any length is checked in flat memory."""
     if representation not in MOLECULAR_REPRESENTATIONS:
         raise DataError(
@@ -302,7 +351,7 @@ def check_molecules(
     # A set makes the per-token membership test O(1) whatever the caller passed (a dict, a list).
     vocabulary = None if vocabulary is None else frozenset(vocabulary)
     check = partial(_check_chunk, representation=representation, max_length=max_length,
-                    vocabulary=vocabulary, count_tokens=count_tokens)
+                    vocabulary=vocabulary, count_tokens=count_tokens, standardize=standardize)
     pieces = (c[i:i + _POOL_CHUNK] for c in chunks for i in range(0, len(c), _POOL_CHUNK))
     # Look ahead far enough to know whether a pool pays for itself.
     ahead: list[Sequence[str]] = []
@@ -341,32 +390,52 @@ def clean_molecules(
     max_length: int | None = 120,
     source: str = "",
     vocabulary: Collection[str] | None = None,
+    standardize: str | None = None,
 ) -> tuple[list[str], SkipReport]:
     """Keep the usable molecules (in the model's representation) and report the skipped rows.
 
     Skip reasons: "empty", "bad_characters" (a blank, tab, newline or control character
     inside the value), "invalid" (RDKit cannot parse it), "unconvertible" (SMILES -> SELFIES
     failed), "unknown_tokens" (a token outside ``vocabulary``, when one is given) and
-    "too_long" (more than ``max_length`` tokens of the representation).
+    "too_long" (more than ``max_length`` tokens of the representation); with ``standardize``
+    ("keep" or "drop" stereo: each row standardised first, seqvae.standardize) also
+    "empty_after_standardization" and "standardization_failed", and the report counts the
+    rows standardisation changed.
     """
-    tally = SkipTally(source)
+    tally = SkipTally(source, standardized=standardize is not None)
     kept: list[str] = []
-    for results, _ in check_molecules([strings], representation, max_length, vocabulary):
-        kept.extend(tally.add(results))
+    for results, _, changed in check_molecules([strings], representation, max_length,
+                                               vocabulary, standardize=standardize):
+        kept.extend(tally.add(results, changed))
     return kept, tally.report()
 
 
 class SkipTally:
     """Builds a SkipReport from (value, reason-or-None) pairs given a chunk at a time."""
 
-    def __init__(self, source: str = "") -> None:
+    def __init__(self, source: str = "", standardized: bool = False) -> None:
         self.source = source
         self.n_rows = 0
         self.reasons: Counter[str] = Counter()
         self.examples: list[tuple[int, str, str]] = []
+        self.standardized = standardized  # whether the rows were standardised first
+        self.n_changed = 0
+        self.changes: Counter[str] = Counter()
+        self.changed_examples: list[dict[str, Any]] = []
 
-    def add(self, results: Iterable[tuple[str, str | None]]) -> list[str]:
-        """Count a chunk's rows; return its kept values."""
+    def add(self, results: Iterable[tuple[str, str | None]],
+            changed: Iterable[Changed] = ()) -> list[str]:
+        """Count a chunk's rows (and the rows standardisation changed in it); return its kept
+        values."""
+        first_row = self.n_rows + 1
+        for index, before, after, steps in changed:
+            self.n_changed += 1
+            self.changes.update(steps)
+            if len(self.changed_examples) < _N_EXAMPLES:
+                self.changed_examples.append({"row": first_row + index,
+                                              "input": before[:_EXAMPLE_CHARS],
+                                              "standardized": after[:_EXAMPLE_CHARS],
+                                              "changes": list(steps)})
         kept: list[str] = []
         for value, reason in results:
             self.n_rows += 1
@@ -380,9 +449,13 @@ class SkipTally:
 
     def report(self) -> SkipReport:
         n_skipped = sum(self.reasons.values())
+        standardized = None if not self.standardized else {
+            "rows_changed": self.n_changed,
+            "changes": {k: self.changes[k] for k in sorted(self.changes)},
+            "examples": list(self.changed_examples)}
         return SkipReport(n_rows=self.n_rows, n_kept=self.n_rows - n_skipped,
                           reasons=dict(self.reasons), examples=list(self.examples),
-                          source=self.source)
+                          source=self.source, standardized=standardized)
 
 
 def load_molecules(
@@ -391,11 +464,13 @@ def load_molecules(
     representation: str = "smiles",
     max_length: int | None = 120,
     vocabulary: Collection[str] | None = None,
+    standardize: str | None = None,
 ) -> tuple[list[str], SkipReport]:
     """Read a molecule file and clean it: ``read_strings`` then ``clean_molecules``."""
     strings = read_strings(path, column)
     return clean_molecules(
-        strings, representation, max_length, source=str(path), vocabulary=vocabulary
+        strings, representation, max_length, source=str(path), vocabulary=vocabulary,
+        standardize=standardize,
     )
 
 

@@ -143,10 +143,31 @@ class TrainedModel:
             yield tokens.to(self.device), lengths.to(self.device)
 
     # -- encoding and decoding --------------------------------------------------------------
+    def standardized(self, strings: Sequence[str], standardize: bool = True,
+                     keep_stereo: bool = True) -> list[str]:
+        """What the model reads of each input: with standardize, the standardised parent
+        molecule (seqvae.standardize; an input that cannot be standardised stays as given, so
+        the error that follows names its reason), else the inputs themselves."""
+        strings = list(strings)
+        if not standardize:
+            if not keep_stereo:
+                raise DataError("keep_stereo=False drops stereo as a step of standardisation: "
+                                "pass standardize=True as well")
+            return strings
+        if self.config.data.text:  # nothing to standardise
+            raise DataError("standardize=True standardises molecules; this is a text model")
+        from .standardize import standardize as run
+        table = run(strings, keep_stereo=keep_stereo)
+        return [s if s is not None else x for s, x in zip(table["SMILES"], strings)]
+
     @torch.no_grad()
     def encode(self, strings: Sequence[str], sample: bool = False, batch_size: int = 1000,
-               seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
-        """Posterior of each string: (mu, logvar), each (N, D); with sample=True one z (N, D)."""
+               seed: int | None = None, standardize: bool = False,
+               keep_stereo: bool = True) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
+        """Posterior of each string: (mu, logvar), each (N, D); with sample=True one z (N, D).
+        standardize=True reads each molecule's standardised parent (seqvae.standardize:
+        salts out, charges neutralised, stereo dropped with keep_stereo=False)."""
+        strings = self.standardized(strings, standardize, keep_stereo)
         mu, logvar = self._posterior(self._to_tokens(strings), batch_size)
         if sample:
             return self.model.reparameterize(mu, logvar, self._generator(seed))
@@ -166,14 +187,19 @@ class TrainedModel:
         return torch.cat(mus), torch.cat(logvars)
 
     def latents(self, strings: Sequence[str], sample: bool = False, logvar: bool = False,
-                seed: int | None = None) -> pd.DataFrame:
+                seed: int | None = None, standardize: bool = False,
+                keep_stereo: bool = True) -> pd.DataFrame:
         """A table of the strings and their codes: mu_0..mu_D (and logvar_0..logvar_D), or
-        one z_0..z_D drawn from q(z|x) with sample=True (``seqvae encode``)."""
+        one z_0..z_D drawn from q(z|x) with sample=True (``seqvae encode``). With standardize
+        (see encode) also the standardized column, what was encoded."""
         table = pd.DataFrame({self.domain.column: list(strings)})
+        read = self.standardized(strings, standardize, keep_stereo)
+        if standardize:
+            table["standardized"] = read
         if sample:
-            z = self.encode(strings, sample=True, seed=seed).cpu().numpy()
+            z = self.encode(read, sample=True, seed=seed).cpu().numpy()
             return table.join(pd.DataFrame(z, columns=[f"z_{i}" for i in range(z.shape[1])]))
-        mu, log_variance = self.encode(strings)
+        mu, log_variance = self.encode(read)
         parts = [table, pd.DataFrame(mu.cpu().numpy(),
                                      columns=[f"mu_{i}" for i in range(mu.shape[1])])]
         if logvar:
@@ -352,14 +378,20 @@ class TrainedModel:
         return read_strings(path, self.config.data.csv_column), str(spec)
 
     def reconstruct(self, strings: Sequence[str], greedy: bool = True, sample_z: bool = False,
-                    batch_size: int = 1000, seed: int | None = None) -> pd.DataFrame:
-        """Encode and decode each string; columns input, reconstruction, exact (and valid)."""
-        z = self.encode(strings, sample=sample_z, batch_size=batch_size, seed=seed)
+                    batch_size: int = 1000, seed: int | None = None, standardize: bool = False,
+                    keep_stereo: bool = True) -> pd.DataFrame:
+        """Encode and decode each string; columns input, reconstruction, exact (and valid).
+        With standardize (see encode) also the standardized column, what was encoded and what
+        exact compares the reconstruction with."""
+        read = self.standardized(strings, standardize, keep_stereo)
+        z = self.encode(read, sample=sample_z, batch_size=batch_size, seed=seed)
         if isinstance(z, tuple):
             z = z[0]
         out = self.decode(z, greedy=greedy, batch_size=batch_size, seed=seed)
         table = pd.DataFrame({"input": list(strings), "reconstruction": out})
-        for name, values in self.domain.same(strings, out, self.tokenizer).items():
+        if standardize:
+            table.insert(1, "standardized", read)
+        for name, values in self.domain.same(read, out, self.tokenizer).items():
             table[name] = values
         return table
 

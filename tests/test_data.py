@@ -206,14 +206,15 @@ def test_iter_strings_chunks_join_to_read_strings(tmp_path: Path) -> None:
 
 def test_streamed_check_in_a_pool_matches_the_serial_check_and_counts_tokens(monkeypatch) -> None:
     strings = HANDMADE * 7
-    serial, counts = data._check_chunk(strings, "selfies", 120, None, count_tokens=True)
+    serial, counts, changed = data._check_chunk(strings, "selfies", 120, None, count_tokens=True)
+    assert changed == []  # nothing standardised unless asked
     monkeypatch.setattr(data, "_n_workers", lambda n_items: 2)
     monkeypatch.setattr(data, "_POOL_CHUNK", 3)
     chunks = [strings[i:i + 10] for i in range(0, len(strings), 10)]
     streamed = list(check_molecules(chunks, "selfies", 120, count_tokens=True))
     assert len(streamed) > 2 * len(chunks)  # pieces of 3 rows, in flight at once
-    assert [r for results, _ in streamed for r in results] == serial
-    assert sum((c for _, c in streamed), Counter()) == counts
+    assert [r for results, _, _ in streamed for r in results] == serial
+    assert sum((c for _, c, _ in streamed), Counter()) == counts
     kept, _ = clean_molecules(strings, "selfies")
     assert counts == Counter(t for s in kept for t in split_selfies(s))
 

@@ -119,6 +119,8 @@ def _prepare_cached(config: Any, tokenizer: Any, log: Log, progress: bool) -> Pr
     settings = {"representation": dcfg.representation, "column": dcfg.csv_column,
                 "max_length": dcfg.max_length, "valid": file_digest(valid_path),
                 "tokenizer": given}
+    if dcfg.standardize_mode is not None:  # (absent otherwise: earlier entries stay valid)
+        settings["standardize"] = dcfg.standardize_mode
     key = cache_key(train_path, settings)
     # a run given its tokenizer (resumed, fine-tuned) also reads the entry its first part built
     # from the data, when the tokenizer built there is the one given
@@ -165,7 +167,7 @@ def _build_cache(config: Any, key: str, meta: dict[str, Any], tokenizer: Any, lo
     with EntryBuilder(key) as entry:
         for split in ("train", "valid"):
             path = meta[split]
-            tally = SkipTally(path)
+            tally = SkipTally(path, standardized=dcfg.standardize_mode is not None)
             counts: Counter[str] = Counter()
             bar = tqdm(desc=f"checking {split} rows", unit=" rows", unit_scale=True,
                        disable=not progress, dynamic_ncols=True, mininterval=2.0)
@@ -174,10 +176,11 @@ def _build_cache(config: Any, key: str, meta: dict[str, Any], tokenizer: Any, lo
                 # rows with tokens the training data never had are skipped: the model cannot
                 # produce them
                 vocabulary = None if tokenizer is None else tokenizer.vocab
-                for results, chunk_counts in check_molecules(
+                for results, chunk_counts, changed in check_molecules(
                         chunks, dcfg.representation, dcfg.max_length, vocabulary,
-                        count_tokens=split == "train" and tokenizer is None):
-                    kept = tally.add(results)
+                        count_tokens=split == "train" and tokenizer is None,
+                        standardize=dcfg.standardize_mode):
+                    kept = tally.add(results, changed)
                     out.writelines(f"{value}\n" for value in kept)
                     if chunk_counts:
                         counts.update(chunk_counts)
@@ -212,7 +215,8 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
     dcfg = config.data
     train_strings, train_report = load_molecules(resolve_data(dcfg.train), column=dcfg.csv_column,
                                                  representation=dcfg.representation,
-                                                 max_length=dcfg.max_length)
+                                                 max_length=dcfg.max_length,
+                                                 standardize=dcfg.standardize_mode)
     log(f"train: {train_report.summary()}")
     if not train_strings:
         raise DataError(f"no usable training rows in {dcfg.train}: {train_report.summary()}")
@@ -222,7 +226,8 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
     valid_strings, valid_report = load_molecules(resolve_data(dcfg.valid), column=dcfg.csv_column,
                                                  representation=dcfg.representation,
                                                  max_length=dcfg.max_length,
-                                                 vocabulary=tokenizer.vocab)
+                                                 vocabulary=tokenizer.vocab,
+                                                 standardize=dcfg.standardize_mode)
     log(f"valid: {valid_report.summary()}")
     prepared = Prepared(tokenizer, tokenize_to_array(tokenizer, train_strings),
                         tokenize_to_array(tokenizer, valid_strings),
