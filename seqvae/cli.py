@@ -11,6 +11,7 @@ seqvae optimize MODEL --objective qed --budget 500 -o best.csv
 seqvae export RUN DEST --half
 seqvae fit-prior MODEL [--data FILE] [--n 20000] [--components 1]
 seqvae standardize FILE -o standardized.csv [--drop-stereo]
+seqvae score MODEL FILE -o scores.csv [--k 32] [--reference FILE]
 """
 
 from __future__ import annotations
@@ -111,6 +112,26 @@ def _standardize(args: argparse.Namespace) -> None:
           f"{int(table['changed'].sum())} changed"
           + (" (" + ", ".join(f"{k} {v}" for k, v in steps.items()) + ")" if len(steps) else "")
           + f", {failed} could not be standardised")
+
+
+def _score(args: argparse.Namespace) -> None:
+    from .data import read_strings
+    from .trained import load
+
+    model = load(args.model, device=args.device)
+    if not (args.smiles or args.input):
+        raise SeqVAEError("give an input file or --smiles S [S ...]")
+    strings = list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
+    start = time.perf_counter()
+    table = model.score(strings, k=args.k, seed=args.seed, triage=not args.no_triage,
+                        reference=args.reference, progress=not args.no_progress,
+                        **_standardizing(args))
+    rate = len(table) / max(time.perf_counter() - start, 1e-9)
+    table.to_csv(args.output, index=False)
+    scored = int(table["reason"].isna().sum())
+    print(f"wrote scores of {len(table)} rows to {args.output} ({rate:.0f}/s, k={table['k'][0]}): "
+          f"{scored} scored, {len(table) - scored} unreadable (NaN, reason given); mean "
+          f"bits per character {table['bits_per_char'].mean():.3f}")
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -276,6 +297,27 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.choices["reconstruct"].add_argument("--sample-decoding", action="store_true",
                                               help="sample tokens instead of greedy decoding")
 
+    p = verbs.add_parser("score", help="per input: -ELBO, its terms, importance-weighted NLL, "
+                                       "bits per character; for molecules novelty, nearest-"
+                                       "neighbour similarity to the training set, QED, SA, MW, "
+                                       "logP, MOSES filters and alert")
+    p.add_argument("model")
+    p.add_argument("input", nargs="?", help=".csv/.smi/.txt file")
+    p.add_argument("--smiles", nargs="+", help="inputs given on the command line")
+    p.add_argument("--column", default=None, help="CSV column (default SMILES / text)")
+    p.add_argument("--k", type=int, default=32, help="codes per input for the importance-"
+                                                     "weighted NLL (default 32)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reference", default=None,
+                   help="molecules to measure novelty and similarity against (default: the "
+                        "model's training file)")
+    p.add_argument("--no-triage", action="store_true", help="likelihoods only")
+    p.add_argument("--standardize", action="store_true", help="score each standardised parent")
+    p.add_argument("--drop-stereo", action="store_true", help="standardise and drop stereo")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("-o", "--output", default="scores.csv")
+    p.set_defaults(func=_score)
+
     p = verbs.add_parser("standardize", help="standardise molecules (RDKit MolStandardize: "
                                              "largest fragment, neutral charges, canonical "
                                              "SMILES) and say what changed per row")
@@ -375,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_fit_prior)
 
     for verb in ("sample", "encode", "reconstruct", "interpolate", "evaluate", "optimize",
-                 "fit-prior"):
+                 "fit-prior", "score"):
         verbs.choices[verb].add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     return parser
 

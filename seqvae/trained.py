@@ -395,6 +395,21 @@ class TrainedModel:
             table[name] = values
         return table
 
+    def score(self, strings: Sequence[str], k: int = 32, seed: int = 0, batch_size: int = 64,
+              standardize: bool = False, keep_stereo: bool = True, triage: bool = True,
+              reference: Sequence[str] | str | Path | None = None,
+              progress: bool = False) -> pd.DataFrame:
+        """Per input, in order: -ELBO with its reconstruction and KL terms, the
+        importance-weighted NLL with k codes, bits per character; for molecules (triage) the
+        canonical SMILES, novelty and nearest-neighbour Tanimoto similarity to the training
+        set (or ``reference``: SMILES or a file), QED, SA, MW, logP, the MOSES filters and the
+        alert that fails them. A row the model cannot read gets NaN scores and its reason;
+        none is dropped. See seqvae.scoring for each column."""
+        from .scoring import score
+        return score(self, strings, k=k, seed=seed, batch_size=batch_size,
+                     standardize=standardize, keep_stereo=keep_stereo, triage=triage,
+                     reference=reference, progress=progress)
+
     def training_sentences(self) -> frozenset[str] | None:
         """The training sentences of a text model, as its tokenizer reads them, to flag
         samples that copy one verbatim; None for molecules or when the file is not here."""

@@ -276,3 +276,21 @@ def test_end_of_pretraining_resets_every_decoder_parameter(decoder):
         changed = not torch.equal(p, before[name])
         assert changed == name.startswith("decoder."), name
     assert trainer.state.pretrain_done
+
+
+def test_text_model_scores_each_sentence(text_run):
+    import seqvae
+    out, _, _, folder = text_run
+    model = seqvae.load(out)
+    train_line = (folder / "train.txt").read_text().splitlines()[0]
+    inputs = [train_line, "The jury said nothing new .", "? ! .", "", "The jury said zyzzyva ."]
+    table = model.score(inputs, k=8)
+    assert list(table["input"]) == inputs
+    assert list(table["reason"].notna()) == [False, False, True, True, False]
+    good = table[table["reason"].isna()]
+    assert (good["iw_nll"] > 0).all() and (good["k"] == 8).all()
+    assert np.allclose(good["neg_elbo"], good["recon"] + good["kl"])
+    assert not table["novel"][0] and table["novel"][1]
+    assert "QED" not in table.columns
+    with pytest.raises(seqvae.DataError, match="text model"):
+        model.score(inputs, standardize=True)

@@ -65,6 +65,43 @@ def _filters() -> tuple[list[Chem.Mol], np.ndarray]:
     return mols, np.stack([_pattern_words(m) for m in mols])
 
 
+@lru_cache(maxsize=None)
+def _filter_names() -> list[str]:
+    """The name of each pattern of _filters, in its order: MCF's names (MCF1 ...) and the
+    PAINS family of each WEHI pattern (anil_di_alk_F ...)."""
+    import re
+    names = []
+    with open(DATA / "mcf.csv", newline="") as handle:
+        names += [row["names"] for row in csv.DictReader(handle)]
+    with open(DATA / "wehi_pains.csv", newline="") as handle:
+        for row in csv.reader(handle):
+            found = re.search(r"regId=([^(>]+)", row[1] if len(row) > 1 else "")
+            names.append("PAINS " + (found.group(1) if found else "unnamed"))
+    return names
+
+
+def filter_alert(mol: Chem.Mol) -> str:
+    """Why a molecule fails the MOSES filters ("" when it passes them): the first rule it
+    breaks, in passes_filters' order: "ring of 8+ atoms", "charged atom", "atom X" (outside C N
+    S O F Cl Br H), the name of the first MCF / PAINS pattern it matches, or "SMILES does not
+    re-parse"."""
+    if any(len(ring) >= 8 for ring in mol.GetRingInfo().AtomRings()):
+        return "ring of 8+ atoms"
+    for atom in mol.GetAtoms():
+        if atom.GetFormalCharge() != 0:
+            return "charged atom"
+        if atom.GetSymbol() not in FILTER_ALLOWED_ATOMS:
+            return f"atom {atom.GetSymbol()}"
+    h_mol = Chem.AddHs(mol)
+    patterns, screens = _filters()
+    words = _pattern_words(h_mol)
+    for i in np.flatnonzero(~(screens & ~words).any(axis=1)):
+        if h_mol.HasSubstructMatch(patterns[i]):
+            return _filter_names()[i]
+    smiles = Chem.MolToSmiles(mol, isomericSmiles=False)
+    return "" if smiles and Chem.MolFromSmiles(smiles) is not None else "SMILES does not re-parse"
+
+
 def _pattern_words(mol: Chem.Mol) -> np.ndarray:
     """RDKit's pattern fingerprint (its substructure screen) of a molecule or query, as uint64."""
     bits = np.zeros(PATTERN_BITS, dtype=np.uint8)
