@@ -30,13 +30,17 @@ TRAIN_FLAGS = {"out": "train.out_dir", "max_minutes": "train.max_minutes",
                "max_steps": "train.max_steps", "max_epochs": "train.max_epochs",
                "seed": "train.seed", "device": "train.device", "batch_size": "train.batch_size",
                "representation": "data.representation", "train_data": "data.train",
-               "valid_data": "data.valid", "column": "data.column"}
+               "valid_data": "data.valid", "column": "data.column", "init": "train.init"}
 
 
 def _train(args: argparse.Namespace) -> None:
     from .checkpoint import run_config
     from .trainer import train
 
+    if args.init and args.resume:
+        raise SeqVAEError("--init starts a new run from another model's weights and --resume "
+                          "continues this run's own: give one (a resumed fine-tuning run "
+                          "already knows its source)")
     values = {key: getattr(args, flag) for flag, key in TRAIN_FLAGS.items()
               if getattr(args, flag) is not None}
     config = run_config(args.config, args.set, values, resume=args.resume)
@@ -242,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="TOML config; without it the defaults are used")
     p.add_argument("--out", help="run folder (train.out_dir)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--init", help="fine-tune this model (a shipped name, a run or checkpoint "
+                                  "folder): its weights, tokenizer and architecture")
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--max-epochs", type=int)

@@ -235,6 +235,15 @@ class TrainConfig:
     prior_codes: int = 20_000
     prior_components: int = 1
 
+    # fine-tuning (transfer learning): start from the weights and tokenizer of this model (a
+    # shipped name, a run or a checkpoint folder) instead of fresh ones; its [model] settings
+    # replace the config's and its vocabulary is kept (rows with tokens it lacks are skipped
+    # and counted); the optimiser and counters start afresh. seqvae/configs/finetune.toml
+    # holds settings for a small set
+    init: str = ""
+    # fine-tuning: keep the encoder and its posterior layer fixed (the token embedding, which
+    # the decoder shares, keeps training)
+    freeze_encoder: bool = False
     # a copy of the weights (snapshots/STEP.safetensors, listed in snapshots/index.json) every
     # this many minutes of training, kept for curves over training time; 0: none
     snapshot_every_minutes: float = 0.0
@@ -267,6 +276,10 @@ class TrainConfig:
         if not (self.max_steps > 0 or self.max_epochs > 0 or self.max_minutes > 0):
             raise ConfigError("set a training budget: train.max_steps, train.max_epochs or "
                               "train.max_minutes must be positive")
+        if self.freeze_encoder and not self.init:
+            raise ConfigError("train.freeze_encoder keeps a fine-tuned model's encoder fixed; "
+                              "set train.init to the model to fine-tune (a fresh encoder "
+                              "would stay random)")
         if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
                 or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0
                 or self.max_skipped_batches < 0 or self.prior_codes < 0

@@ -464,15 +464,9 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Load a trained model: a checkpoint or run folder, or the name of a model shipped with
     seqvae ("moses-smiles", "moses-selfies"; seqvae.pretrained.available() lists them)."""
     from .checkpoint import load_checkpoint
-    from .pretrained import available, pretrained_path
+    from .pretrained import resolve
     from .runtime import resolve_device
 
-    if not Path(path).exists() and "/" not in str(path):
-        shipped = pretrained_path(str(path))
-        if shipped is None:
-            names = ", ".join(available()) or "none in this installation"
-            raise CheckpointError(f"checkpoint {path} does not exist, and no model shipped with "
-                                  f"seqvae has that name (shipped: {names})")
-        path = shipped
-    model, tokenizer, config, directory = load_checkpoint(path, device=resolve_device(str(device)))
+    model, tokenizer, config, directory = load_checkpoint(resolve(path),
+                                                          device=resolve_device(str(device)))
     return TrainedModel(model, tokenizer, config, directory)

@@ -97,6 +97,7 @@ class Trainer:
         self.state = TrainState()
         self.metrics: dict[str, float] = {}  # the last validation figures
         self.augment: Any = None  # SMILES enumeration, when data.augment asks (setup)
+        self.init_source: dict[str, str] | None = None  # the model fine-tuned (train.init)
         self._started = time.perf_counter()
 
     # -- set-up, in named steps ---------------------------------------------------------
@@ -104,9 +105,12 @@ class Trainer:
         """Prepare everything fit() needs: runtime, checkpoint, data, model, optimizer."""
         self._start_runtime()
         restored = self._find_checkpoint()
-        self._prepare_data(restored[1] if restored else None)
+        source = None if restored else self._find_init()
+        start = restored or source
+        self._prepare_data(start[1] if start else None)
         self._derive_model_config()
-        self._build_model(restored[0] if restored else None)
+        self._build_model(start[0] if start else None)
+        self._freeze()
         self._build_optimizer()
         if restored:
             self._restore_trainer_state(restored[2])
@@ -140,6 +144,8 @@ class Trainer:
         model, tokenizer, saved, _ = load_checkpoint(directory, device=self.device)
         for name in DERIVED_FIELDS:  # filled from the tokenizer, not set by users
             setattr(self.config.model, name, getattr(saved.model, name))
+        if self.config.train.init:  # a fine-tuning run's architecture is its source's
+            self.config.model = copy.deepcopy(saved.model)
         for section in ("model", "data"):
             if getattr(saved, section) != getattr(self.config, section):
                 raise ConfigError(
@@ -148,6 +154,39 @@ class Trainer:
                     f"or start a new out_dir")
         self.resumed = True
         return model, tokenizer, directory
+
+    def _find_init(self) -> tuple[SequenceVAE, Any, Path] | None:
+        """With train.init, the source model to fine-tune: its weights, tokenizer and
+        architecture (its [model] settings replace the config's); it must read the
+        representation the data are given in."""
+        spec = self.config.train.init
+        if not spec:
+            return None
+        from .pretrained import resolve
+        model, tokenizer, saved, directory = load_checkpoint(resolve(spec), device=self.device)
+        ours, theirs = self.config.data.representation, saved.data.representation
+        if ours != theirs:
+            raise ConfigError(f"train.init: {directory} is a {theirs} model and the data are "
+                              f"read as {ours}; fine-tune it with data.representation = "
+                              f"\"{theirs}\" (--representation {theirs})")
+        self.config.model = copy.deepcopy(saved.model)
+        from .priors import model_digest
+        self.init_source = {"spec": spec, "path": str(directory),
+                            "model_sha256": model_digest(directory)}
+        self.log(f"fine-tuning {directory}: its weights, vocabulary of {tokenizer.vocab_size} "
+                 f"tokens and architecture; a fresh optimiser")
+        return model, tokenizer, directory
+
+    def _freeze(self) -> None:
+        """train.freeze_encoder: the encoder and posterior layer take no updates."""
+        if not self.config.train.freeze_encoder:
+            return
+        if self.model.encoder is None:
+            raise ConfigError("train.freeze_encoder: this model has no encoder (a language "
+                              "model, model.use_latent = false)")
+        for module in (self.model.encoder, self.model.posterior):
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
 
     def _prepare_data(self, tokenizer: Any) -> None:
         self.data = prepare_data_distributed(self.config, tokenizer, self.world, self.device,
@@ -172,7 +211,8 @@ class Trainer:
 
     def _build_optimizer(self) -> None:
         cfg = self.config.train
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
+        self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
+                                          lr=cfg.lr,
                                           weight_decay=cfg.weight_decay)
         # float16 needs its gradients scaled (and inf / NaN steps skipped, as the scaler does)
         self.scaler = (torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None)
@@ -284,6 +324,8 @@ class Trainer:
                    "parameters": sum(p.numel() for p in self.model.parameters())}
         if self.world.distributed:
             summary["processes"] = self.world.size
+        if self.init_source is not None:
+            summary["init"] = self.init_source
         if self.augment is not None:
             summary["augment"] = {"mode": self.config.data.augment,
                                   "this_part": self.augment.report()}
@@ -435,7 +477,8 @@ class Trainer:
                              or getattr(module, "_reset_parameters", None))
                     if module is not self.model.decoder and reset is not None:
                         reset()
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
+            self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
+                                          lr=cfg.lr,
                                               weight_decay=cfg.weight_decay)
         self.state.pretrain_done = True
         self.log(f"step {self.state.step}: autoencoder pre-training done; KL term on"

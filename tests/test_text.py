@@ -294,3 +294,19 @@ def test_text_model_scores_each_sentence(text_run):
     assert "QED" not in table.columns
     with pytest.raises(seqvae.DataError, match="text model"):
         model.score(inputs, standardize=True)
+
+
+def test_a_text_model_fine_tunes(text_run, tmp_path):
+    from seqvae.trainer import train
+    out, _, _, folder = text_run
+    cfg = load_config(None, [
+        f'train.out_dir="{tmp_path / "tuned"}"', f'data.train="{folder / "valid.txt"}"',
+        f'data.valid="{folder / "valid.txt"}"', 'data.representation="word"',
+        "data.lowercase=true", "data.max_length=30", f'train.init="{out}"',
+        "train.max_steps=3", "train.max_minutes=0", "train.eval_every=3",
+        "train.checkpoint_every=3", "train.eval_samples=5", "train.eval_max_molecules=20",
+        "train.kl_warmup_fraction=0"])
+    summary = train(cfg, progress=False, log=lambda *a: None)
+    assert summary["step"] == 3 and summary["init"]["path"].startswith(str(out))
+    assert ((tmp_path / "tuned" / "checkpoint" / "tokenizer.json").read_text()
+            == (out / "checkpoint" / "tokenizer.json").read_text())
