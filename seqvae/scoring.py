@@ -232,3 +232,68 @@ def _reference_index(model: Any, reference: Sequence[str] | str | Path | None,
         raise DataError(f"the model's training data ({spec}: {path}) is not here; pass "
                         "reference=FILE (seqvae score --reference FILE), or triage=False")
     return TrainingIndex.for_file(Path(path), model.config.data.csv_column, progress)
+
+
+# -- anomaly detection ------------------------------------------------------------------------
+
+# higher is more unusual for each: the likelihood scores of the module docstring, and the
+# Tanimoto distance to the nearest training molecule (1 - nn_similarity, molecules only)
+ANOMALY_SCORES = ("bits_per_char", "iw_nll", "neg_elbo", "nn_distance")
+
+
+def anomaly_scores(model: Any, strings: Sequence[str], score: str = "bits_per_char",
+                   k: int = 32, seed: int = 0, **options: Any) -> np.ndarray:
+    """One anomaly score per input (higher: more unusual), NaN where the model cannot read
+    the row (score() says why). options go to score() (standardize, keep_stereo, reference)."""
+    if score not in ANOMALY_SCORES:
+        raise DataError(f"score must be one of {', '.join(ANOMALY_SCORES)}, got {score!r}")
+    if score == "nn_distance" and not model.molecular:
+        raise DataError("nn_distance is a Tanimoto distance between molecules; a text model "
+                        "has bits_per_char, iw_nll and neg_elbo")
+    table = model.score(strings, k=k, seed=seed, triage=score == "nn_distance", **options)
+    values = 1.0 - table["nn_similarity"] if score == "nn_distance" else table[score]
+    values = values.to_numpy(dtype=float, copy=True)
+    if score == "nn_distance":  # a molecule the model cannot read has no score either
+        values[table["reason"].notna().to_numpy()] = np.nan
+    return values
+
+
+class AnomalyDetector:
+    """A threshold on one anomaly score, calibrated on held-out data of the training
+    distribution so that a chosen share of such data (the false-positive rate) is flagged.
+    ``flag`` marks what lies above it, and every row the model cannot read."""
+
+    def __init__(self, score: str, threshold: float, fpr: float, n_calibration: int, k: int,
+                 seed: int, options: dict[str, Any] | None = None):
+        self.score, self.threshold, self.fpr = score, threshold, fpr
+        self.n_calibration, self.k, self.seed = n_calibration, k, seed
+        self.options = dict(options or {})
+
+    @classmethod
+    def calibrate(cls, model: Any, normal: Sequence[str], fpr: float = 0.05,
+                  score: str = "bits_per_char", k: int = 32, seed: int = 0,
+                  **options: Any) -> AnomalyDetector:
+        """The threshold flagging a share ``fpr`` of ``normal`` (held-out data like the
+        training data: never the training rows themselves, whose scores are optimistic)."""
+        if not 0.0 < fpr < 1.0:
+            raise DataError(f"fpr must be in (0, 1), got {fpr}")
+        values = anomaly_scores(model, normal, score, k, seed, **options)
+        finite = values[np.isfinite(values)]
+        if len(finite) < max(20, math.ceil(1 / fpr)):
+            raise DataError(f"{len(finite)} readable calibration rows are too few for a "
+                            f"false-positive rate of {fpr}: give at least "
+                            f"{max(20, math.ceil(1 / fpr))}")
+        threshold = float(np.quantile(finite, 1.0 - fpr, method="higher"))
+        return cls(score, threshold, fpr, len(finite), k, seed, options)
+
+    def flag(self, model: Any, strings: Sequence[str]) -> pd.DataFrame:
+        """input, score, anomalous (above the threshold, or unreadable) per row, in order."""
+        values = anomaly_scores(model, strings, self.score, self.k, self.seed, **self.options)
+        return pd.DataFrame({"input": list(strings), "score": values,
+                             "anomalous": ~(values <= self.threshold)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The detector's settings (JSON-ready), for the record."""
+        return {"score": self.score, "threshold": self.threshold, "fpr": self.fpr,
+                "n_calibration": self.n_calibration, "k": self.k, "seed": self.seed,
+                "options": {k: v for k, v in self.options.items() if k != "reference"}}

@@ -410,6 +410,23 @@ class TrainedModel:
                      standardize=standardize, keep_stereo=keep_stereo, triage=triage,
                      reference=reference, progress=progress)
 
+    def anomaly_scores(self, strings: Sequence[str], score: str = "bits_per_char", k: int = 32,
+                       seed: int = 0, **options: Any) -> np.ndarray:
+        """How unusual each input is to this model (higher: more): bits_per_char (default),
+        iw_nll, neg_elbo, or for molecules nn_distance (1 - nearest training similarity);
+        NaN where the model cannot read the row. See seqvae.scoring."""
+        from .scoring import anomaly_scores
+        return anomaly_scores(self, strings, score, k, seed, **options)
+
+    def anomaly_detector(self, normal: Sequence[str], fpr: float = 0.05,
+                         score: str = "bits_per_char", k: int = 32, seed: int = 0,
+                         **options: Any):
+        """An AnomalyDetector whose threshold flags a share fpr of ``normal``, held-out data
+        of the training distribution; its flag(model, strings) marks rows above it and rows
+        the model cannot read."""
+        from .scoring import AnomalyDetector
+        return AnomalyDetector.calibrate(self, normal, fpr, score, k, seed, **options)
+
     def training_sentences(self) -> frozenset[str] | None:
         """The training sentences of a text model, as its tokenizer reads them, to flag
         samples that copy one verbatim; None for molecules or when the file is not here."""

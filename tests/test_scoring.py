@@ -86,3 +86,22 @@ def test_score_verb(capsys, tmp_path, trained_run):
     assert len(table) == 3 and table["reason"].notna().sum() == 1  # xyz
     assert table["standardized"][2] == "CCOC(C)=O"
     assert "2 scored, 1 unreadable" in capsys.readouterr().out
+
+
+def test_anomaly_detector_calibrated_on_held_out_data(model, small_data):
+    normal = read_strings(small_data[1])  # the tiny model's validation rows: held out
+    detector = model.anomaly_detector(normal[:60], fpr=0.1, k=4)
+    values = model.anomaly_scores(normal[:60], k=4)
+    assert detector.threshold == pytest.approx(np.quantile(values, 0.9, method="higher"))
+    assert detector.to_dict()["n_calibration"] == 60
+    odd = ["xyz", "CC[Se]CC", "FC(F)(F)C(F)(F)C(F)(F)C(F)(F)C(F)(F)C(F)(F)F"]
+    flagged = detector.flag(model, normal[60:] + odd)
+    assert list(flagged["input"]) == normal[60:] + odd
+    assert flagged["anomalous"].iloc[:40].mean() <= 0.3  # near the 10% asked, on 40 rows
+    assert flagged["anomalous"].iloc[40:].all()  # unreadable rows and odd molecules
+    distance = model.anomaly_scores(["CCO", normal[0]], score="nn_distance", k=1)
+    assert 0 <= distance[1] <= distance[0] <= 1
+    with pytest.raises(DataError, match="too few"):
+        model.anomaly_detector(normal[:10], fpr=0.1, k=1)
+    with pytest.raises(DataError, match="score must be"):
+        model.anomaly_scores(["CCO"], score="surprise")
