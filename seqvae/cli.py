@@ -65,7 +65,7 @@ def _sample(args: argparse.Namespace) -> None:
     table = model.sample(args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          greedy=args.greedy, unique=args.unique, batch_size=args.batch_size,
                          seed=args.seed, progress=not args.no_progress, novelty=True,
-                         prior=args.prior)
+                         prior=args.prior, triage=args.triage)
     rate = len(table) / max(time.perf_counter() - start, 1e-9)
     picture = model.write(table, args.output, picture=not args.no_grid)
     print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
@@ -209,7 +209,8 @@ def _optimize(args: argparse.Namespace) -> None:
                       max_similarity=args.max_similarity, max_atoms=args.max_atoms,
                       start=args.start or "prior", start_top=args.start_top, column=args.column,
                       head=args.head, head_data=args.head_data, head_size=args.head_size,
-                      save_head=args.save_head, log_dir=args.log, progress=not args.no_progress)
+                      save_head=args.save_head, log_dir=args.log, progress=not args.no_progress,
+                      triage=args.triage)
     files = result.write(args.output, top=args.top, pictures=not args.no_pictures)
     print(f"wrote {len(result.results)} molecules, best first, to {args.output}; "
           + "; ".join(f"{what}: {path}" for what, path in files.items() if what != "results"))
@@ -276,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw codes from N(0, I) (standard) or from the fitted distribution of "
                         "the training codes (aggregate; seqvae fit-prior)")
     p.add_argument("--unique", action="store_true", help="keep only valid molecules, each once")
+    p.add_argument("--triage", action="store_true", help="add novelty, nearest training "
+                   "similarity, QED, SA, MW, logP, MOSES filters and alert (molecules)")
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--seed", type=int)
     p.add_argument("--no-grid", action="store_true", help="skip the PNG grid")
@@ -402,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="best.csv")
     p.add_argument("--no-pictures", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--triage", action="store_true", help="add novelty, nearest training "
+                   "similarity, QED, SA, MW, logP, MOSES filters and alert")
     p.set_defaults(func=_optimize)
 
     p = verbs.add_parser("export", help="copy a trained model (no trainer state) to share or ship")

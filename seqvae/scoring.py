@@ -168,6 +168,18 @@ def molecule_triage(smiles: Sequence[str], index: TrainingIndex | None) -> pd.Da
     return table
 
 
+def triage_columns(model: Any, smiles: Sequence[str],
+                   reference: Sequence[str] | str | Path | None = None,
+                   progress: bool = False) -> pd.DataFrame:
+    """The triage columns of score (novel, nn_similarity, QED, SA, MW, logP, filters, alert)
+    for molecules a model made (sample, optimize), one row per input, in order."""
+    if not model.molecular:
+        raise DataError("triage columns are molecular (QED, filters, ...); this is a text model")
+    table = molecule_triage([s if isinstance(s, str) else "" for s in smiles],
+                            _reference_index(model, reference, progress))
+    return table.drop(columns="SMILES")
+
+
 def score(model: Any, strings: Sequence[str], k: int = 32, seed: int = 0,
           batch_size: int = 64, standardize: bool = False, keep_stereo: bool = True,
           triage: bool = True, reference: Sequence[str] | str | Path | None = None,

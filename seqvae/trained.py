@@ -239,7 +239,8 @@ class TrainedModel:
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                greedy: bool = False, unique: bool = False, batch_size: int = 1000,
                seed: int | None = None, max_tries: int = 10, progress: bool = False,
-               novelty: bool = False, prior: str = "standard") -> pd.DataFrame:
+               novelty: bool = False, prior: str = "standard", triage: bool = False,
+               reference: Sequence[str] | str | Path | None = None) -> pd.DataFrame:
         """Decode n codes drawn from the prior: "standard", N(0, I), or "aggregate", the
         distribution of the training codes fitted after training (``fit_prior``; stored in the
         checkpoint folder, see seqvae.priors).
@@ -248,7 +249,9 @@ class TrainedModel:
         text models text and NLL. unique=True keeps only valid molecules (any sentence), each
         once, and draws until it has n of them or has drawn max_tries * n codes.
         novelty=True adds what needs the training data where the domain has it (text: novel,
-        True where no training sentence is the same).
+        True where no training sentence is the same). triage=True (molecules) adds score's
+        triage columns: novel and nn_similarity against the training file (or ``reference``),
+        QED, SA, MW, logP, filters, alert (seqvae.scoring).
         """
         n = _integer("n", n, 0)
         max_tries = _integer("max_tries", max_tries, 1)
@@ -282,6 +285,11 @@ class TrainedModel:
                  else self.domain.table([], []))
         if novelty:
             table = self.domain.annotate_samples(table, self.config, self.tokenizer)
+        if triage:
+            from .scoring import triage_columns
+            extra = triage_columns(self, list(table[key]), reference, progress)
+            table = pd.concat([table.reset_index(drop=True),
+                               extra.drop(columns=[c for c in extra if c in table])], axis=1)
         return table
 
     # -- the aggregate prior ----------------------------------------------------------------

@@ -105,3 +105,24 @@ def test_anomaly_detector_calibrated_on_held_out_data(model, small_data):
         model.anomaly_detector(normal[:10], fpr=0.1, k=1)
     with pytest.raises(DataError, match="score must be"):
         model.anomaly_scores(["CCO"], score="surprise")
+
+
+def test_samples_and_search_results_can_carry_triage_columns(model, capsys, tmp_path,
+                                                             trained_run):
+    table = model.sample(30, seed=0, triage=True)
+    assert len(table) == 30
+    for column in ("SMILES", "NLL", "valid", "novel", "nn_similarity", "QED", "SA", "MW",
+                   "logP", "filters", "alert"):
+        assert column in table.columns
+    valid = table[table["valid"]]
+    assert valid["QED"].notna().all() and valid["nn_similarity"].between(0, 1).all()
+    assert table.loc[~table["valid"], "QED"].isna().all()
+    out = tmp_path / "best.csv"
+    # a small budget: the tiny model decodes few valid molecules, and invalid ones cost
+    # decoding time but no oracle call
+    assert main(["optimize", str(trained_run), "--objective", "qed", "--methods", "prior",
+                 "--budget", "3", "--no-pictures", "--no-progress", "--triage",
+                 "-o", str(out)]) == 0
+    best = pd.read_csv(out)
+    assert {"QED", "alert", "nn_similarity"} <= set(best.columns)
+    assert np.allclose(best["QED"], best["objective"])  # the objective is QED itself

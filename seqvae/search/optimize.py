@@ -122,13 +122,16 @@ def optimize(model: Any, objective: str | Objective = "qed",
              head: str | Path | PropertyHead | None = None,
              head_data: str | Path = "default:moses_train", head_size: int = 5000,
              save_head: str | Path | None = None, log_dir: str | Path | None = None,
-             progress: bool = False, log: Callable[[str], Any] = print) -> OptimizeResult:
+             progress: bool = False, log: Callable[[str], Any] = print,
+             triage: bool = False) -> OptimizeResult:
     """Search a molecular model's latent space with each of ``methods`` (prior, gradient,
     bo), ``budget`` oracle calls each, and merge what they found.
 
     start: "prior", a file of SMILES (or default:NAME) whose codes start the search (with
     start_top, only its start_top best molecules), or a list of SMILES. log_dir: a folder of
-    one CSV log per optimiser; running again with it resumes each search."""
+    one CSV log per optimiser; running again with it resumes each search. triage: add the
+    triage columns of TrainedModel.score to the results (novelty and nearest-neighbour
+    similarity to the training file, QED, SA, MW, logP, MOSES filters and alert)."""
     objective = build_objective(objective, seed_smiles, min_similarity, max_similarity, max_atoms)
     methods = [m.strip() for m in methods if m.strip()]
     if isinstance(start, (str, Path)) and str(start) != "prior":
@@ -159,4 +162,9 @@ def optimize(model: Any, objective: str | Objective = "qed",
     if len(results):
         results = results.sort_values("objective", ascending=False, ignore_index=True)
         results = results.drop_duplicates("SMILES", ignore_index=True)
+        if triage:
+            from ..scoring import triage_columns
+            extra = triage_columns(model, list(results["SMILES"]), progress=progress)
+            results = pd.concat([results, extra.drop(columns=[c for c in extra
+                                                              if c in results])], axis=1)
     return OptimizeResult(objective, results, curves, runs, report)
