@@ -42,16 +42,15 @@ class RandomizedSmiles:
 
     def strings(self, tokens: torch.Tensor, step: int) -> list[str | None]:
         """A random model string of each row's molecule; None where there is none."""
-        from rdkit import Chem
+        from .chem import random_smiles
 
         tok = self.tokenizer
         out: list[str | None] = []
         for row, model_string in enumerate(tok.decode_batch(tokens)):
-            mol = Chem.MolFromSmiles(tok.from_model_string(model_string))
-            if mol is None or mol.GetNumAtoms() == 0:
+            smiles = random_smiles(tok.from_model_string(model_string), self.row_seed(step, row))
+            if smiles is None:
                 out.append(None)
                 continue
-            smiles = Chem.MolToRandomSmilesVect(mol, 1, randomSeed=self.row_seed(step, row))[0]
             try:
                 out.append(tok.to_model_string(smiles))
             except Exception:  # a SELFIES conversion that fails: keep the stored form

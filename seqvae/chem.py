@@ -96,6 +96,16 @@ def selfies_to_smiles(selfies: str) -> str | None:
     return smiles or None
 
 
+def random_smiles(smiles: str, seed: int) -> str | None:
+    """A random valid SMILES of the molecule (RDKit's MolToRandomSmilesVect, seeded: a seed
+    above 0, which RDKit reads as 'not seeded'); None when the input does not parse or has no
+    atoms."""
+    mol = to_mol(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        return None
+    return Chem.MolToRandomSmilesVect(mol, 1, randomSeed=seed)[0]
+
+
 def canonicalize_many(smiles: Sequence[str]) -> list[str | None]:
     """Canonical SMILES of each input, None where it does not parse; RDKit stays quiet."""
     return [canonical_smiles(s) for s in smiles]

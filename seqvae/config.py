@@ -244,6 +244,10 @@ class TrainConfig:
     # fine-tuning: keep the encoder and its posterior layer fixed (the token embedding, which
     # the decoder shares, keeps training)
     freeze_encoder: bool = False
+    # fine-tuning: append the tokens of the training data the source's vocabulary lacks
+    # (SMILES / SELFIES models), their embedding and output rows starting as the mean of the
+    # existing tokens' rows; without it, rows holding such tokens are skipped and counted
+    extend_vocab: bool = False
     # a copy of the weights (snapshots/STEP.safetensors, listed in snapshots/index.json) every
     # this many minutes of training, kept for curves over training time; 0: none
     snapshot_every_minutes: float = 0.0
@@ -276,6 +280,10 @@ class TrainConfig:
         if not (self.max_steps > 0 or self.max_epochs > 0 or self.max_minutes > 0):
             raise ConfigError("set a training budget: train.max_steps, train.max_epochs or "
                               "train.max_minutes must be positive")
+        if self.extend_vocab and not self.init:
+            raise ConfigError("train.extend_vocab grows a fine-tuned model's vocabulary; set "
+                              "train.init to the model to fine-tune (a fresh model's vocabulary "
+                              "is built from its data anyway)")
         if self.freeze_encoder and not self.init:
             raise ConfigError("train.freeze_encoder keeps a fine-tuned model's encoder fixed; "
                               "set train.init to the model to fine-tune (a fresh encoder "

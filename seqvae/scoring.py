@@ -185,11 +185,10 @@ def score(model: Any, strings: Sequence[str], k: int = 32, seed: int = 0,
           triage: bool = True, reference: Sequence[str] | str | Path | None = None,
           progress: bool = False) -> pd.DataFrame:
     """The table of the module docstring (TrainedModel.score documents the arguments)."""
-    from .trained import _integer
-
     strings = list(strings)
-    k = _integer("k", k, 1)
-    batch_size = _integer("batch_size", batch_size, 1)
+    for name, value in (("k", k), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DataError(f"{name} must be an integer of at least 1, got {value!r}")
     read = model.standardized(strings, standardize, keep_stereo)
     reasons = model.check(read)
     ok = np.array([r is None for r in reasons], dtype=bool)

@@ -179,6 +179,20 @@ class SequenceTokenizer:
         hf.add_special_tokens(list(SPECIAL_TOKENS))
         return cls(hf)
 
+    def extended(self, tokens: Iterable[str]) -> SequenceTokenizer:
+        """This tokenizer with ``tokens`` it lacks appended, each existing id unchanged (a
+        fine-tuned model's vocabulary grown for a new series, seqvae.model.grow_vocabulary)."""
+        if not self.pattern:
+            raise TokenizerError(f"a {self.kind} tokenizer cannot be extended token by token "
+                                 "(its vocabulary is learned with its merges or words)")
+        new = [t for t in dict.fromkeys(tokens) if t not in self._vocab]
+        vocab = {token: i for i, token in enumerate([*self._tokens, *new])}
+        hf = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+        hf.pre_tokenizer = pre_tokenizers.Split(Regex(self.pattern), behavior="isolated")
+        hf.decoder = decoders.Fuse()
+        hf.add_special_tokens(list(SPECIAL_TOKENS))
+        return type(self)(hf)
+
     @property
     def vocab_size(self) -> int:
         """Number of tokens, the four special ones included."""

@@ -154,11 +154,7 @@ class TrainedModel:
                 raise DataError("keep_stereo=False drops stereo as a step of standardisation: "
                                 "pass standardize=True as well")
             return strings
-        if self.config.data.text:  # nothing to standardise
-            raise DataError("standardize=True standardises molecules; this is a text model")
-        from .standardize import standardize as run
-        table = run(strings, keep_stereo=keep_stereo)
-        return [s if s is not None else x for s, x in zip(table["SMILES"], strings)]
+        return self.domain.standardized(strings, keep_stereo)
 
     @torch.no_grad()
     def encode(self, strings: Sequence[str], sample: bool = False, batch_size: int = 1000,

@@ -175,6 +175,15 @@ class Trainer:
                             "model_sha256": model_digest(directory)}
         self.log(f"fine-tuning {directory}: its weights, vocabulary of {tokenizer.vocab_size} "
                  f"tokens and architecture; a fresh optimiser")
+        if self.config.train.extend_vocab:
+            new = domain_for(self.config.data.representation).new_tokens(self.config, tokenizer)
+            if new:
+                from .model import grow_vocabulary
+                tokenizer = tokenizer.extended(new)
+                model = grow_vocabulary(model, len(new))
+                self.init_source["new_tokens"] = new
+                self.log(f"vocabulary extended by {len(new)} token(s) of the training data: "
+                         + " ".join(new[:20]) + (" ..." if len(new) > 20 else ""))
         return model, tokenizer, directory
 
     def _freeze(self) -> None:

@@ -114,3 +114,37 @@ def test_fine_tuning_a_shipped_model_by_name(tmp_path, focused):
                                 **{**STEPS, "train.max_steps": 2, "train.init": "moses-smiles"}),
                     **QUIET)
     assert summary["step"] == 2 and summary["init"]["spec"] == "moses-smiles"
+
+
+def test_grown_vocabulary_keeps_every_old_prediction(trained_run):
+    from seqvae import load
+    from seqvae.model import grow_vocabulary
+    source = load(trained_run)
+    grown = grow_vocabulary(source.model, 2).eval()
+    old = source.model.state_dict()
+    new = grown.state_dict()
+    v = source.model.config.vocab_size
+    assert new["embedding.weight"].shape[0] == v + 2
+    assert torch.allclose(new["embedding.weight"][v], old["embedding.weight"][4:].mean(0))
+    assert torch.allclose(new["decoder.output.bias"][v + 1], old["decoder.output.bias"][4:].mean())
+    ids = source.tokenizer.encode_batch(["CCO", "c1ccccc1"])
+    (tokens, lengths), = source._batches(ids, 2)
+    with torch.no_grad():
+        a = source.model(tokens, lengths, sample_z=False).logits
+        b = grown(tokens, lengths, sample_z=False).logits
+    assert torch.allclose(a, b[..., :v], atol=1e-6)  # the old tokens' scores are unchanged
+
+
+def test_fine_tuning_can_extend_the_vocabulary(tmp_path, trained_run, focused):
+    run = tmp_path / "extended"
+    summary = train(tiny_config(run, *focused, **STEPS, **{"train.init": str(trained_run),
+                                                          "train.extend_vocab": True}), **QUIET)
+    assert summary["init"]["new_tokens"] == ["[Se]"]
+    assert summary["data"]["train"]["n_kept"] == 91  # the [Se] row is read now
+    from seqvae import load
+    tuned, source = load(run), load(trained_run)
+    assert tuned.tokenizer.vocab_size == source.tokenizer.vocab_size + 1
+    assert all(tuned.tokenizer.vocab[t] == i for t, i in source.tokenizer.vocab.items())
+    assert tuned.check(["CC[Se]CC"]) == [None]
+    with pytest.raises(ConfigError, match="train.init"):
+        tiny_config(run, *focused, **{"train.extend_vocab": True})

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import TokenizerError
+from ..errors import ConfigError, DataError, TokenizerError
 
 Log = Callable[[str], Any]
 Encoded = tuple[list[int] | None, str | None]  # token ids, or None and why not
@@ -111,6 +111,19 @@ class Domain:
         return None
 
     # -- data ------------------------------------------------------------------------------
+    def standardized(self, strings: Sequence[str], keep_stereo: bool = True) -> list[str]:
+        """What a model reads of each input when asked to standardise it (molecules: the
+        standardised parent); other domains refuse."""
+        raise DataError(f"standardize=True standardises molecules; a {self.name} model reads "
+                        "its inputs as given")
+
+    def new_tokens(self, config: Any, tokenizer: Any) -> list[str]:
+        """Tokens of the training rows (config.data) that ``tokenizer`` lacks, most frequent
+        first: what train.extend_vocab appends; domains whose vocabulary cannot grow token by
+        token refuse."""
+        raise ConfigError(f"train.extend_vocab appends tokens to a SMILES / SELFIES vocabulary; "
+                          f"a {self.name} model's vocabulary is learned with its words or merges")
+
     def prepare(self, config: Any, tokenizer: Any = None, log: Log = print,
                 progress: bool = False) -> Prepared:
         """Read, clean and tokenize the config's training and validation data; build the

@@ -91,6 +91,25 @@ class Molecules(Domain):
         return molecule_grid(list(valid["SMILES"]), path, legends=legends,
                              mols_per_row=min(per_row, len(valid)))
 
+    def standardized(self, strings: Sequence[str], keep_stereo: bool = True) -> list[str]:
+        """Each input's standardised parent (seqvae.standardize); an input that cannot be
+        standardised stays as given, so the check that follows names its reason."""
+        from ..standardize import standardize
+        table = standardize(list(strings), keep_stereo=keep_stereo)
+        return [s if s is not None else x for s, x in zip(table["SMILES"], strings)]
+
+    def new_tokens(self, config: Any, tokenizer: Any) -> list[str]:
+        """Tokens of the cleaned training rows that ``tokenizer`` lacks, most frequent first."""
+        from collections import Counter
+
+        from ..data import clean_molecules, read_strings, resolve_data
+        d = config.data
+        strings, _ = clean_molecules(read_strings(resolve_data(d.train), d.csv_column),
+                                     d.representation, d.max_length,
+                                     standardize=d.standardize_mode)
+        counts = Counter(t for s in strings for t in tokenizer.unknown_tokens(s))
+        return [token for token, _ in counts.most_common()]
+
     # -- data ------------------------------------------------------------------------------
     def prepare(self, config: Any, tokenizer: Any = None, log: Log = print,
                 progress: bool = False) -> Prepared:

@@ -219,3 +219,23 @@ def filtered_probs(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> 
         probs = probs.masked_fill(drop, 0.0)
         probs = probs / probs.sum(-1, keepdim=True)
     return probs
+
+
+def grow_vocabulary(model: SequenceVAE, n_new: int) -> SequenceVAE:
+    """A copy of ``model`` with ``n_new`` tokens appended to its vocabulary: every weight kept,
+    the new rows of the token embedding and of the decoder's output layer (weights and bias)
+    set to the mean of the existing ordinary tokens' rows (the four special ones left out), so
+    a new token starts as an average token rather than as noise."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    config.vocab_size = model.config.vocab_size + n_new
+    grown = SequenceVAE(config).to(model.device)
+    state = model.state_dict()
+    first = 4  # PAD BOS EOS UNK
+    for key in ("embedding.weight", "decoder.output.weight", "decoder.output.bias"):
+        old = state[key]
+        mean = old[first:].mean(0, keepdim=True)
+        state[key] = torch.cat([old, mean.expand(n_new, *old.shape[1:])])
+    grown.load_state_dict(state)
+    return grown
