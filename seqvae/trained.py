@@ -148,6 +148,8 @@ class TrainedModel:
         """What the model reads of each input: with standardize, the standardised parent
         molecule (seqvae.standardize; an input that cannot be standardised stays as given, so
         the error that follows names its reason), else the inputs themselves."""
+        if isinstance(strings, str):
+            raise TypeError("pass a list of strings, not a single string")
         strings = list(strings)
         if not standardize:
             if not keep_stereo:

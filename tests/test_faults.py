@@ -105,7 +105,7 @@ class Crash(BaseException):
 def _crash_on(monkeypatch, where: str) -> None:
     """Make the third checkpoint write die at one point of its sequence."""
     calls = {"saves": 0, "renamed_to_old": False}
-    save_tensors, rename = checkpoint_module._save_tensors, Path.rename
+    save_tensors, rename = checkpoint_module.save_tensors, Path.rename
     original_save = checkpoint_module.save_checkpoint
 
     def counting_save(*args, **kwargs):
@@ -128,7 +128,7 @@ def _crash_on(monkeypatch, where: str) -> None:
 
     monkeypatch.setattr("seqvae.trainer.save_checkpoint", counting_save)
     if where == "mid_file":
-        monkeypatch.setattr(checkpoint_module, "_save_tensors", half_written)
+        monkeypatch.setattr(checkpoint_module, "save_tensors", half_written)
     else:
         monkeypatch.setattr(Path, "rename", renaming)
 
