@@ -1,0 +1,191 @@
+"""Fine-tuning on a chemist's focused series, three arms at the same CPU budget: the shipped
+model as it is, a model of the same architecture trained from scratch on the series, and the
+shipped model fine-tuned on it (seqvae/configs/finetune.toml, train.init).
+
+    python -m benchmarks.finetune --minutes 5
+
+The series: molecules of MOSES' scaffold-test split (scaffolds absent from the MOSES training
+split, so absent from the shipped model's pretraining) that hold a sulfonamide (S(=O)(=O)N),
+2,000 drawn with seed 0, split 1,400 to train on, 200 to validate on and 400 held out. Each arm samples --samples molecules from N(0, I) (seed 0), scored for validity,
+the share of valid samples in the class, FCD to the 400 held-out molecules, novelty against
+the MOSES training split and against the 1,400, internal diversity, and the same with the
+arm's aggregate prior where it has one. Writes benchmarks/results/finetune.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import (LoadMonitor, load_text, machine, machine_markdown,
+                               write_results)
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "runs" / "finetune"
+CLASS_SMARTS = "S(=O)(=O)N"
+CLASS_NAME = "sulfonamide"
+N_SERIES, N_HELD_OUT, N_VALID = 2000, 400, 200
+GOAL_VALID = 0.9
+
+
+def series() -> dict[str, Path]:
+    """The focused set's files: train (1,400), valid (200), held-out (400)."""
+    from rdkit import Chem
+
+    from seqvae.data import moses_path, read_strings
+
+    RUNS.mkdir(parents=True, exist_ok=True)
+    files = {name: RUNS / f"series_{name}.csv" for name in ("train", "valid", "held_out")}
+    if all(f.is_file() for f in files.values()):
+        return files
+    pattern = Chem.MolFromSmarts(CLASS_SMARTS)
+    pool = read_strings(moses_path("test_scaffolds"))
+    rng = np.random.default_rng(0)
+    members = []
+    for i in rng.permutation(len(pool)):
+        mol = Chem.MolFromSmiles(pool[i])
+        if mol is not None and mol.HasSubstructMatch(pattern):
+            members.append(pool[i])
+            if len(members) == N_SERIES:
+                break
+    held, valid = members[:N_HELD_OUT], members[N_HELD_OUT:N_HELD_OUT + N_VALID]
+    train = members[N_HELD_OUT + N_VALID:]
+    for name, rows in (("train", train), ("valid", valid), ("held_out", held)):
+        pd.DataFrame({"SMILES": rows}).to_csv(files[name], index=False)
+    return files
+
+
+def arms(model: str, minutes: float, files: dict[str, Path]) -> dict[str, Any]:
+    """Train the two arms that train (each in a run folder of its own) and return the three
+    models' folders with their training figures."""
+    import json
+
+    import seqvae
+    from seqvae import load_config
+    from seqvae.pretrained import resolve
+    from seqvae.checkpoint import resolve_checkpoint
+
+    source = resolve_checkpoint(resolve(model))
+    shipped_model = json.loads((source / "config.json").read_text())["config"]["model"]
+    data = [f'data.train="{files["train"]}"', f'data.valid="{files["valid"]}"',
+            f"train.max_minutes={minutes}", "train.eval_every=100", "train.checkpoint_every=100",
+            f"train.prior_codes={N_SERIES}"]
+    architecture = [f"model.{k}={json.dumps(v)}" for k, v in shipped_model.items()
+                    if v is not None and k not in ("vocab_size", "pad_id", "bos_id", "eos_id",
+                                                   "unk_id", "max_length")]
+    configs = {
+        # from scratch: the shipped architecture, the default recipe for a time budget
+        "scratch": load_config(ROOT / "seqvae/configs/moses_smiles.toml",
+                               data + architecture + [f'train.out_dir="{RUNS / "scratch"}"']),
+        "fine-tuned": load_config(ROOT / "seqvae/configs/finetune.toml",
+                                  data + [f'train.out_dir="{RUNS / "fine-tuned"}"',
+                                          f'train.init="{model}"']),
+    }
+    out: dict[str, Any] = {"shipped": {"path": str(source), "train_seconds": 0.0, "steps": 0}}
+    for name, config in configs.items():
+        run = Path(config.train.out_dir)
+        if run.exists():
+            import shutil
+            shutil.rmtree(run)
+        with LoadMonitor(every=10.0) as load:
+            summary = seqvae.train(config, progress=False)
+        out[name] = {"path": str(run), "train_seconds": summary["elapsed_s"],
+                     "steps": summary["step"], "load_average": load.summary(),
+                     "data": summary["data"]["train"]}
+    return out
+
+
+def measure(path: str, files: dict[str, Path], n: int) -> list[dict[str, Any]]:
+    """Each prior's samples scored against the series."""
+    from rdkit import Chem
+
+    import seqvae
+    from seqvae.metrics import evaluate_molecules
+    from seqvae.metrics.reference import load_reference
+    from seqvae.priors import has_prior
+
+    model = seqvae.load(path)
+    pattern = Chem.MolFromSmarts(CLASS_SMARTS)
+    held = load_reference(files["held_out"], train=files["train"], progress=False)
+    moses_train = load_reference("moses", progress=False).train
+    rows = []
+    for prior in ["standard"] + (["aggregate"] if has_prior(model.path) else []):
+        table = model.sample(n, seed=0, prior=prior, batch_size=1000)
+        smiles = list(table["SMILES"].fillna(""))
+        report = evaluate_molecules(smiles, held, progress=False)
+        valid = [s for s, ok in zip(smiles, table["valid"]) if ok]
+        in_class = np.mean([Chem.MolFromSmiles(s).HasSubstructMatch(pattern) for s in valid]
+                           ) if valid else float("nan")
+        canonical = set(valid)
+        rows.append({"prior": prior, "valid": report.metrics["valid"],
+                     "in_class": float(in_class),
+                     "FCD_held_out": report.metrics["FCD/Test"],
+                     "novel_vs_series": report.metrics["Novelty"],
+                     "novel_vs_moses": float(np.mean([s not in moses_train for s in canonical]))
+                     if canonical else float("nan"),
+                     "IntDiv": report.metrics["IntDiv"], "n": n})
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    rows = [(arm, m) for arm, a in r["arms"].items() for m in a["measured"]]
+    standard = {arm: m for arm, m in rows if m["prior"] == "standard"}
+    tuned = standard["fine-tuned"]
+    beats = all(tuned["FCD_held_out"] < m["FCD_held_out"] for a, m in standard.items()
+                if a != "fine-tuned")
+    lines = ["# Fine-tuning on a focused series", "",
+             f"Series: {N_SERIES:,} {CLASS_NAME}s ({CLASS_SMARTS}) of MOSES' scaffold-test split "
+             f"(scaffolds absent from the shipped model's training data), seed 0: "
+             f"{N_SERIES - N_HELD_OUT - N_VALID:,} to train on, {N_VALID} for validation, "
+             f"{N_HELD_OUT} held out. Shipped model: `{r['model']}`. Each arm trained "
+             f"{r['minutes']:g} CPU minutes (fp32) and sampled {r['samples']:,} times (seed 0). "
+             f"Command: `{r['command']}`.", "",
+             "| arm | prior | steps | valid | in class | FCD to held-out | novel vs series | "
+             "novel vs MOSES train | IntDiv |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for arm, m in rows:
+        a = r["arms"][arm]
+        lines.append(f"| {arm} | {m['prior']} | {a['steps']:,} | {m['valid']:.3f} | "
+                     f"{m['in_class']:.3f} | {m['FCD_held_out']:.2f} | "
+                     f"{m['novel_vs_series']:.3f} | {m['novel_vs_moses']:.3f} | "
+                     f"{m['IntDiv']:.3f} |")
+    lines += ["", f"Goal: the fine-tuned arm beats both others on FCD to the held-out series "
+              f"with validity at least {GOAL_VALID} in at most 5 CPU minutes. Measured (N(0, I)): "
+              f"FCD {tuned['FCD_held_out']:.2f} against "
+              + ", ".join(f"{a} {m['FCD_held_out']:.2f}" for a, m in standard.items()
+                          if a != "fine-tuned")
+              + f"; validity {tuned['valid']:.3f}; {r['minutes']:g} minutes: "
+              + ("met" if beats and tuned["valid"] >= GOAL_VALID and r["minutes"] <= 5
+                 else "not met") + ".", "",
+              "Load while training: " + "; ".join(
+                  f"{arm}: {load_text(a.get('load_average'))}" for arm, a in r["arms"].items()
+                  if a.get("load_average")) + ".", "", "## Machine", "",
+              machine_markdown(r["machine"])]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="moses-smiles")
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--samples", type=int, default=2000)
+    args = parser.parse_args()
+    files = series()
+    started = time.perf_counter()
+    trained = arms(args.model, args.minutes, files)
+    for arm in trained.values():
+        arm["measured"] = measure(arm["path"], files, args.samples)
+    result = {"model": args.model, "minutes": args.minutes, "samples": args.samples,
+              "arms": trained, "seconds": time.perf_counter() - started, "machine": machine(),
+              "command": f"python -m benchmarks.finetune --model {args.model} --minutes "
+                         f"{args.minutes:g} --samples {args.samples}"}
+    write_results("finetune", result, markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
