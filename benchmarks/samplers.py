@@ -59,15 +59,11 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
 
     model = seqvae.load(model_path)
     started = time.perf_counter()
-    strings, source = model._training_strings()
-    generator = torch.Generator().manual_seed(0)
-    rows_index = torch.randperm(len(strings), generator=generator)[:n_codes].sort().values
-    train_ids = model.tokenizer.encode_batch(
-        [model.tokenizer.to_model_string(strings[int(i)]) for i in rows_index])
-    codes = model.codes_of(train_ids, sample=True, seed=0)
+    # what fit_prior fits to: codes of n_codes training rows drawn with seed 0
+    codes, info = model.codes_for(n=n_codes, seed=0)
+    source = info["source"]
     valid = read_strings(resolve_data(VALID))[:N_VALID_CODES]
-    valid_codes = model.codes_of(model.tokenizer.encode_batch(
-        [model.tokenizer.to_model_string(s) for s in valid]), sample=True, seed=1)
+    valid_codes, _ = model.codes_for(valid, n=len(valid), seed=1)
     fit_seconds = time.perf_counter() - started
     mixtures: dict[int, Any] = {}
     held_out: dict[str, float] = {

@@ -72,11 +72,8 @@ class RandomizedSmiles:
             else:
                 rows.append(ids)
         self.rows += len(rows)
-        new_lengths = torch.tensor([len(r) for r in rows], dtype=lengths.dtype)
-        out = torch.full((len(rows), int(new_lengths.max())), tok.pad_id, dtype=tokens.dtype)
-        for i, r in enumerate(rows):
-            out[i, :len(r)] = torch.tensor(r, dtype=tokens.dtype)
-        return out, new_lengths
+        from .data import pad_rows
+        return pad_rows(rows, tok.pad_id)
 
     def report(self) -> dict[str, int]:
         """Rows randomised and rows that kept their stored form, in this process's run part."""

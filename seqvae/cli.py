@@ -72,22 +72,24 @@ def _sample(args: argparse.Namespace) -> None:
           f"{_figures(model.summary(table))}" + (f"; picture {picture}" if picture else ""))
 
 
-def _inputs(args: argparse.Namespace, model) -> list[str]:
-    """The inputs (--smiles or a file) the model can encode; the others are reported on
-    stderr and skipped."""
+def _read_inputs(args: argparse.Namespace) -> list[str]:
+    """The strings given: --smiles, else the rows of the input file."""
     from .data import read_strings
 
     if not (args.smiles or args.input):
         raise SeqVAEError("give an input file or --smiles S [S ...]")
-    strings = list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
-    if args.standardize or args.drop_stereo:  # usable once standardised: keep the inputs
-        read = model.standardized(strings, True, keep_stereo=not args.drop_stereo)
-        _, rejected = model.usable(read)
-        ok = set(range(len(strings))) - {i for i, _, _ in rejected}
-        kept = [strings[i] for i in sorted(ok)]
-        rejected = [(i, strings[i], why) for i, _, why in rejected]
-    else:
-        kept, rejected = model.usable(strings)
+    return list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
+
+
+def _inputs(args: argparse.Namespace, model) -> list[str]:
+    """The inputs (--smiles or a file) the model can encode; the others are reported on
+    stderr and skipped."""
+    strings = _read_inputs(args)
+    # judged as the model will read them (standardised when asked); the inputs are kept
+    read = model.standardized(strings, **_standardizing(args))
+    reasons = model.check(read)
+    kept = [s for s, why in zip(strings, reasons) if why is None]
+    rejected = [(i, s, why) for i, (s, why) in enumerate(zip(strings, reasons)) if why]
     if rejected:
         first = "; ".join(f"row {i + 1} {s[:40]!r}: {r}" for i, s, r in rejected[:3])
         print(f"skipped {len(rejected)} of {len(strings)} inputs ({first})", file=sys.stderr)
@@ -104,11 +106,9 @@ def _standardizing(args: argparse.Namespace) -> dict[str, bool]:
 
 
 def _standardize(args: argparse.Namespace) -> None:
-    from .data import read_strings
     from .standardize import standardize
 
-    strings = list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
-    table = standardize(strings, keep_stereo=not args.drop_stereo)
+    table = standardize(_read_inputs(args), keep_stereo=not args.drop_stereo)
     table.to_csv(args.output, index=False)
     failed = int(table["SMILES"].isna().sum())
     steps = table.loc[table["changes"] != "", "changes"].str.split(",").explode().value_counts()
@@ -119,13 +119,10 @@ def _standardize(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from .data import read_strings
     from .trained import load
 
     model = load(args.model, device=args.device)
-    if not (args.smiles or args.input):
-        raise SeqVAEError("give an input file or --smiles S [S ...]")
-    strings = list(args.smiles) if args.smiles else read_strings(args.input, column=args.column)
+    strings = _read_inputs(args)
     start = time.perf_counter()
     table = model.score(strings, k=args.k, seed=args.seed, triage=not args.no_triage,
                         reference=args.reference, progress=not args.no_progress,

@@ -32,6 +32,7 @@ from seqvae.tokenizers import min_model_tokens, split_selfies, split_smiles
 __all__ = [
     "SkipReport",
     "SkipTally",
+    "pad_rows",
     "read_strings",
     "iter_strings",
     "check_molecules",
@@ -564,6 +565,16 @@ def resolve_data(spec: str | Path) -> Path:
     if text.startswith("default:"):
         return default_data_path(text.removeprefix("default:"))
     return Path(text).expanduser()
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-id rows as one batch: tokens (B, T) int64 padded with pad_id to the longest row,
+    and lengths (B,) int64 (as SequenceBatches gives them)."""
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+    tokens = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.int64)
+    for i, r in enumerate(rows):
+        tokens[i, :len(r)] = torch.as_tensor(r, dtype=torch.int64)
+    return tokens, lengths
 
 
 class SequenceBatches:

@@ -112,23 +112,20 @@ def _fingerprints(smiles: list[str]) -> list[bytes]:
 
 
 @torch.no_grad()
-def likelihoods(model: Any, read: Sequence[str], k: int, seed: int,
-                batch_size: int) -> pd.DataFrame:
-    """neg_elbo, recon, kl, iw_nll and bits_per_char of strings the model can read (each
-    checked before), batched by length."""
+def likelihoods(model: Any, encoded: Sequence[Sequence[int]], read: Sequence[str], k: int,
+                seed: int, batch_size: int) -> pd.DataFrame:
+    """neg_elbo, recon, kl, iw_nll (k codes each) and bits_per_char of strings the model can
+    read, given as their token ids and as read, batched by length."""
     from .metrics.text import importance_weighted
 
     net = model.model.eval()
-    cfg = net.config
-    k_used = k if (cfg.use_latent and cfg.variational) else 1
-    encoded = model._to_tokens(list(read))
     generator = torch.Generator(device=model.device).manual_seed(seed)
     order = np.argsort([len(x) for x in encoded], kind="stable")
     columns = {name: np.full(len(read), np.nan) for name in ("recon", "kl", "iw_nll")}
     for start in range(0, len(order), batch_size):
         chosen = order[start:start + batch_size]
         (tokens, lengths), = model._batches([encoded[i] for i in chosen], len(chosen))
-        out = importance_weighted(net, tokens, lengths, k_used, generator)
+        out = importance_weighted(net, tokens, lengths, k, generator)
         for name, key in (("recon", "recon"), ("kl", "kl"), ("iw_nll", "nll")):
             columns[name][chosen] = out[key].double().cpu().numpy()
     table = pd.DataFrame({"neg_elbo": columns["recon"] + columns["kl"], **columns})
@@ -190,8 +187,11 @@ def score(model: Any, strings: Sequence[str], k: int = 32, seed: int = 0,
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise DataError(f"{name} must be an integer of at least 1, got {value!r}")
     read = model.standardized(strings, standardize, keep_stereo)
-    reasons = model.check(read)
+    encoded = model._encode_all(read)  # (ids, None) or (None, why it cannot be read)
+    reasons = [reason for _, reason in encoded]
     ok = np.array([r is None for r in reasons], dtype=bool)
+    cfg = model.model.config
+    k_used = k if (cfg.use_latent and cfg.variational) else 1  # exact without a posterior
     table = pd.DataFrame({"input": strings})
     if standardize:
         table["standardized"] = read
@@ -199,11 +199,11 @@ def score(model: Any, strings: Sequence[str], k: int = 32, seed: int = 0,
     scores = pd.DataFrame(np.nan, index=range(len(strings)),
                           columns=["neg_elbo", "recon", "kl", "iw_nll", "bits_per_char"])
     if ok.any():
-        got = likelihoods(model, [s for s, good in zip(read, ok) if good], k, seed, batch_size)
+        got = likelihoods(model, [ids for ids, reason in encoded if reason is None],
+                          [s for s, good in zip(read, ok) if good], k_used, seed, batch_size)
         scores.loc[ok, :] = got.to_numpy()
     table = pd.concat([table, scores], axis=1)
-    cfg = model.model.config
-    table["k"] = k if (cfg.use_latent and cfg.variational) else 1
+    table["k"] = k_used
     if not triage:
         return table
     if model.molecular:

@@ -132,14 +132,10 @@ class TrainedModel:
         return [ids for ids, _ in prepared]
 
     def _batches(self, encoded: list[list[int]], batch_size: int):
+        from .data import pad_rows
         batch_size = _integer("batch_size", batch_size, 1)
-        pad = self.model.config.pad_id
         for start in range(0, len(encoded), batch_size):
-            chunk = encoded[start:start + batch_size]
-            lengths = torch.tensor([len(x) for x in chunk])
-            tokens = torch.full((len(chunk), int(lengths.max())), pad, dtype=torch.long)
-            for row, ids in enumerate(chunk):
-                tokens[row, :len(ids)] = torch.tensor(ids)
+            tokens, lengths = pad_rows(encoded[start:start + batch_size], self.model.config.pad_id)
             yield tokens.to(self.device), lengths.to(self.device)
 
     # -- encoding and decoding --------------------------------------------------------------
@@ -320,6 +316,14 @@ class TrainedModel:
         full-covariance Gaussian (components=1) or a mixture; with save, store it in the
         checkpoint folder (prior.safetensors + prior.json). Sequences the model cannot encode
         are skipped and counted in prior.json."""
+        codes, info = self.codes_for(strings, n, seed, batch_size)
+        return self.fit_prior_to(codes, components=components, seed=seed, save=save, info=info)
+
+    def codes_for(self, strings: Sequence[str] | None = None, n: int = DEFAULT_CODES,
+                  seed: int = 0, batch_size: int = 1000) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Codes z ~ q(z|x) (N, D), on the CPU, of n sequences drawn at random (seed) from
+        ``strings``, or from the model's own training data (config data.train), and where they
+        came from: source, sequences drawn, skipped (those the model cannot encode)."""
         n = _integer("n", n, 2)
         if not self.model.config.use_latent:
             raise DataError("a model without a latent space (model.use_latent = false) has no "
@@ -337,9 +341,8 @@ class TrainedModel:
             raise DataError(f"only {len(ids)} of {len(strings)} sequences can be encoded by "
                             f"this model: too few to fit a prior")
         codes = self.codes_of(ids, sample=True, seed=seed, batch_size=batch_size)
-        return self.fit_prior_to(codes, components=components, seed=seed, save=save,
-                                 info={"source": source, "sequences": len(strings),
-                                       "skipped": len(strings) - len(ids)})
+        return codes, {"source": source, "sequences": len(strings),
+                       "skipped": len(strings) - len(ids)}
 
     def fit_prior_to(self, codes: torch.Tensor, components: int = DEFAULT_COMPONENTS,
                      seed: int = 0, save: bool = True,
