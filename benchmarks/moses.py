@@ -216,7 +216,7 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
         "train_data": model.config.data.train, "valid_data": model.config.data.valid,
         "n_samples": n_samples, "seeds": list(seeds), "priors": priors,
         "curve_samples": CURVE_SAMPLES}
-    result.update(_throughput(model, run))
+    result.update(_throughput(model, run, summary["step"]))
     result["train_molecules"] = summary["data"]["train"]["n_kept"]
     result["epochs"] = result["molecules_seen"] / result["train_molecules"]
     result["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
@@ -226,7 +226,8 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
     result["curve"] = _snapshot_curve(model, run)
     cache_file = run / "moses_eval.json"
     done = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
-    digest = model_digest_of(run)
+    from seqvae.priors import model_digest
+    digest = model_digest(model.path)  # the weights an evaluation kept in moses_eval.json was of
     evaluations = []
     for prior in priors:
         for seed in seeds:
@@ -256,28 +257,20 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
     return result
 
 
-def model_digest_of(run: Path) -> str:
-    """SHA-256 of the run's final weights (what an evaluation kept in moses_eval.json was of)."""
-    from seqvae.checkpoint import CHECKPOINT_DIR
-    from seqvae.priors import model_digest
-    return model_digest(run / CHECKPOINT_DIR)
-
-
-def _throughput(model, run: Path) -> dict[str, Any]:
+def _throughput(model, run: Path, steps: int) -> dict[str, Any]:
     """Training molecules/s and tokens/s from the run's log (mean over its logged windows) and
     the FLOPs of one training step's forward and backward per token (torch's FlopCounterMode
     on a batch of validation molecules), whose product is the achieved GFLOP/s."""
     import pandas as pd
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seqvae.data import SequenceBatches, read_strings, resolve_data
+    from seqvae.data import read_strings, resolve_data
 
     log = pd.read_csv(run / "log.csv")
     rates = log.dropna(subset=["molecules_per_s", "tokens_per_s"])
     strings = read_strings(resolve_data(VALID))[:model.config.train.batch_size]
-    ids = model.tokenizer.encode_batch(strings)
-    tokens, lengths = next(iter(SequenceBatches(ids, len(ids), model.tokenizer.pad_id,
-                                                shuffle=False)))
+    ids = model._to_tokens(strings)  # in the model's representation (SELFIES converted)
+    (tokens, lengths), = model._batches(ids, len(ids))
     net = model.model
     net.train()
     with FlopCounterMode(display=False) as counter:
@@ -290,11 +283,7 @@ def _throughput(model, run: Path) -> dict[str, Any]:
     return {"molecules_per_s": float(rates["molecules_per_s"].mean()),
             "tokens_per_s": tokens_per_s, "flops_per_token": per_token,
             "achieved_gflops": per_token * tokens_per_s / 1e9,
-            "molecules_seen": int(summary_steps(run) * model.config.train.batch_size)}
-
-
-def summary_steps(run: Path) -> int:
-    return int(json.loads((run / "summary.json").read_text())["step"])
+            "molecules_seen": int(steps * model.config.train.batch_size)}
 
 
 def _snapshot_curve(model, run: Path) -> list[dict[str, Any]]:
