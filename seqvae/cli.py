@@ -152,7 +152,10 @@ def _reconstruct(args: argparse.Namespace) -> None:
     table = model.reconstruct(_inputs(args, model), greedy=not args.sample_decoding,
                               seed=args.seed, **_standardizing(args))
     table.to_csv(args.output, index=False)
-    print(f"wrote {len(table)} reconstructions to {args.output}: exact {table['exact'].mean():.3f}")
+    similar = (f", mean Tanimoto similarity {table['similarity'].mean():.3f}"
+               if "similarity" in table else "")
+    print(f"wrote {len(table)} reconstructions to {args.output}: exact {table['exact'].mean():.3f}"
+          + similar)
 
 
 def _interpolate(args: argparse.Namespace) -> None:

@@ -65,11 +65,23 @@ def test_encode_decode_shapes(model):
 
 def test_reconstruct_table(model):
     table = model.reconstruct(MOLS)
-    assert list(table.columns) == ["input", "reconstruction", "valid", "exact"]
+    assert list(table.columns) == ["input", "reconstruction", "valid", "exact", "similarity"]
     assert table["input"].tolist() == MOLS
     exact = table[table["exact"]]
     assert all(canonical_smiles(a) == canonical_smiles(b)
                for a, b in zip(exact["input"], exact["reconstruction"]))
+    assert (exact["similarity"] == 1.0).all()
+    assert (table.loc[~table["valid"], "similarity"] == 0.0).all()
+    assert table["similarity"].between(0.0, 1.0).all()
+
+
+def test_reconstruction_similarity():
+    from seqvae.domains.molecules import Molecules
+    same = Molecules().same(["c1ccccc1O", "c1ccccc1O", "CCO", "not a molecule"],
+                            ["Oc1ccccc1", "c1ccccc1N", "C1CC", "CCO"], None)
+    assert same["exact"] == [True, False, False, False]
+    assert same["similarity"][0] == 1.0 and 0.0 < same["similarity"][1] < 1.0
+    assert same["similarity"][2] == 0.0 and same["similarity"][3] != same["similarity"][3]
 
 
 @pytest.mark.parametrize("method", ["linear", "slerp"])

@@ -67,12 +67,25 @@ class Molecules(Domain):
         return table["valid"].astype(bool)
 
     def same(self, inputs: Sequence[str], outputs: Sequence[str], tokenizer: Any) -> dict[str, list]:
-        """valid (the output parses) and exact (the same canonical molecule)."""
-        from ..chem import canonicalize_many
+        """valid (the output parses), exact (the same canonical molecule) and similarity
+        (Tanimoto of Morgan fingerprints, radius 2, 2,048 bits, of input and output; 0.0 where
+        the output is not a molecule, NaN where the input is not)."""
+        from ..chem import canonicalize_many, to_mol
+        from ..search.objectives import fingerprint, tanimoto
 
         canon_in, canon_out = canonicalize_many(list(inputs)), canonicalize_many(list(outputs))
+        similarity = []
+        for a, b in zip(canon_in, canon_out):
+            if a is None:
+                similarity.append(float("nan"))
+            elif b is None:
+                similarity.append(0.0)
+            else:
+                similarity.append(1.0 if a == b else
+                                  tanimoto(fingerprint(to_mol(a)), fingerprint(to_mol(b))))
         return {"valid": [c is not None for c in canon_out],
-                "exact": [a is not None and a == b for a, b in zip(canon_in, canon_out)]}
+                "exact": [a is not None and a == b for a, b in zip(canon_in, canon_out)],
+                "similarity": similarity}
 
     def summary(self, table: pd.DataFrame) -> dict[str, float]:
         """valid: share of valid molecules; unique: distinct share among the valid ones."""
