@@ -6,10 +6,17 @@ shipped model fine-tuned on it (seqvae/configs/finetune.toml, train.init).
 
 The series: molecules of MOSES' scaffold-test split (scaffolds absent from the MOSES training
 split, so absent from the shipped model's pretraining) that hold a sulfonamide (S(=O)(=O)N),
-2,000 drawn with seed 0, split 1,400 to train on, 200 to validate on and 400 held out. Each arm samples --samples molecules from N(0, I) (seed 0), scored for validity,
-the share of valid samples in the class, FCD to the 400 held-out molecules, novelty against
-the MOSES training split and against the 1,400, internal diversity, and the same with the
-arm's aggregate prior where it has one. Writes benchmarks/results/finetune.json.
+2,000 drawn with seed 0, split 1,400 to train on, 200 to validate on and 400 held out. Each
+arm samples --samples molecules from N(0, I) (seed 0), scored for validity, the share of valid
+samples in the class, FCD to the 400 held-out molecules (of all valid samples, and of those not
+in the 1,400: a model that copies its training molecules scores well on the first), novelty
+against the MOSES training split and against the 1,400, internal diversity, and the same with
+the arm's aggregate prior where it has one. Writes benchmarks/results/finetune.json.
+
+    python -m benchmarks.finetune --part lr --minutes 5
+
+finetune.toml's learning rate: the fine-tuned arm at 3e-4, 1e-3 and 3e-3, judged by FCD of
+its samples to the 200 validation molecules (never the held-out 400). Writes finetune_lr.json.
 
     python -m benchmarks.finetune --part outside --minutes 5
 
@@ -78,7 +85,6 @@ def series() -> dict[str, Path]:
 def arms(model: str, minutes: float, files: dict[str, Path]) -> dict[str, Any]:
     """Train the two arms that train (each in a run folder of its own) and return the three
     models' folders with their training figures."""
-    import seqvae
     from seqvae import load_config
     from seqvae.pretrained import resolve
     from seqvae.checkpoint import resolve_checkpoint
@@ -95,22 +101,98 @@ def arms(model: str, minutes: float, files: dict[str, Path]) -> dict[str, Any]:
         # from scratch: the shipped architecture, the default recipe for a time budget
         "scratch": load_config(ROOT / "seqvae/configs/moses_smiles.toml",
                                data + architecture + [f'train.out_dir="{RUNS / "scratch"}"']),
-        "fine-tuned": load_config(ROOT / "seqvae/configs/finetune.toml",
-                                  data + [f'train.out_dir="{RUNS / "fine-tuned"}"',
-                                          f'train.init="{model}"']),
+        "fine-tuned": finetune_config(model, files, minutes, RUNS / "fine-tuned"),
     }
     out: dict[str, Any] = {"shipped": {"path": str(source), "train_seconds": 0.0, "steps": 0}}
     for name, config in configs.items():
-        run = Path(config.train.out_dir)
-        if run.exists():
-            import shutil
-            shutil.rmtree(run)
-        with LoadMonitor(every=10.0) as load:
-            summary = seqvae.train(config, progress=False)
-        out[name] = {"path": str(run), "train_seconds": summary["elapsed_s"],
-                     "steps": summary["step"], "load_average": load.summary(),
-                     "data": summary["data"]["train"]}
+        out[name] = train_arm(config)
     return out
+
+
+def train_arm(config: Any) -> dict[str, Any]:
+    """Train one config in a fresh run folder; its folder, steps, seconds and load."""
+    import shutil
+
+    import seqvae
+
+    run = Path(config.train.out_dir)
+    if run.exists():
+        shutil.rmtree(run)
+    with LoadMonitor(every=10.0) as load:
+        summary = seqvae.train(config, progress=False)
+    return {"path": str(run), "train_seconds": summary["elapsed_s"], "steps": summary["step"],
+            "load_average": load.summary(), "data": summary["data"]["train"]}
+
+
+def finetune_config(model: str, files: dict[str, Path], minutes: float, run: Path,
+                    extra: list[str] = ()) -> Any:
+    """finetune.toml on the series, from ``model``, with ``extra`` overrides."""
+    from seqvae import load_config
+    return load_config(ROOT / "seqvae/configs/finetune.toml", [
+        f'data.train="{files["train"]}"', f'data.valid="{files["valid"]}"',
+        f"train.max_minutes={minutes}", "train.eval_every=100", "train.checkpoint_every=100",
+        f"train.prior_codes={N_SERIES}", f'train.out_dir="{run}"', f'train.init="{model}"',
+        *extra])
+
+
+LEARNING_RATES = (3e-4, 1e-3, 3e-3)
+
+
+def part_lr(model: str, minutes: float, n: int) -> dict[str, Any]:
+    """The fine-tuned arm at each learning rate (decayed by the cosine to a tenth), judged on
+    the series' 200 validation molecules only (FCD of N(0, I) samples to them): how
+    finetune.toml's learning rate is chosen, never on the held-out 400."""
+    files = series()
+    rows = []
+    for lr in LEARNING_RATES:
+        config = finetune_config(model, files, minutes, RUNS / f"lr-{lr:g}",
+                                 [f"train.lr={lr}", f"train.lr_min={lr / 10}"])
+        arm = train_arm(config)
+        arm.update(lr=lr, **validation_figures(arm["path"], files, n))
+        rows.append(arm)
+    eligible = [r for r in rows if r["valid"] >= GOAL_VALID] or rows
+    best = min(eligible, key=lambda r: r["FCD_valid"])
+    return {"model": model, "minutes": minutes, "samples": n, "rows": rows, "chosen": best["lr"],
+            "machine": machine(), "command": f"python -m benchmarks.finetune --part lr --model "
+                                             f"{model} --minutes {minutes:g} --samples {n}"}
+
+
+def validation_figures(path: str, files: dict[str, Path], n: int) -> dict[str, float]:
+    """N(0, I) samples of a model against the series' validation molecules: validity, share in
+    the class, FCD to the validation set, novelty against the series' training molecules."""
+    from rdkit import Chem
+
+    import seqvae
+    from seqvae.metrics import evaluate_molecules
+    from seqvae.metrics.reference import load_reference
+
+    table = seqvae.load(path).sample(n, seed=0, batch_size=1000)
+    smiles = list(table["SMILES"].fillna(""))
+    reference = load_reference(files["valid"], train=files["train"], progress=False)
+    metrics = evaluate_molecules(smiles, reference, progress=False).metrics
+    pattern = Chem.MolFromSmarts(CLASS_SMARTS)
+    valid = [s for s, ok in zip(smiles, table["valid"]) if ok]
+    in_class = (float(np.mean([Chem.MolFromSmiles(s).HasSubstructMatch(pattern) for s in valid]))
+                if valid else float("nan"))
+    return {"valid": metrics["valid"], "in_class": in_class, "FCD_valid": metrics["FCD/Test"],
+            "novel_vs_series": metrics["Novelty"]}
+
+
+def lr_markdown(r: dict[str, Any]) -> str:
+    lines = ["## The fine-tuning learning rate, chosen on validation molecules", "",
+             f"The fine-tuned arm ({r['minutes']:g} CPU minutes, fp32) at each learning rate "
+             f"(cosine-decayed to a tenth), {r['samples']:,} N(0, I) samples (seed 0) scored "
+             f"against the series' {N_VALID} validation molecules, never the held-out ones. "
+             f"Command: `{r['command']}`.", "",
+             "| lr | steps | valid | in class | FCD to validation | novel vs series |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['lr']:g} | {row['steps']:,} | {row['valid']:.3f} | "
+                     f"{row['in_class']:.3f} | {row['FCD_valid']:.2f} | "
+                     f"{row['novel_vs_series']:.3f} |")
+    lines += ["", f"Chosen (lowest FCD to validation among rates with validity at least "
+              f"{GOAL_VALID}): lr {r['chosen']:g}."]
+    return "\n".join(lines)
 
 
 def measure(path: str, files: dict[str, Path], n: int) -> list[dict[str, Any]]:
@@ -135,7 +217,11 @@ def measure(path: str, files: dict[str, Path], n: int) -> list[dict[str, Any]]:
         in_class = np.mean([Chem.MolFromSmiles(s).HasSubstructMatch(pattern) for s in valid]
                            ) if valid else float("nan")
         canonical = set(valid)
-        rows.append({"prior": prior, "valid": report.metrics["valid"],
+        series_train = held.train
+        novel = [s for s in valid if s not in series_train]
+        fcd_novel = (evaluate_molecules(novel, held, progress=False).metrics["FCD/Test"]
+                     if len(novel) > 1 else float("nan"))
+        rows.append({"prior": prior, "valid": report.metrics["valid"], "FCD_novel": fcd_novel,
                      "in_class": float(in_class),
                      "FCD_held_out": report.metrics["FCD/Test"],
                      "novel_vs_series": report.metrics["Novelty"],
@@ -158,12 +244,14 @@ def series_markdown(r: dict[str, Any]) -> str:
              f"{N_HELD_OUT} held out. Shipped model: `{r['model']}`. Each arm trained "
              f"{r['minutes']:g} CPU minutes (fp32) and sampled {r['samples']:,} times (seed 0). "
              f"Command: `{r['command']}`.", "",
-             "| arm | prior | steps | valid | in class | FCD to held-out | novel vs series | "
-             "novel vs MOSES train | IntDiv |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| arm | prior | steps | valid | in class | FCD to held-out | FCD of novel samples "
+             "| novel vs series | novel vs MOSES train | IntDiv |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for arm, m in rows:
         a = r["arms"][arm]
+        novel_fcd = f"{m['FCD_novel']:.2f}" if "FCD_novel" in m else "not measured"
         lines.append(f"| {arm} | {m['prior']} | {a['steps']:,} | {m['valid']:.3f} | "
-                     f"{m['in_class']:.3f} | {m['FCD_held_out']:.2f} | "
+                     f"{m['in_class']:.3f} | {m['FCD_held_out']:.2f} | {novel_fcd} | "
                      f"{m['novel_vs_series']:.3f} | {m['novel_vs_moses']:.3f} | "
                      f"{m['IntDiv']:.3f} |")
     lines += ["", f"Goal: the fine-tuned arm beats both others on FCD to the held-out series "
@@ -306,6 +394,9 @@ def markdown() -> str:
     if series_path.is_file():
         parts.append(series_markdown(json.loads(series_path.read_text())).replace(
             "# Fine-tuning on a focused series", "## A focused series", 1))
+    lr_path = RESULTS_DIR / "finetune_lr.json"
+    if lr_path.is_file():
+        parts += ["", lr_markdown(json.loads(lr_path.read_text()))]
     if outside_path.is_file():
         parts += ["", outside_markdown(json.loads(outside_path.read_text()))]
     return "\n".join(parts)
@@ -316,11 +407,12 @@ def main() -> None:
     parser.add_argument("--model", default="moses-smiles")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--part", choices=["series", "outside", "table"], default="series")
+    parser.add_argument("--part", choices=["series", "lr", "outside", "table"], default="series")
     args = parser.parse_args()
-    if args.part == "outside":
-        result = part_outside(args.model, args.minutes)
-        (RESULTS_DIR / "finetune_outside.json").write_text(json.dumps(
+    if args.part in ("outside", "lr"):
+        result = (part_outside(args.model, args.minutes) if args.part == "outside"
+                  else part_lr(args.model, args.minutes, args.samples))
+        (RESULTS_DIR / f"finetune_{args.part}.json").write_text(json.dumps(
             result, indent=2, default=str) + "\n")
     if args.part != "series":
         (RESULTS_DIR / "finetune.md").write_text(markdown() + "\n")
