@@ -18,7 +18,10 @@ bits per character, beside a plain fingerprint baseline: the Tanimoto distance t
 MOSES training molecule (Morgan radius 2, 1024 bits; seqvae.metrics' index). AUROC is the
 Mann-Whitney statistic (ties counted half). A molecule the model cannot read (a token its
 vocabulary lacks) has no model score: AUROC is given over the molecules it reads, with the
-count it cannot, and again with those counted as flagged (score +inf).
+count it cannot, and again with those counted as flagged (score +inf). The threshold helper
+(model.anomaly_detector, default score, 5% false-positive rate) is calibrated on --n MOSES
+validation molecules and the share of each set it flags is reported: on MOSES test that share
+is the false-positive rate it actually reaches.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ NAME = "anomaly"
 SCORES = ("neg_elbo", "iw_nll", "bits_per_char")
 BASELINE = "nn_distance"
 K = 32
+FPR = 0.05
+VALID_DATA = "default:moses_valid"
 
 
 def ood_sets() -> dict[str, dict[str, Any]]:
@@ -112,6 +117,17 @@ def part_auroc(model_name: str, n: int) -> dict[str, Any]:
                             "unreadable": int((~readable).sum()), "seconds": seconds,
                             "scores": {s: v.tolist() for s, v in columns.items()},
                             "readable": readable.tolist()}
+    # the threshold helper: calibrated on MOSES validation molecules (not test, not train) for
+    # a 5% false-positive rate with the default score, applied to each set's scores above
+    from seqvae.data import resolve_data
+    normal = read_strings(resolve_data(VALID_DATA))[:n]
+    detector = model.anomaly_detector(normal, fpr=FPR, k=K, seed=0)
+    calibration = {"detector": detector.to_dict(), "calibrated_on": f"{len(normal):,} molecules "
+                   f"of {VALID_DATA}", "flagged": {}}
+    for name, info in scored.items():
+        values = np.array(info["scores"][detector.score])
+        flagged = ~(values <= detector.threshold) | ~np.array(info["readable"])
+        calibration["flagged"][name] = float(flagged.mean())
     results = {}
     base = scored["MOSES test"]
     for name in list(ood_sets()):
@@ -128,6 +144,7 @@ def part_auroc(model_name: str, n: int) -> dict[str, Any]:
         info.pop("scores")
         info.pop("readable")
     return {"model": model_name, "n": n, "k": K, "sets": scored, "auroc": results,
+            "calibration": calibration,
             "load_average": load.summary(), "machine": machine(),
             "command": f"python -m benchmarks.anomaly --part auroc --model {model_name} --n {n}"}
 
@@ -180,6 +197,15 @@ def markdown() -> str:
                          f"the fingerprint baseline {row[BASELINE]['readable']:.3f}; the model "
                          + ("beats" if gap > 0 else "does not beat")
                          + f" it by {abs(gap):.3f}.")
+        c = r.get("calibration")
+        if c:
+            d = c["detector"]
+            lines += ["", f"The threshold helper (`model.anomaly_detector(normal, fpr={d['fpr']})`"
+                      f", score {d['score']}, k = {d['k']}) calibrated on {c['calibrated_on']}: "
+                      f"threshold {d['threshold']:.3f}; share flagged (unreadable molecules "
+                      "flagged too): " + ", ".join(f"{name} {share:.3f}"
+                                                   for name, share in c["flagged"].items())
+                      + f" (on MOSES test this is the false-positive rate, target {d['fpr']})."]
         lines += ["", f"Load: {load_text(r.get('load_average'))}.", ""]
     path = RESULTS_DIR / f"{NAME}_speed.json"
     if path.exists():

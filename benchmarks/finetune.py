@@ -121,7 +121,7 @@ def train_arm(config: Any) -> dict[str, Any]:
     with LoadMonitor(every=10.0) as load:
         summary = seqvae.train(config, progress=False)
     return {"path": str(run), "train_seconds": summary["elapsed_s"], "steps": summary["step"],
-            "load_average": load.summary(), "data": summary["data"]["train"]}
+            "lr": config.train.lr, "load_average": load.summary(), "data": summary["data"]["train"]}
 
 
 def finetune_config(model: str, files: dict[str, Path], minutes: float, run: Path,
@@ -242,7 +242,9 @@ def series_markdown(r: dict[str, Any]) -> str:
              f"(scaffolds absent from the shipped model's training data), seed 0: "
              f"{N_SERIES - N_HELD_OUT - N_VALID:,} to train on, {N_VALID} for validation, "
              f"{N_HELD_OUT} held out. Shipped model: `{r['model']}`. Each arm trained "
-             f"{r['minutes']:g} CPU minutes (fp32) and sampled {r['samples']:,} times (seed 0). "
+             f"{r['minutes']:g} CPU minutes (fp32; learning rates: "
+             + ", ".join(f"{arm} {a['lr']:g}" for arm, a in r["arms"].items() if "lr" in a)
+             + f") and sampled {r['samples']:,} times (seed 0). "
              f"Command: `{r['command']}`.", "",
              "| arm | prior | steps | valid | in class | FCD to held-out | FCD of novel samples "
              "| novel vs series | novel vs MOSES train | IntDiv |",
@@ -262,6 +264,11 @@ def series_markdown(r: dict[str, Any]) -> str:
               + f"; validity {tuned['valid']:.3f}; {r['minutes']:g} minutes: "
               + ("met" if beats and tuned["valid"] >= GOAL_VALID and r["minutes"] <= 5
                  else "not met") + ".", "",
+              "Novelty against the series' training molecules (N(0, I)): "
+              + ", ".join(f"{a} {m['novel_vs_series']:.3f}" for a, m in standard.items())
+              + "; FCD to the held-out series of the novel samples only: "
+              + ", ".join(f"{a} {m['FCD_novel']:.2f}" for a, m in standard.items()
+                          if "FCD_novel" in m) + ".", "",
               "Load while training: " + "; ".join(
                   f"{arm}: {load_text(a.get('load_average'))}" for arm, a in r["arms"].items()
                   if a.get("load_average")) + ".", "", "### Machine", "",
@@ -349,6 +356,7 @@ def part_outside(model: str, minutes: float) -> dict[str, Any]:
         results[name] = {"source": info["source"], "counts": info["counts"], "before": before,
                          "after": after, "steps": summary["step"],
                          "train_seconds": summary["elapsed_s"], "data": summary["data"]["train"],
+                         "lr": config.train.lr,
                          "new_tokens": (seqvae.load(run).tokenizer.vocab_size
                                         - seqvae.load(source).tokenizer.vocab_size),
                          "load_average": load.summary()}
@@ -360,7 +368,10 @@ def part_outside(model: str, minutes: float) -> dict[str, Any]:
 def outside_markdown(r: dict[str, Any]) -> str:
     lines = ["## Reconstruction outside MOSES, before and after fine-tuning", "",
              f"Shipped model `{r['model']}`, fine-tuned {r['minutes']:g} CPU minutes (fp32) on "
-             f"each set (finetune.toml, vocabulary extended with the set's new tokens). "
+             f"each set (finetune.toml, learning rate "
+             + ", ".join(sorted({f"{s['lr']:g}" if 'lr' in s else 'not recorded'
+                                 for s in r["sets"].values()}))
+             + ", vocabulary extended with the set's new tokens). "
              f"{OUTSIDE_HELD_OUT} held-out molecules per set, standardised (stereo dropped), none "
              f"from MOSES train; greedy decoding of the mean code. Exact and similarity over all "
              f"held-out molecules (one the model cannot read counts 0), and over those it reads. "
