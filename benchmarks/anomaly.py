@@ -125,8 +125,7 @@ def part_auroc(model_name: str, n: int) -> dict[str, Any]:
     calibration = {"detector": detector.to_dict(), "calibrated_on": f"{len(normal):,} molecules "
                    f"of {VALID_DATA}", "flagged": {}}
     for name, info in scored.items():
-        values = np.array(info["scores"][detector.score])
-        flagged = ~(values <= detector.threshold) | ~np.array(info["readable"])
+        flagged = detector.flags(info["scores"][detector.score])  # unreadable rows are NaN
         calibration["flagged"][name] = float(flagged.mean())
     results = {}
     base = scored["MOSES test"]

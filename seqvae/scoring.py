@@ -301,7 +301,12 @@ class AnomalyDetector:
         """input, score, anomalous (above the threshold, or unreadable) per row, in order."""
         values = anomaly_scores(model, strings, self.score, self.k, self.seed, **self.options)
         return pd.DataFrame({"input": list(strings), "score": values,
-                             "anomalous": ~(values <= self.threshold)})
+                             "anomalous": self.flags(values)})
+
+    def flags(self, values: np.ndarray) -> np.ndarray:
+        """Which of already computed scores lie above the threshold; NaN (an unreadable
+        row) is flagged."""
+        return ~(np.asarray(values, dtype=float) <= self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """The detector's settings (JSON-ready), for the record."""

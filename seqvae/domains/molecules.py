@@ -70,19 +70,22 @@ class Molecules(Domain):
         """valid (the output parses), exact (the same canonical molecule) and similarity
         (Tanimoto of Morgan fingerprints, radius 2, 2,048 bits, of input and output; 0.0 where
         the output is not a molecule, NaN where the input is not)."""
-        from ..chem import canonicalize_many, to_mol
+        from ..chem import to_mol, to_smiles
         from ..search.objectives import fingerprint, tanimoto
 
-        canon_in, canon_out = canonicalize_many(list(inputs)), canonicalize_many(list(outputs))
+        # each string parsed once: its canonical form and its fingerprint from the same Mol
+        mols_in, mols_out = [to_mol(x) for x in inputs], [to_mol(y) for y in outputs]
+        canon_in = [None if m is None else to_smiles(m) for m in mols_in]
+        canon_out = [None if m is None else to_smiles(m) for m in mols_out]
         similarity = []
-        for a, b in zip(canon_in, canon_out):
+        for a, b, mol_a, mol_b in zip(canon_in, canon_out, mols_in, mols_out):
             if a is None:
                 similarity.append(float("nan"))
             elif b is None:
                 similarity.append(0.0)
             else:
                 similarity.append(1.0 if a == b else
-                                  tanimoto(fingerprint(to_mol(a)), fingerprint(to_mol(b))))
+                                  tanimoto(fingerprint(mol_a), fingerprint(mol_b)))
         return {"valid": [c is not None for c in canon_out],
                 "exact": [a is not None and a == b for a, b in zip(canon_in, canon_out)],
                 "similarity": similarity}
