@@ -375,11 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
                                           "better on an objective (QED, penalized logP, ...)")
     p.add_argument("model", help="checkpoint, run folder or shipped model name")
     p.add_argument("--objective", default="qed",
-                   help="qed, plogp (z-scored), plogp_raw, logp, sa, mw, tpsa, atoms, similarity, or a "
-                        "weighted sum such as 'plogp + 0.5*qed' (default qed)")
+                   help="qed, plogp (z-scored), plogp_raw, logp, sa, mw, tpsa, atoms, similarity, "
+                        "pmo:TASK (a PMO oracle, e.g. pmo:celecoxib_rediscovery), or a weighted "
+                        "sum such as 'plogp + 0.5*qed' (default qed)")
     p.add_argument("--budget", type=int, default=500, help="oracle calls per optimiser")
     p.add_argument("--methods", default="prior,gradient,bo",
-                   help="comma-separated optimisers: prior, gradient, bo (default all three)")
+                   help="comma-separated optimisers: prior, gradient, bo, reinvent (default "
+                        "prior,gradient,bo)")
     p.add_argument("--seed-smiles", help="seed molecule: start from its code (and the "
                                          "similarity objective and constraints refer to it)")
     p.add_argument("--min-similarity", type=float, help="constraint: similarity to the seed >= this")

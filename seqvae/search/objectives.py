@@ -33,6 +33,8 @@ Definitions (maximised; lower is better only for SA, which is why penalized logP
 * ``tpsa``: topological polar surface area (Ertl et al. 2000), ``Descriptors.TPSA``.
 * ``similarity``: Tanimoto similarity of Morgan fingerprints (radius 2, 2048 bits, as in
   the JT-VAE constrained-optimisation benchmark) to a seed molecule.
+* ``pmo(name)``: the 20 RDKit-only oracles of the PMO benchmark (Gao et al. 2022), the
+  GuacaMol objectives; see :mod:`seqvae.search.pmo`.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from seqvae.errors import ConfigError, DataError
 
 __all__ = [
     "Objective", "Score", "qed", "logp", "sa", "penalized_logp", "molecular_weight", "tpsa",
-    "similarity", "custom", "weighted_sum", "get", "NAMES", "property_panel",
+    "similarity", "custom", "weighted_sum", "get", "NAMES", "property_panel", "pmo",
 ]
 
 STATUSES = ("ok", "invalid", "failed", "infeasible")
@@ -334,6 +336,14 @@ def custom(function: Callable[[str], Any], name: str | None = None) -> Objective
     return Objective(name or getattr(function, "__name__", "custom"), function, on="smiles")
 
 
+def pmo(name: str) -> Objective:
+    """One of the 20 RDKit-only PMO benchmark oracles by task name ("qed", "deco_hop", ...);
+    see :mod:`seqvae.search.pmo`."""
+    from seqvae.search.pmo import pmo as task  # imported here: pmo.py imports this module
+
+    return task(name)
+
+
 def weighted_sum(parts: Iterable[tuple[float, Objective]]) -> Objective:
     """sum of weight * objective; the same as writing it with + and *."""
     total: Objective | None = None
@@ -347,7 +357,7 @@ def weighted_sum(parts: Iterable[tuple[float, Objective]]) -> Objective:
 
 # one term of a weighted sum: optional sign, optional "number *", a name
 _TERM = re.compile(r"\s*([+-])?\s*(?:((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*\*\s*)?"
-                   r"([A-Za-z_]+)\s*")
+                   r"([A-Za-z_]+(?::[A-Za-z0-9_]+)?)\s*")
 NAMES: dict[str, Callable[[], Objective]] = {
     "qed": qed,
     "logp": logp,
@@ -362,10 +372,11 @@ NAMES: dict[str, Callable[[], Objective]] = {
 
 def get(spec: str, seed: str | None = None) -> Objective:
     """An objective from a short text, as the CLI takes it: a name ("qed", "plogp",
-    "plogp_raw", "logp", "sa", "mw", "tpsa", "atoms", "similarity" with a seed), or a weighted sum of
-    them ("plogp + 0.5*qed", "qed - 0.1*sa")."""
+    "plogp_raw", "logp", "sa", "mw", "tpsa", "atoms", "similarity" with a seed, "pmo:TASK" for
+    a PMO oracle such as "pmo:celecoxib_rediscovery"), or a weighted sum of them ("plogp +
+    0.5*qed", "qed - 0.1*sa")."""
     text = spec.strip()
-    names = ", ".join([*NAMES, "similarity"])
+    names = ", ".join([*NAMES, "similarity", "pmo:TASK"])
     if not text:
         raise ConfigError(f"empty objective; choose from {names}")
     total: Objective | None = None
@@ -381,6 +392,8 @@ def get(spec: str, seed: str | None = None) -> Objective:
             if seed is None:
                 raise ConfigError("the similarity objective needs a seed molecule (--seed SMILES)")
             part = similarity(seed)
+        elif name.startswith("pmo:"):
+            part = pmo(name[4:])
         elif name in NAMES:
             part = NAMES[name]()
         else:
