@@ -1,6 +1,6 @@
 """LatentSearch: find molecules with better properties by moving through a VAE's latent space.
 
-Three optimisers behind one interface, all spending one budget of oracle calls::
+Four optimisers behind one interface, all spending one budget of oracle calls::
 
     from seqvae import load
     from seqvae.search import LatentSearch, objectives as O
@@ -20,6 +20,10 @@ Three optimisers behind one interface, all spending one budget of oracle calls::
   chosen by q log expected improvement inside a trust region around the best code
   (TuRBO-style: it grows after successes and shrinks after failures), clipped to a box
   around the starting codes.
+* ``"reinvent"``: reinforcement learning on a copy of the decoder (REINVENT's augmented-
+  likelihood update, with the trained decoder as its prior; seqvae.search.reinforce): the
+  decoder itself learns to write better molecules, from codes drawn from the prior or around
+  the starting codes.
 
 **Oracle calls.** A call is one evaluation of the true objective on a valid molecule that has
 not been scored before in this search (canonical SMILES). A decoded string that is not a
@@ -60,7 +64,7 @@ from seqvae.errors import ConfigError, DataError
 from seqvae.model.heads import PropertyHead
 from seqvae.search.objectives import Objective, Score, fingerprint, property_panel
 
-METHODS = ("prior", "gradient", "bo")
+METHODS = ("prior", "gradient", "bo", "reinvent")
 LOG_FIELDS = ["SMILES", "objective", "status", "message", "method", "run", "step", "call", "z"]
 
 
@@ -237,6 +241,7 @@ class LatentSearch:
         self.oracle = Oracle(objective, log)
         self.progress = progress
         self.timings: dict[str, float] = {}
+        self.reports: dict[str, dict[str, Any]] = {}  # what a run says of itself (reinvent)
         self._runs = max((e.run for e in self.oracle.entries.values()), default=-1) + 1
         seed = objective.seed_smiles
         self._seed_fp = None
@@ -326,11 +331,13 @@ class LatentSearch:
         self._runs += 1
         generator = torch.Generator().manual_seed(seed)
         began = time.perf_counter()
-        runner: Callable[..., None] = {"prior": self._prior, "gradient": self._gradient,
-                                       "bo": self._bo}[method]
-        runner(budget=budget, run=run, generator=generator, start=start,
-               seed_smiles=seed_smiles, **options)
+        runner: Callable[..., Any] = {"prior": self._prior, "gradient": self._gradient,
+                                      "bo": self._bo, "reinvent": self._reinvent}[method]
+        report = runner(budget=budget, run=run, generator=generator, start=start,
+                        seed_smiles=seed_smiles, **options)
         self.timings[f"{method}#{run}"] = time.perf_counter() - began
+        if report is not None:
+            self.reports[f"{method}#{run}"] = report
         return self.results()
 
     def _bar(self, budget: int, method: str):
@@ -354,6 +361,12 @@ class LatentSearch:
             self._evaluate(z, "prior", run, step, budget)
             bar.update(self.oracle.calls - before)
         bar.close()
+
+    def _reinvent(self, budget: int, run: int, generator: torch.Generator, start: Any,
+                  seed_smiles: str | None, **options: Any) -> dict[str, Any]:
+        """REINVENT's policy update on a copy of the decoder (seqvae.search.reinforce)."""
+        from seqvae.search.reinforce import reinvent
+        return reinvent(self, budget, run, generator, start, seed_smiles, **options)
 
     def _head_target(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return head_target(self.head, self.objective, self.head_weights)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from seqvae.errors import ConfigError
 from seqvae.search import objectives
+from seqvae.search.auc import auc_top_k, oracle_scores
 from seqvae.search.heads import HeadReport, PropertyHead, fit_property_head
 from seqvae.search.latent import LatentSearch
 from seqvae.search.objectives import Objective
@@ -152,9 +153,12 @@ def optimize(model: Any, objective: str | Objective = "qed",
         table = search.run(method, budget=budget, seed=seed, start=start, seed_smiles=seed_smiles)
         figures = {"method": method, "best": table["objective"].iloc[0] if len(table) else float("nan"),
                    "calls": search.oracle.calls, "invalid": search.oracle.invalid,
-                   "seconds": time.perf_counter() - began}
+                   "seconds": time.perf_counter() - began,
+                   # PMO's sample-efficiency score (seqvae.search.auc) of this budget
+                   "auc_top10": auc_top_k(oracle_scores(search.oracle), budget=budget)}
         log(f"{method}: best {objective.name} {figures['best']:.4f} after {figures['calls']} oracle "
-            f"calls ({figures['invalid']} invalid decodes) in {figures['seconds']:.1f} s")
+            f"calls ({figures['invalid']} invalid decodes) in {figures['seconds']:.1f} s; AUC "
+            f"top-10 {figures['auc_top10']:.3f}")
         tables.append(table)
         curves[method] = search.best_so_far()
         runs.append(figures)

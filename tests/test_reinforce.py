@@ -1,0 +1,82 @@
+"""REINVENT's policy update on a seqvae decoder (seqvae.search.reinforce), run on the shipped
+SELFIES model and RDKit objectives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqvae import load
+from seqvae.search import LatentSearch, objectives as O
+from seqvae.search.auc import oracle_scores
+from seqvae.search.reinforce import _Memory, _ScaffoldFilter
+
+
+@pytest.fixture(scope="module")
+def vae():
+    return load("moses-selfies")
+
+
+def small(mol) -> float:
+    """A reward an agent learns in a few steps: 1 for few heavy atoms, falling with size."""
+    return float(np.exp(-mol.GetNumHeavyAtoms() / 10))
+
+
+def test_reinvent_spends_its_budget_and_leaves_the_trained_model_as_it_was(vae):
+    before = {k: v.clone() for k, v in vae.model.state_dict().items()}
+    search = LatentSearch(vae, O.qed())
+    search.run("reinvent", budget=120, seed=0, batch_size=32)
+    assert search.oracle.calls == 120
+    report = search.reports["reinvent#0"]
+    assert report["stopped"] == "budget spent" and report["steps"] >= 4
+    after = vae.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the agent is a copy
+    assert set(search.results()["method"]) == {"reinvent"}
+
+
+def test_the_agent_learns_what_the_objective_rewards(vae):
+    objective = O.Objective("small", small)
+    budget = 480
+    learnt = LatentSearch(vae, objective)
+    learnt.run("reinvent", budget=budget, seed=0, batch_size=32, lr=2e-3)
+    baseline = LatentSearch(vae, objective)
+    baseline.run("prior", budget=budget, seed=0, batch_size=32)
+    rl, prior = oracle_scores(learnt.oracle), oracle_scores(baseline.oracle)
+    # the agent's later molecules are smaller than its first ones and than the prior's
+    assert rl[-120:].mean() > rl[:120].mean() + 0.05
+    assert rl[-120:].mean() > prior.mean() + 0.05
+
+
+def test_hand_over_from_another_optimiser(vae):
+    search = LatentSearch(vae, O.qed())
+    search.run("prior", budget=64, seed=0, batch_size=32)
+    search.run("reinvent", budget=160, seed=1, start="best", batch_size=32, z_sigma=0.3)
+    assert search.oracle.calls == 160
+    assert set(search.results()["method"]) == {"prior", "reinvent"}
+
+
+def test_a_spent_budget_stops_at_once(vae):
+    search = LatentSearch(vae, O.qed())
+    search.run("prior", budget=40, seed=0, batch_size=20)
+    search.run("reinvent", budget=40, seed=0)
+    assert search.oracle.calls == 40 and search.reports["reinvent#1"]["steps"] == 0
+
+
+def test_scaffold_filter_zeroes_rewards_past_the_bucket():
+    diversity = _ScaffoldFilter(bucket=2, min_score=0.5)
+    benzenes = ["Cc1ccccc1", "CCc1ccccc1", "CCCc1ccccc1"]  # one scaffold: benzene
+    out = diversity(benzenes + ["C1CCNCC1"], np.array([0.9, 0.8, 0.7, 0.6]))
+    assert out.tolist() == [0.9, 0.8, 0.0, 0.6]
+    # a reward below the minimum neither counts nor is touched
+    assert diversity(["c1ccccc1O"], np.array([0.3])).tolist() == [0.3]
+
+
+def test_memory_keeps_the_best_once_and_replays_by_score():
+    memory = _Memory(size=2)
+    tokens, z = torch.arange(12).view(4, 3), torch.zeros(4, 2)
+    memory.add(["a", "b", "c", "a"], np.array([0.1, 0.9, 0.5, 0.95]), tokens, z)
+    assert sorted(memory.items) == ["b", "c"]  # the best two, a's repeat not added twice
+    scores, replayed, _ = memory.sample(2, torch.Generator().manual_seed(0))
+    assert sorted(scores.tolist()) == pytest.approx([0.5, 0.9])
+    assert memory.sample(3, torch.Generator()) is None
