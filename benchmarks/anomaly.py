@@ -71,16 +71,24 @@ def _read(path: Path) -> list[str]:
         return [row[0] for row in csv.reader(handle) if row]
 
 
-def prepared(strings: list[str], n: int, moses_train: frozenset[str]) -> tuple[list[str], dict]:
-    """Standardised, deduplicated, out of the MOSES training split, n drawn with seed 0."""
+def outside_pool(strings: list[str], moses_train: frozenset[str]
+                 ) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """An outside set as both benchmarks read it: standardised (stereo dropped), deduplicated,
+    molecules of the MOSES training split removed (in the file's order); a shuffle of them with
+    seed 0 (positions); and the counts."""
     from seqvae.standardize import standardize
     table = standardize(strings, keep_stereo=False)
     kept = [s for s in dict.fromkeys(table["SMILES"].dropna()) if s not in moses_train]
-    rng = np.random.default_rng(0)
-    chosen = [kept[i] for i in np.sort(rng.permutation(len(kept))[:n])]
-    return chosen, {"read": len(strings), "standardised": int(table["SMILES"].notna().sum()),
-                    "changed": int(table["changed"].sum()), "distinct_not_in_train": len(kept),
-                    "used": len(chosen)}
+    return kept, np.random.default_rng(0).permutation(len(kept)), {
+        "read": len(strings), "standardised": int(table["SMILES"].notna().sum()),
+        "changed": int(table["changed"].sum()), "distinct_not_in_train": len(kept)}
+
+
+def prepared(strings: list[str], n: int, moses_train: frozenset[str]) -> tuple[list[str], dict]:
+    """n molecules of an outside set's pool (outside_pool) drawn with seed 0, in file order."""
+    kept, order, counts = outside_pool(strings, moses_train)
+    chosen = [kept[i] for i in np.sort(order[:n])]
+    return chosen, {**counts, "used": len(chosen)}
 
 
 def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:

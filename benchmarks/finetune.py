@@ -13,10 +13,15 @@ in the 1,400: a model that copies its training molecules scores well on the firs
 against the MOSES training split and against the 1,400, internal diversity, and the same with
 the arm's aggregate prior where it has one. Writes benchmarks/results/finetune.json.
 
-    python -m benchmarks.finetune --part lr --minutes 5
+    python -m benchmarks.finetune --part recipe --minutes 5
 
-finetune.toml's learning rate: the fine-tuned arm at 3e-4, 1e-3 and 3e-3, judged by FCD of
-its samples to the 200 validation molecules (never the held-out 400). Writes finetune_lr.json.
+How each training arm is set up, chosen on validation only: every recipe of RECIPES (learning
+rate, SMILES enumeration, a frozen encoder, the KL weight, the batch size) trained for
+--minutes and judged by the FCD of its N(0, I) samples to the series' 200 validation molecules
+(never the held-out 400); per arm the lowest among recipes with validity at least 0.9 (or the
+lowest of all where none reaches it) is what the series part trains. Recipes already measured
+with the same model, minutes and samples are kept, so the part resumes after a kill. Writes
+benchmarks/results/finetune_recipe.json.
 
     python -m benchmarks.finetune --part outside --minutes 5
 
@@ -82,30 +87,46 @@ def series() -> dict[str, Path]:
     return files
 
 
-def arms(model: str, minutes: float, files: dict[str, Path]) -> dict[str, Any]:
-    """Train the two arms that train (each in a run folder of its own) and return the three
-    models' folders with their training figures."""
+def arm_config(arm: str, model: str, files: dict[str, Path], minutes: float, run: Path,
+               extra: list[str] | tuple[str, ...] = ()) -> Any:
+    """The config of a training arm on the series, with ``extra`` overrides: "fine-tuned" is
+    finetune.toml from ``model``; "scratch" is the default recipe for a time budget
+    (moses_smiles.toml) with the shipped model's architecture, from random weights."""
     from seqvae import load_config
-    from seqvae.pretrained import resolve
     from seqvae.checkpoint import resolve_checkpoint
+    from seqvae.pretrained import resolve
 
+    common = [f'data.train="{files["train"]}"', f'data.valid="{files["valid"]}"',
+              f"train.max_minutes={minutes}", "train.eval_every=100",
+              "train.checkpoint_every=100", f"train.prior_codes={N_SERIES}",
+              f'train.out_dir="{run}"']
+    if arm == "fine-tuned":
+        return load_config(ROOT / "seqvae/configs/finetune.toml",
+                           [*common, f'train.init="{model}"', *extra])
     source = resolve_checkpoint(resolve(model))
     shipped_model = json.loads((source / "config.json").read_text())["config"]["model"]
-    data = [f'data.train="{files["train"]}"', f'data.valid="{files["valid"]}"',
-            f"train.max_minutes={minutes}", "train.eval_every=100", "train.checkpoint_every=100",
-            f"train.prior_codes={N_SERIES}"]
     architecture = [f"model.{k}={json.dumps(v)}" for k, v in shipped_model.items()
                     if v is not None and k not in ("vocab_size", "pad_id", "bos_id", "eos_id",
                                                    "unk_id", "max_length")]
-    configs = {
-        # from scratch: the shipped architecture, the default recipe for a time budget
-        "scratch": load_config(ROOT / "seqvae/configs/moses_smiles.toml",
-                               data + architecture + [f'train.out_dir="{RUNS / "scratch"}"']),
-        "fine-tuned": finetune_config(model, files, minutes, RUNS / "fine-tuned"),
-    }
-    out: dict[str, Any] = {"shipped": {"path": str(source), "train_seconds": 0.0, "steps": 0}}
-    for name, config in configs.items():
-        out[name] = train_arm(config)
+    return load_config(ROOT / "seqvae/configs/moses_smiles.toml",
+                       [*common, *architecture, *extra])
+
+
+def arms(model: str, minutes: float, files: dict[str, Path],
+         recipes: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train the two arms that train (each in a run folder of its own, with the recipe chosen
+    for it on validation where ``recipes`` names one) and return the three models' folders
+    with their training figures."""
+    from seqvae.checkpoint import resolve_checkpoint
+    from seqvae.pretrained import resolve
+
+    out: dict[str, Any] = {"shipped": {"path": str(resolve_checkpoint(resolve(model))),
+                                       "train_seconds": 0.0, "steps": 0}}
+    for arm in ("scratch", "fine-tuned"):
+        name = (recipes or {}).get(arm)
+        extra = RECIPES[name][1] if name else []
+        out[arm] = train_arm(arm_config(arm, model, files, minutes, RUNS / arm, extra))
+        out[arm]["recipe"] = name or "default"
     return out
 
 
@@ -121,47 +142,100 @@ def train_arm(config: Any) -> dict[str, Any]:
     with LoadMonitor(every=10.0) as load:
         summary = seqvae.train(config, progress=False)
     return {"path": str(run), "train_seconds": summary["elapsed_s"], "steps": summary["step"],
-            "lr": config.train.lr, "load_average": load.summary(), "data": summary["data"]["train"]}
+            "lr": config.train.lr, "load_average": load.summary(), "data": summary["data"]["train"],
+            "new_tokens": len(summary.get("init", {}).get("new_tokens", []))}
 
 
-def finetune_config(model: str, files: dict[str, Path], minutes: float, run: Path,
-                    extra: list[str] = ()) -> Any:
-    """finetune.toml on the series, from ``model``, with ``extra`` overrides."""
-    from seqvae import load_config
-    return load_config(ROOT / "seqvae/configs/finetune.toml", [
-        f'data.train="{files["train"]}"', f'data.valid="{files["valid"]}"',
-        f"train.max_minutes={minutes}", "train.eval_every=100", "train.checkpoint_every=100",
-        f"train.prior_codes={N_SERIES}", f'train.out_dir="{run}"', f'train.init="{model}"',
-        *extra])
+def _lr(lr: float) -> list[str]:
+    """A learning rate, cosine-decayed to a tenth of it."""
+    return [f"train.lr={lr}", f"train.lr_min={lr / 10:g}"]
 
 
-LEARNING_RATES = (3e-4, 1e-3, 3e-3)
+# name -> (arm, overrides on the arm's config, what it tries). Every fine-tuned recipe names its
+# learning rate, so a later change of finetune.toml's own does not change what a name means.
+RECIPES: dict[str, tuple[str, list[str], str]] = {
+    "fine-tuned lr 3e-4": ("fine-tuned", _lr(3e-4), "a tenth of pre-training's rate"),
+    "fine-tuned lr 1e-3": ("fine-tuned", _lr(1e-3), "a third of pre-training's rate"),
+    "fine-tuned lr 3e-3": ("fine-tuned", _lr(3e-3), "pre-training's rate"),
+    "fine-tuned lr 1e-2": ("fine-tuned", _lr(1e-2), "above pre-training's rate"),
+    "fine-tuned enumerated": ("fine-tuned", [*_lr(3e-3), 'data.augment="both"'],
+                              "random SMILES for encoder and decoder (Arus-Pous et al. 2019)"),
+    "fine-tuned enumerated encoder": ("fine-tuned", [*_lr(3e-3), 'data.augment="encoder"'],
+                                      "random SMILES for the encoder only"),
+    "fine-tuned frozen encoder": ("fine-tuned", [*_lr(3e-3), "train.freeze_encoder=true"],
+                                  "only the decoder learns"),
+    "fine-tuned KL 0.5": ("fine-tuned", [*_lr(3e-3), "train.kl_weight=0.5"],
+                          "half the KL weight"),
+    "fine-tuned batch 128": ("fine-tuned", [*_lr(3e-3), "train.batch_size=128"],
+                             "pre-training's batch size"),
+    "scratch default": ("scratch", [], "moses_smiles.toml as it is (lr 3e-3, batches of 128)"),
+    "scratch lr 1e-3": ("scratch", ["train.lr=0.001"], "a third of the default rate"),
+    "scratch batch 64": ("scratch", ["train.batch_size=64"], "twice the steps"),
+    "scratch enumerated": ("scratch", ['data.augment="both"'],
+                           "random SMILES for encoder and decoder"),
+}
+RECIPE_RECORD = RESULTS_DIR / "finetune_recipe.json"
 
 
-def part_lr(model: str, minutes: float, n: int) -> dict[str, Any]:
-    """The fine-tuned arm at each learning rate (decayed by the cosine to a tenth), judged on
-    the series' 200 validation molecules only (FCD of N(0, I) samples to them): how
-    finetune.toml's learning rate is chosen, never on the held-out 400."""
+def chosen_recipes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Per arm, the measured recipe of lowest validation FCD among those with validity at
+    least GOAL_VALID (or among all of the arm's where none reaches it)."""
+    chosen = {}
+    for arm in ("scratch", "fine-tuned"):
+        mine = {name: row for name, row in rows.items() if row["arm"] == arm}
+        eligible = {n: r for n, r in mine.items() if r["valid"] >= GOAL_VALID} or mine
+        if eligible:
+            chosen[arm] = min(eligible, key=lambda n: eligible[n]["FCD_valid"])
+    return chosen
+
+
+def part_recipe(model: str, minutes: float, n: int) -> dict[str, Any]:
+    """Each recipe of RECIPES trained and judged on the series' validation molecules; the record
+    is rewritten after each, and recipes it holds for the same model, minutes and samples (and
+    the same overrides) are not trained again."""
     files = series()
-    rows = []
-    for lr in LEARNING_RATES:
-        config = finetune_config(model, files, minutes, RUNS / f"lr-{lr:g}",
-                                 [f"train.lr={lr}", f"train.lr_min={lr / 10}"])
-        arm = train_arm(config)
-        arm.update(lr=lr, **validation_figures(arm["path"], files, n))
-        rows.append(arm)
-    eligible = [r for r in rows if r["valid"] >= GOAL_VALID] or rows
-    best = min(eligible, key=lambda r: r["FCD_valid"])
-    return {"model": model, "minutes": minutes, "samples": n, "rows": rows, "chosen": best["lr"],
-            "machine": machine(), "command": f"python -m benchmarks.finetune --part lr --model "
-                                             f"{model} --minutes {minutes:g} --samples {n}"}
+    record = (json.loads(RECIPE_RECORD.read_text()) if RECIPE_RECORD.is_file() else {})
+    same = [record.get(k) for k in ("model", "minutes", "samples")] == [model, minutes, n]
+    rows = record.get("rows", {}) if same else {}
+    for name, (arm, extra, why) in RECIPES.items():
+        if name in rows and rows[name]["overrides"] == extra:
+            continue
+        slug = name.replace(" ", "-")
+        row = train_arm(arm_config(arm, model, files, minutes, RUNS / "recipe" / slug, extra))
+        row.update(arm=arm, overrides=extra, tries=why, **validation_figures(row["path"], files, n))
+        rows[name] = row
+        record = {"model": model, "minutes": minutes, "samples": n, "rows": rows,
+                  "chosen": chosen_recipes(rows), "machine": machine(),
+                  "command": f"python -m benchmarks.finetune --part recipe --model {model} "
+                             f"--minutes {minutes:g} --samples {n}"}
+        RECIPE_RECORD.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record
+
+
+def recipes_for(model: str, minutes: float) -> dict[str, str]:
+    """The recipes chosen on validation for ``model`` at ``minutes`` (none measured: each arm's
+    default)."""
+    if not RECIPE_RECORD.is_file():
+        return {}
+    record = json.loads(RECIPE_RECORD.read_text())
+    if (record["model"], record["minutes"]) != (model, minutes):
+        return {}
+    return {arm: name for arm, name in record["chosen"].items()
+            if RECIPES.get(name, (None, None))[1] == record["rows"][name]["overrides"]}
+
+
+def in_class(valid_smiles: list[str]) -> float:
+    """The share of (valid) molecules that hold the series' class pattern."""
+    from rdkit import Chem
+
+    pattern = Chem.MolFromSmarts(CLASS_SMARTS)
+    return (float(np.mean([Chem.MolFromSmiles(s).HasSubstructMatch(pattern)
+                           for s in valid_smiles])) if valid_smiles else float("nan"))
 
 
 def validation_figures(path: str, files: dict[str, Path], n: int) -> dict[str, float]:
     """N(0, I) samples of a model against the series' validation molecules: validity, share in
     the class, FCD to the validation set, novelty against the series' training molecules."""
-    from rdkit import Chem
-
     import seqvae
     from seqvae.metrics import evaluate_molecules
     from seqvae.metrics.reference import load_reference
@@ -170,42 +244,37 @@ def validation_figures(path: str, files: dict[str, Path], n: int) -> dict[str, f
     smiles = list(table["SMILES"].fillna(""))
     reference = load_reference(files["valid"], train=files["train"], progress=False)
     metrics = evaluate_molecules(smiles, reference, progress=False).metrics
-    pattern = Chem.MolFromSmarts(CLASS_SMARTS)
     valid = [s for s, ok in zip(smiles, table["valid"]) if ok]
-    in_class = (float(np.mean([Chem.MolFromSmiles(s).HasSubstructMatch(pattern) for s in valid]))
-                if valid else float("nan"))
-    return {"valid": metrics["valid"], "in_class": in_class, "FCD_valid": metrics["FCD/Test"],
-            "novel_vs_series": metrics["Novelty"]}
+    return {"valid": metrics["valid"], "in_class": in_class(valid),
+            "FCD_valid": metrics["FCD/Test"], "novel_vs_series": metrics["Novelty"]}
 
 
-def lr_markdown(r: dict[str, Any]) -> str:
-    lines = ["## The fine-tuning learning rate, chosen on validation molecules", "",
-             f"The fine-tuned arm ({r['minutes']:g} CPU minutes, fp32) at each learning rate "
-             f"(cosine-decayed to a tenth), {r['samples']:,} N(0, I) samples (seed 0) scored "
-             f"against the series' {N_VALID} validation molecules, never the held-out ones. "
-             f"Command: `{r['command']}`.", "",
-             "| lr | steps | valid | in class | FCD to validation | novel vs series |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    for row in r["rows"]:
-        lines.append(f"| {row['lr']:g} | {row['steps']:,} | {row['valid']:.3f} | "
+def recipe_markdown(r: dict[str, Any]) -> str:
+    lines = ["## Each arm's recipe, chosen on validation molecules", "",
+             f"Each recipe trained {r['minutes']:g} CPU minutes (fp32) on the series' training "
+             f"molecules, {r['samples']:,} N(0, I) samples (seed 0) scored against its "
+             f"{N_VALID} validation molecules, never the held-out ones. Learning rates are "
+             f"cosine-decayed to a tenth. Command: `{r['command']}`.", "",
+             "| recipe | tries | steps | valid | in class | FCD to validation | novel vs series |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, row in r["rows"].items():
+        lines.append(f"| {name} | {row['tries']} | {row['steps']:,} | {row['valid']:.3f} | "
                      f"{row['in_class']:.3f} | {row['FCD_valid']:.2f} | "
                      f"{row['novel_vs_series']:.3f} |")
-    lines += ["", f"Chosen (lowest FCD to validation among rates with validity at least "
-              f"{GOAL_VALID}): lr {r['chosen']:g}."]
+    lines += ["", "Chosen (lowest FCD to validation among an arm's recipes with validity at "
+              f"least {GOAL_VALID}, or among all of its recipes where none reaches it): "
+              + "; ".join(f"{arm}: {name}" for arm, name in r["chosen"].items()) + "."]
     return "\n".join(lines)
 
 
 def measure(path: str, files: dict[str, Path], n: int) -> list[dict[str, Any]]:
     """Each prior's samples scored against the series."""
-    from rdkit import Chem
-
     import seqvae
     from seqvae.metrics import evaluate_molecules
     from seqvae.metrics.reference import load_reference
     from seqvae.priors import has_prior
 
     model = seqvae.load(path)
-    pattern = Chem.MolFromSmarts(CLASS_SMARTS)
     held = load_reference(files["held_out"], train=files["train"], progress=False)
     moses_train = load_reference("moses", progress=False).train
     rows = []
@@ -214,15 +283,13 @@ def measure(path: str, files: dict[str, Path], n: int) -> list[dict[str, Any]]:
         smiles = list(table["SMILES"].fillna(""))
         report = evaluate_molecules(smiles, held, progress=False)
         valid = [s for s, ok in zip(smiles, table["valid"]) if ok]
-        in_class = np.mean([Chem.MolFromSmiles(s).HasSubstructMatch(pattern) for s in valid]
-                           ) if valid else float("nan")
         canonical = set(valid)
         series_train = held.train
         novel = [s for s in valid if s not in series_train]
         fcd_novel = (evaluate_molecules(novel, held, progress=False).metrics["FCD/Test"]
                      if len(novel) > 1 else float("nan"))
         rows.append({"prior": prior, "valid": report.metrics["valid"], "FCD_novel": fcd_novel,
-                     "in_class": float(in_class),
+                     "in_class": in_class(valid),
                      "FCD_held_out": report.metrics["FCD/Test"],
                      "novel_vs_series": report.metrics["Novelty"],
                      "novel_vs_moses": float(np.mean([s not in moses_train for s in canonical]))
@@ -242,9 +309,11 @@ def series_markdown(r: dict[str, Any]) -> str:
              f"(scaffolds absent from the shipped model's training data), seed 0: "
              f"{N_SERIES - N_HELD_OUT - N_VALID:,} to train on, {N_VALID} for validation, "
              f"{N_HELD_OUT} held out. Shipped model: `{r['model']}`. Each arm trained "
-             f"{r['minutes']:g} CPU minutes (fp32; learning rates: "
-             + ", ".join(f"{arm} {a['lr']:g}" for arm, a in r["arms"].items() if "lr" in a)
-             + f") and sampled {r['samples']:,} times (seed 0). "
+             f"{r['minutes']:g} CPU minutes (fp32; "
+             + ", ".join(f"{arm}: recipe {a.get('recipe', 'default')}, lr {a['lr']:g}"
+                         for arm, a in r["arms"].items() if "lr" in a)
+             + "; recipes chosen on validation molecules, below) and sampled "
+             f"{r['samples']:,} times (seed 0). "
              f"Command: `{r['command']}`.", "",
              "| arm | prior | steps | valid | in class | FCD to held-out | FCD of novel samples "
              "| novel vs series | novel vs MOSES train | IntDiv |",
@@ -279,9 +348,8 @@ def series_markdown(r: dict[str, Any]) -> str:
 def outside_sets() -> dict[str, dict[str, Any]]:
     """Per set of benchmarks/anomaly.py: its provenance, counts and train / valid / held-out
     files (standardised, deduplicated, out of MOSES train, shuffled with seed 0)."""
-    from benchmarks.anomaly import _read, ood_sets
+    from benchmarks.anomaly import _read, ood_sets, outside_pool
     from seqvae.metrics.reference import load_reference
-    from seqvae.standardize import standardize
 
     moses_train = None
     out = {}
@@ -292,10 +360,7 @@ def outside_sets() -> dict[str, dict[str, Any]]:
         if not counts_path.is_file():
             if moses_train is None:
                 moses_train = load_reference("moses", progress=False).train
-            strings = _read(info["path"])
-            table = standardize(strings, keep_stereo=False)
-            kept = [s for s in dict.fromkeys(table["SMILES"].dropna()) if s not in moses_train]
-            order = np.random.default_rng(0).permutation(len(kept))
+            kept, order, counts = outside_pool(_read(info["path"]), moses_train)
             kept = [kept[i] for i in order]
             parts = {"held_out": kept[:OUTSIDE_HELD_OUT],
                      "valid": kept[OUTSIDE_HELD_OUT:OUTSIDE_HELD_OUT + OUTSIDE_VALID],
@@ -304,9 +369,7 @@ def outside_sets() -> dict[str, dict[str, Any]]:
             for part, rows in parts.items():
                 pd.DataFrame({"SMILES": rows}).to_csv(files[part], index=False)
             counts_path.write_text(json.dumps(
-                {"read": len(strings), "standardised": int(table["SMILES"].notna().sum()),
-                 "changed": int(table["changed"].sum()), "distinct_not_in_moses_train": len(kept),
-                 **{part: len(rows) for part, rows in parts.items()}}, indent=2) + "\n")
+                {**counts, **{part: len(rows) for part, rows in parts.items()}}, indent=2) + "\n")
         out[name] = {"source": info["source"], "files": files,
                      "counts": json.loads(counts_path.read_text())}
     return out
@@ -331,8 +394,6 @@ def reconstruction(path: str | Path, strings: list[str]) -> dict[str, Any]:
 
 
 def part_outside(model: str, minutes: float) -> dict[str, Any]:
-    import seqvae
-    from seqvae import load_config
     from seqvae.checkpoint import resolve_checkpoint
     from seqvae.pretrained import resolve
 
@@ -342,24 +403,11 @@ def part_outside(model: str, minutes: float) -> dict[str, Any]:
         files = info["files"]
         held = pd.read_csv(files["held_out"])["SMILES"].tolist()
         run = RUNS / "outside" / f"{name.split()[0].lower()}-fine-tuned"
-        if run.exists():
-            import shutil
-            shutil.rmtree(run)
-        config = load_config(ROOT / "seqvae/configs/finetune.toml", [
-            f'data.train="{files["train"]}"', f'data.valid="{files["valid"]}"',
-            f"train.max_minutes={minutes}", f'train.out_dir="{run}"', f'train.init="{model}"',
-            "train.extend_vocab=true"])
         before = reconstruction(source, held)
-        with LoadMonitor(every=10.0) as load:
-            summary = seqvae.train(config, progress=False)
-        after = reconstruction(run, held)
+        arm = train_arm(arm_config("fine-tuned", model, files, minutes, run,
+                                   ["train.extend_vocab=true"]))
         results[name] = {"source": info["source"], "counts": info["counts"], "before": before,
-                         "after": after, "steps": summary["step"],
-                         "train_seconds": summary["elapsed_s"], "data": summary["data"]["train"],
-                         "lr": config.train.lr,
-                         "new_tokens": (seqvae.load(run).tokenizer.vocab_size
-                                        - seqvae.load(source).tokenizer.vocab_size),
-                         "load_average": load.summary()}
+                         "after": reconstruction(run, held), **arm}
     return {"model": model, "minutes": minutes, "sets": results, "machine": machine(),
             "command": f"python -m benchmarks.finetune --part outside --model {model} "
                        f"--minutes {minutes:g}"}
@@ -405,9 +453,8 @@ def markdown() -> str:
     if series_path.is_file():
         parts.append(series_markdown(json.loads(series_path.read_text())).replace(
             "# Fine-tuning on a focused series", "## A focused series", 1))
-    lr_path = RESULTS_DIR / "finetune_lr.json"
-    if lr_path.is_file():
-        parts += ["", lr_markdown(json.loads(lr_path.read_text()))]
+    if RECIPE_RECORD.is_file():
+        parts += ["", recipe_markdown(json.loads(RECIPE_RECORD.read_text()))]
     if outside_path.is_file():
         parts += ["", outside_markdown(json.loads(outside_path.read_text()))]
     return "\n".join(parts)
@@ -418,20 +465,21 @@ def main() -> None:
     parser.add_argument("--model", default="moses-smiles")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--part", choices=["series", "lr", "outside", "table"], default="series")
+    parser.add_argument("--part", choices=["series", "recipe", "outside", "table"],
+                        default="series")
     args = parser.parse_args()
-    if args.part in ("outside", "lr"):
-        result = (part_outside(args.model, args.minutes) if args.part == "outside"
-                  else part_lr(args.model, args.minutes, args.samples))
-        (RESULTS_DIR / f"finetune_{args.part}.json").write_text(json.dumps(
-            result, indent=2, default=str) + "\n")
+    if args.part == "recipe":
+        part_recipe(args.model, args.minutes, args.samples)
+    if args.part == "outside":
+        (RESULTS_DIR / "finetune_outside.json").write_text(json.dumps(
+            part_outside(args.model, args.minutes), indent=2, default=str) + "\n")
     if args.part != "series":
         (RESULTS_DIR / "finetune.md").write_text(markdown() + "\n")
         print(markdown())
         return
     files = series()
     started = time.perf_counter()
-    trained = arms(args.model, args.minutes, files)
+    trained = arms(args.model, args.minutes, files, recipes_for(args.model, args.minutes))
     for arm in trained.values():
         arm["measured"] = measure(arm["path"], files, args.samples)
     result = {"model": args.model, "minutes": args.minutes, "samples": args.samples,
