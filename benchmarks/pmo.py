@@ -1,0 +1,308 @@
+"""The PMO benchmark (Gao, Fu, Sun & Coley, "Sample Efficiency Matters", NeurIPS 2022) on its 20
+RDKit-only tasks, for seqvae's optimisers, beside the published methods.
+
+    python -m benchmarks.pmo --method reinvent                     # all tasks, seeds 0 1 2 3 5
+    python -m benchmarks.pmo --method reinvent --tasks qed,median1 --seeds 0 --max-minutes 60
+    python -m benchmarks.pmo --table                               # the report from the records
+
+PMO's protocol (seqvae.search.latent.Oracle and seqvae.search.auc): at most --budget (10,000)
+oracle calls per run, a call being a distinct valid molecule (canonical SMILES; a repeat or an
+invalid string costs none); the AUC of the mean of the 10 best scores, logged every 100 calls,
+from 0 at call 0, divided by the budget, held flat after an early stop; seeds 0, 1, 2, 3, 5;
+one set of hyperparameters per method for every task. The oracles are seqvae's (seqvae.search
+.pmo, equal to guacamol 0.5.5's; guacamol counts isomer atoms properly where PMO's TDC version
+then read them from the SMILES text).
+
+Each run (method, task, seed) is written to benchmarks/results/pmo/METHOD.json when it ends,
+with its AUC top-10, top-1 and top-10 mean at the end, calls, wall time and its ten best
+molecules; runs recorded are not run again, so the benchmark is split across sittings with
+--max-minutes (no new run starts after that many minutes) and the parts merge. A run that was
+interrupted starts again from scratch (its optimiser's state is not kept). --table writes
+pmo.json / pmo.md (per-task mean +- std over seeds, the sum, the published rows beside), a bar
+chart per task (pmo_auc.png) and the best molecule of each task (pmo_best.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import RESULTS_DIR, LoadMonitor, load_text, machine, machine_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDS = RESULTS_DIR / "pmo"
+RUNS = ROOT / "runs" / "pmo"
+SEEDS = (0, 1, 2, 3, 5)
+BUDGET = 10_000
+
+# name -> (model, LatentSearch method, options, what it is). One set of options for all tasks.
+METHODS: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "reinvent": ("moses-smiles", "reinvent", {},
+                 "REINVENT's update on the shipped SMILES VAE's decoder, z ~ N(0, I)"),
+    "prior": ("moses-smiles", "prior", {"batch_size": 100},
+              "decoding N(0, I) codes of the shipped SMILES VAE: the baseline"),
+}
+
+# AUC top-10 of published methods, mean over 5 seeds (../shared/ANCHORS.md: the PMO authors'
+# leaderboard data, pmo-benchmark.github.io Mol_Opt.xlsx, cut to 3 decimals)
+PUBLISHED_COLUMNS = ("REINVENT", "Graph GA", "GP BO", "SMILES-VAE BO", "SELFIES-VAE BO")
+PUBLISHED: dict[str, tuple[float, ...]] = {
+    "albuterol_similarity": (.882, .838, .898, .489, .494),
+    "amlodipine_mpo": (.635, .661, .583, .533, .516),
+    "celecoxib_rediscovery": (.713, .630, .723, .354, .326),
+    "deco_hop": (.666, .619, .629, .589, .579),
+    "fexofenadine_mpo": (.784, .760, .722, .671, .670),
+    "isomers_c7h8n2o2": (.852, .862, .680, .161, .325),
+    "isomers_c9h10n2o2pf2cl": (.642, .719, .469, .084, .200),
+    "median1": (.356, .294, .301, .202, .201),
+    "median2": (.276, .273, .297, .195, .185),
+    "mestranol_similarity": (.618, .579, .627, .399, .386),
+    "osimertinib_mpo": (.837, .831, .787, .771, .765),
+    "perindopril_mpo": (.537, .538, .493, .442, .429),
+    "qed": (.941, .940, .937, .938, .936),
+    "ranolazine_mpo": (.760, .728, .735, .457, .452),
+    "scaffold_hop": (.560, .517, .548, .470, .455),
+    "sitagliptin_mpo": (.021, .433, .186, .023, .084),
+    "thiothixene_rediscovery": (.534, .479, .559, .317, .297),
+    "troglitazone_rediscovery": (.441, .390, .410, .257, .243),
+    "valsartan_smarts": (.178, .000, .000, .001, .001),
+    "zaleplon_mpo": (.358, .346, .221, .039, .206),
+}
+PUBLISHED_SUMS = (11.603, 11.446, 10.818, 7.405, 7.760)  # as published, these 20 tasks
+
+
+def record_path(method: str, budget: int = BUDGET) -> Path:
+    """A method's record; runs at another budget than PMO's (trials) go to a file of their own."""
+    return RECORDS / (f"{method}.json" if budget == BUDGET else f"{method}_budget{budget}.json")
+
+
+def load_record(method: str, budget: int = BUDGET) -> dict[str, Any]:
+    path = record_path(method, budget)
+    if path.is_file():
+        return json.loads(path.read_text())
+    model, search_method, options, what = METHODS[method]
+    return {"method": method, "model": model, "search_method": search_method,
+            "options": options, "what": what, "budget": budget, "runs": {}}
+
+
+def run_one(method: str, task: str, seed: int, budget: int) -> dict[str, Any]:
+    """One PMO run: a fresh search of ``task`` with the method's options and ``seed``."""
+    import torch
+
+    import seqvae
+    from seqvae.search import LatentSearch
+    from seqvae.search.auc import auc_top_k, oracle_scores
+    from seqvae.search.pmo import pmo
+
+    model, search_method, options, _ = METHODS[method]
+    log = RUNS / method / task / f"seed{seed}.csv"
+    if log.exists():  # an interrupted run: its optimiser's state is gone, so it starts again
+        log.unlink()
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    search = LatentSearch(seqvae.load(model), pmo(task), log=log)
+    began = time.perf_counter()
+    with LoadMonitor(every=10.0) as load:
+        search.run(search_method, budget=budget, seed=seed, **options)
+    seconds = time.perf_counter() - began
+    scores = oracle_scores(search.oracle)
+    best = search.results().head(10)
+    return {"task": task, "seed": seed, "auc_top10": auc_top_k(scores, budget=budget),
+            "top1": float(scores.max()) if len(scores) else 0.0,
+            "top10": float(np.sort(scores)[-10:].mean()) if len(scores) else 0.0,
+            "calls": int(search.oracle.calls), "invalid": int(search.oracle.invalid),
+            "seconds": round(seconds, 1), "report": search.reports.get(f"{search_method}#0"),
+            "load_average": load.summary(),
+            "best": [[s, float(v)] for s, v in zip(best["SMILES"], best["objective"])]}
+
+
+def run(method: str, tasks: list[str], seeds: list[int], budget: int,
+        max_minutes: float | None) -> dict[str, Any]:
+    record = load_record(method, budget)
+    model, search_method, options, _ = METHODS[method]
+    if (record["model"], record["search_method"], record["options"]) != (model, search_method,
+                                                                         options):
+        raise SystemExit(f"{record_path(method, budget)} holds runs of other settings "
+                         f"({record['model']}, {record['search_method']}, {record['options']}); "
+                         "move it away to run the method as it is defined now")
+    started = time.perf_counter()
+    for task in tasks:
+        for seed in seeds:
+            key = f"{task}/{seed}"
+            if key in record["runs"]:
+                continue
+            if max_minutes is not None and time.perf_counter() - started > 60 * max_minutes:
+                print(f"--max-minutes {max_minutes:g} reached; run again to go on")
+                return record
+            result = run_one(method, task, seed, budget)
+            record["runs"][key] = result
+            record["machine"] = machine()
+            RECORDS.mkdir(parents=True, exist_ok=True)
+            record_path(method, budget).write_text(json.dumps(record, indent=1) + "\n")
+            print(f"{method} {task} seed {seed}: AUC top-10 {result['auc_top10']:.3f}, top-1 "
+                  f"{result['top1']:.3f}, {result['calls']} calls in {result['seconds']:.0f} s",
+                  flush=True)
+    return record
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    """Per task: AUC top-10 mean and std over the seeds run, top-1 / top-10 means, seconds."""
+    tasks: dict[str, dict[str, Any]] = {}
+    for result in record["runs"].values():
+        tasks.setdefault(result["task"], {"runs": []})["runs"].append(result)
+    for task, entry in tasks.items():
+        runs = entry.pop("runs")
+        aucs = np.array([r["auc_top10"] for r in runs])
+        entry.update(seeds=sorted(r["seed"] for r in runs), auc_mean=float(aucs.mean()),
+                     auc_std=float(aucs.std()), top1=float(np.mean([r["top1"] for r in runs])),
+                     top10=float(np.mean([r["top10"] for r in runs])),
+                     seconds=float(np.mean([r["seconds"] for r in runs])),
+                     best=max((b for r in runs for b in r["best"]), key=lambda b: b[1]))
+    complete = [t for t in PUBLISHED if t in tasks and len(tasks[t]["seeds"]) == len(SEEDS)]
+    return {"tasks": tasks, "complete": complete,
+            "sum": float(sum(tasks[t]["auc_mean"] for t in complete)),
+            "published_sums_over_complete": [float(sum(PUBLISHED[t][i] for t in complete))
+                                             for i in range(len(PUBLISHED_COLUMNS))]}
+
+
+def markdown(records: dict[str, dict[str, Any]], summaries: dict[str, dict[str, Any]],
+             budget: int = BUDGET) -> str:
+    methods = list(records)
+    lines = ["# PMO: sample-efficient molecular optimisation, 20 RDKit-only tasks", "",
+             f"AUC of the top-10 mean against oracle calls, budget {budget:,} calls, mean +- std "
+             f"over seeds {', '.join(map(str, SEEDS))} (fewer where a task's seeds are not all "
+             "run yet: the count is given). Published rows: the PMO authors' leaderboard "
+             "(../shared/ANCHORS.md). Command: `python -m benchmarks.pmo --method NAME`, then "
+             "`--table`.", "", "Methods:", ""]
+    for m in methods:
+        r = records[m]
+        lines.append(f"- **{m}**: {r['what']} (model `{r['model']}`, LatentSearch method "
+                     f"`{r['search_method']}`, options {json.dumps(r['options'])})")
+    head = "| task | " + " | ".join(methods) + " | " + " | ".join(PUBLISHED_COLUMNS) + " |"
+    lines += ["", head, "|---|" + "---:|" * (len(methods) + len(PUBLISHED_COLUMNS))]
+    for task, published in PUBLISHED.items():
+        cells = []
+        for m in methods:
+            t = summaries[m]["tasks"].get(task)
+            cells.append("not run" if t is None else
+                         f"{t['auc_mean']:.3f} +- {t['auc_std']:.3f} ({len(t['seeds'])})")
+        lines.append(f"| {task} | " + " | ".join(cells) + " | "
+                     + " | ".join(f"{v:.3f}" for v in published) + " |")
+    lines.append("")
+    for m in methods:
+        s = summaries[m]
+        n = len(s["complete"])
+        if not n:
+            lines.append(f"- {m}: no task has all {len(SEEDS)} seeds yet.")
+            continue
+        peers = ", ".join(f"{c} {v:.3f}" for c, v in zip(PUBLISHED_COLUMNS,
+                                                           s["published_sums_over_complete"]))
+        beaten = [c for c, v in zip(PUBLISHED_COLUMNS, s["published_sums_over_complete"])
+                  if s["sum"] > v]
+        lines.append(f"- {m}: sum over the {n} task(s) with every seed {s['sum']:.3f}; the "
+                     f"published methods on the same tasks: {peers}. Above: "
+                     + (", ".join(beaten) if beaten else "none") + "."
+                     + (f" All 20 tasks: {s['sum']:.3f} against REINVENT's "
+                        f"{PUBLISHED_SUMS[0]:.3f}, goal "
+                        + ("met" if s["sum"] > PUBLISHED_SUMS[0] else "not met") + "."
+                        if n == len(PUBLISHED) else ""))
+    lines += ["", "Per run at the end (means over the seeds run) and wall time per run:", "",
+              "| method | task | top-1 | top-10 | seconds per run | best molecule |",
+              "|---|---|---:|---:|---:|---|"]
+    for m in methods:
+        for task, t in sorted(summaries[m]["tasks"].items()):
+            lines.append(f"| {m} | {task} | {t['top1']:.3f} | {t['top10']:.3f} | "
+                         f"{t['seconds']:.0f} | `{t['best'][0]}` ({t['best'][1]:.3f}) |")
+    loads = [r.get("load_average") for rec in records.values() for r in rec["runs"].values()]
+    loads = [x for x in loads if x]
+    if loads:
+        mean = float(np.mean([x["mean"] for x in loads]))
+        lines += ["", f"1-minute load average while runs ran: {mean:.2f} on average over "
+                  f"{len(loads)} runs (the last: {load_text(loads[-1])})."]
+    last = next((r.get("machine") for r in reversed(list(records.values())) if r.get("machine")),
+                None)
+    if last:
+        lines += ["", "### Machine", "", machine_markdown(last)]
+    return "\n".join(lines)
+
+
+def pictures(summaries: dict[str, dict[str, Any]]) -> list[Path]:
+    """pmo_auc.png (AUC per task, ours beside the published) and pmo_best.png (each task's best
+    molecule of the first method)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seqvae.chem import molecule_grid
+
+    tasks = list(PUBLISHED)
+    series = [(m, [s["tasks"].get(t, {}).get("auc_mean", np.nan) for t in tasks])
+              for m, s in summaries.items()]
+    series += [(c, [PUBLISHED[t][i] for t in tasks]) for i, c in enumerate(PUBLISHED_COLUMNS)
+               if c in ("REINVENT", "Graph GA", "SMILES-VAE BO")]
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series):
+        ax.bar(np.arange(len(tasks)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2)
+    ax.set_xticklabels(tasks, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("AUC top-10")
+    ax.set_title(f"PMO, {BUDGET:,} oracle calls")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = [RESULTS_DIR / "pmo_auc.png"]
+    fig.savefig(out[0], dpi=110)
+    plt.close(fig)
+    first = next(iter(summaries.values()), None)
+    if first and first["tasks"]:
+        best = [(t, first["tasks"][t]["best"]) for t in tasks if t in first["tasks"]]
+        out.append(molecule_grid([b[0] for _, b in best], RESULTS_DIR / "pmo_best.png",
+                                 legends=[f"{t} {b[1]:.3f}" for t, b in best], mols_per_row=5))
+    return out
+
+
+def table(methods: list[str], budget: int = BUDGET) -> str:
+    """The report of the methods' records; written to pmo.md / pmo.json with the pictures at
+    PMO's budget, only printed for trial budgets."""
+    records = {m: load_record(m, budget) for m in methods if record_path(m, budget).is_file()}
+    if not records:
+        return f"no PMO records at budget {budget} in {RECORDS}"
+    summaries = {m: summary(r) for m, r in records.items()}
+    text = markdown(records, summaries, budget)
+    if budget == BUDGET:
+        (RESULTS_DIR / "pmo.json").write_text(json.dumps(summaries, indent=1) + "\n")
+        (RESULTS_DIR / "pmo.md").write_text(text + "\n")
+        pictures(summaries)
+    return text
+
+
+def main() -> None:
+    from seqvae.search.pmo import TASKS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--method", choices=sorted(METHODS))
+    parser.add_argument("--tasks", default="all", help="comma-separated PMO tasks (default all)")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--budget", type=int, default=BUDGET)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="start no new run after this many minutes")
+    parser.add_argument("--table", action="store_true", help="write pmo.md from the records")
+    args = parser.parse_args()
+    tasks = sorted(TASKS) if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise SystemExit(f"unknown PMO task(s) {unknown}; choose from {', '.join(sorted(TASKS))}")
+    if args.method:
+        run(args.method, tasks, [int(s) for s in args.seeds.split(",")], args.budget,
+            args.max_minutes)
+    if args.table or args.method:
+        print(table(list(METHODS), args.budget))
+
+
+if __name__ == "__main__":
+    main()
