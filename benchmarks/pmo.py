@@ -44,6 +44,8 @@ BUDGET = 10_000
 METHODS: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "reinvent": ("moses-smiles", "reinvent", {},
                  "REINVENT's update on the shipped SMILES VAE's decoder, z ~ N(0, I)"),
+    "ga": ("moses-smiles", "ga", {},
+           "a genetic algorithm on the shipped SMILES VAE's codes (seqvae.search.evolve)"),
     "prior": ("moses-smiles", "prior", {"batch_size": 100},
               "decoding N(0, I) codes of the shipped SMILES VAE: the baseline"),
 }

@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "sum such as 'plogp + 0.5*qed' (default qed)")
     p.add_argument("--budget", type=int, default=500, help="oracle calls per optimiser")
     p.add_argument("--methods", default="prior,gradient,bo",
-                   help="comma-separated optimisers: prior, gradient, bo, reinvent (default "
+                   help="comma-separated optimisers: prior, gradient, bo, reinvent, ga (default "
                         "prior,gradient,bo)")
     p.add_argument("--seed-smiles", help="seed molecule: start from its code (and the "
                                          "similarity objective and constraints refer to it)")

@@ -1,6 +1,6 @@
 """LatentSearch: find molecules with better properties by moving through a VAE's latent space.
 
-Four optimisers behind one interface, all spending one budget of oracle calls::
+Five optimisers behind one interface, all spending one budget of oracle calls::
 
     from seqvae import load
     from seqvae.search import LatentSearch, objectives as O
@@ -24,6 +24,8 @@ Four optimisers behind one interface, all spending one budget of oracle calls::
   likelihood update, with the trained decoder as its prior; seqvae.search.reinforce): the
   decoder itself learns to write better molecules, from codes drawn from the prior or around
   the starting codes.
+* ``"ga"``: a genetic algorithm on the codes (seqvae.search.evolve): rank-weighted parents
+  among the best codes found, uniform crossover, Gaussian mutation, each child decoded.
 
 **Oracle calls.** A call is one evaluation of the true objective on a valid molecule that has
 not been scored before in this search (canonical SMILES). A decoded string that is not a
@@ -64,7 +66,7 @@ from seqvae.errors import ConfigError, DataError
 from seqvae.model.heads import PropertyHead
 from seqvae.search.objectives import Objective, Score, fingerprint, property_panel
 
-METHODS = ("prior", "gradient", "bo", "reinvent")
+METHODS = ("prior", "gradient", "bo", "reinvent", "ga")
 LOG_FIELDS = ["SMILES", "objective", "status", "message", "method", "run", "step", "call", "z"]
 
 
@@ -142,6 +144,7 @@ class Oracle:
         self.calls = 0
         self.invalid = 0
         self.trace: list[dict[str, Any]] = []  # per call: method, run, call, best so far
+        self.last_keys: list[str | None] = []  # canonical SMILES of score()'s last strings
         self._best = -math.inf
         self.log = Path(log) if log is not None else None
         if self.log is not None and self.log.exists() and self.log.stat().st_size > 0:
@@ -174,6 +177,7 @@ class Oracle:
         evaluated because the budget is spent)."""
         from seqvae.chem import to_mol, to_smiles
         values = np.full(len(smiles), np.nan)
+        self.last_keys = [None] * len(smiles)
         for i, text in enumerate(smiles):
             mol = to_mol(text)
             if mol is None or mol.GetNumAtoms() == 0:
@@ -181,6 +185,7 @@ class Oracle:
                 values[i] = -math.inf
                 continue
             key = to_smiles(mol)
+            self.last_keys[i] = key
             if key in self.entries:
                 values[i] = self.entries[key].score.value
                 continue
@@ -332,7 +337,8 @@ class LatentSearch:
         generator = torch.Generator().manual_seed(seed)
         began = time.perf_counter()
         runner: Callable[..., Any] = {"prior": self._prior, "gradient": self._gradient,
-                                      "bo": self._bo, "reinvent": self._reinvent}[method]
+                                      "bo": self._bo, "reinvent": self._reinvent,
+                                      "ga": self._ga}[method]
         report = runner(budget=budget, run=run, generator=generator, start=start,
                         seed_smiles=seed_smiles, **options)
         self.timings[f"{method}#{run}"] = time.perf_counter() - began
@@ -367,6 +373,12 @@ class LatentSearch:
         """REINVENT's policy update on a copy of the decoder (seqvae.search.reinforce)."""
         from seqvae.search.reinforce import reinvent
         return reinvent(self, budget, run, generator, start, seed_smiles, **options)
+
+    def _ga(self, budget: int, run: int, generator: torch.Generator, start: Any,
+            seed_smiles: str | None, **options: Any) -> dict[str, Any]:
+        """A genetic algorithm on the codes (seqvae.search.evolve)."""
+        from seqvae.search.evolve import latent_ga
+        return latent_ga(self, budget, run, generator, start, seed_smiles, **options)
 
     def _head_target(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return head_target(self.head, self.objective, self.head_weights)

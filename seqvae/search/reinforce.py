@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqvae.chem import canonical_smiles
 from seqvae.losses import sequence_nll
 
 
@@ -156,7 +155,7 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
         idle = 0 if search.oracle.calls > before else idle + 1
         scored = ~np.isnan(values)  # NaN: not scored, the budget ran out
         rewards = np.where(np.isfinite(values), values, 0.0)
-        keys = [canonical_smiles(s) or "" for s in strings]
+        keys = [k or "" for k in search.oracle.last_keys]
         if diversity is not None:
             rewards = diversity(keys, rewards)
         keep = torch.as_tensor(scored.nonzero()[0])
