@@ -106,7 +106,7 @@ def run_one(method: str, task: str, seed: int, budget: int,
     import seqvae
     from seqvae.search import LatentSearch
     from seqvae.search.auc import auc_top_k, oracle_scores
-    from seqvae.search.pmo import pmo
+    from seqvae.search.objectives import pmo
 
     model, search_method, defined, _ = METHODS[method]
     options = defined if options is None else options

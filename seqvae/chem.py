@@ -69,6 +69,15 @@ def canonical_smiles(smiles: str) -> str | None:
     return None if mol is None else Chem.MolToSmiles(mol)
 
 
+def murcko_scaffold(smiles: str) -> str | None:
+    """Canonical SMILES of the Bemis-Murcko scaffold (ring systems and their linkers; "" for
+    a molecule without rings); None if the input does not parse."""
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    mol = to_mol(smiles)
+    return None if mol is None else Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
+
+
 def is_valid(smiles: str) -> bool:
     """True if the string is non-empty and RDKit parses and sanitises it."""
     return to_mol(smiles) is not None

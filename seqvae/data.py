@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from seqvae.cache import TokenArray
+from seqvae.standardize import standardized_parent
 from seqvae.config import MOLECULAR_REPRESENTATIONS
 from seqvae.errors import DataError
 from seqvae.tokenizers import min_model_tokens, split_selfies, split_smiles
@@ -238,19 +239,6 @@ def read_strings(path: str | Path, column: str | None = None) -> list[str]:
     return list(itertools.chain.from_iterable(iter_strings(path, column)))
 
 
-_STANDARDIZERS: dict[bool, Any] = {}  # keep_stereo -> Standardizer, built once per process
-
-
-def _standardizer(standardize: str) -> Any:
-    """The process's Standardizer for "keep" or "drop" (stereo); RDKit's objects are built in
-    each checking process, never pickled."""
-    keep = standardize == "keep"
-    if keep not in _STANDARDIZERS:
-        from .standardize import Standardizer
-        _STANDARDIZERS[keep] = Standardizer(keep_stereo=keep)
-    return _STANDARDIZERS[keep]
-
-
 def _check_molecule(
     text: str, representation: str, max_length: int | None, vocabulary: Collection[str] | None,
     standardize: str | None = None,
@@ -268,7 +256,7 @@ def _check_molecule(
         return text, "bad_characters", [], ()
     changes: tuple[str, ...] = ()
     if standardize is not None:
-        result = _standardizer(standardize)(text)
+        result = standardized_parent(text, standardize == "keep")
         if result.smiles is None:
             return text, result.reason, [], result.changes
         text, changes = result.smiles, result.changes

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -92,6 +93,21 @@ class Standardizer:
         return Standardized(Chem.MolToSmiles(again) if again is not None else out, tuple(changes))
 
 
+@lru_cache(maxsize=2)
+def standardizer(keep_stereo: bool = True) -> Standardizer:
+    """The process's Standardizer for keep_stereo; RDKit's objects are built once in each
+    process that standardises, never pickled."""
+    return Standardizer(keep_stereo)
+
+
+@lru_cache(maxsize=1 << 16)
+def standardized_parent(smiles: str, keep_stereo: bool = True) -> Standardized:
+    """One input's standardisation, remembered: an input standardised twice in a process (a
+    command that checks its inputs and then reads them, a fine-tuning run that counts new
+    tokens and then tokenizes) costs RDKit's work once."""
+    return standardizer(keep_stereo)(smiles)
+
+
 def standardize(smiles: Sequence[str], keep_stereo: bool = True) -> pd.DataFrame:
     """Standardise molecules (see the module's steps); one row per input, in order: input,
     SMILES (the canonical parent, None where it failed), changed (the parent's canonical
@@ -99,10 +115,9 @@ def standardize(smiles: Sequence[str], keep_stereo: bool = True) -> pd.DataFrame
     joined by ','), reason (why it failed, else None)."""
     from .chem import canonical_smiles
 
-    run = Standardizer(keep_stereo)
     rows = []
     for text in smiles:
-        result = run(text)
+        result = standardized_parent(text, keep_stereo)
         own = canonical_smiles(text) if result.smiles is not None else None
         rows.append({"input": text, "SMILES": result.smiles,
                      "changed": result.smiles is not None and result.smiles != own,

@@ -339,9 +339,9 @@ def custom(function: Callable[[str], Any], name: str | None = None) -> Objective
 def pmo(name: str) -> Objective:
     """One of the 20 RDKit-only PMO benchmark oracles by task name ("qed", "deco_hop", ...);
     see :mod:`seqvae.search.pmo`."""
-    from seqvae.search.pmo import pmo as task  # imported here: pmo.py imports this module
+    from seqvae.search.pmo import scorer
 
-    return task(name)
+    return Objective(name, scorer(name))
 
 
 def weighted_sum(parts: Iterable[tuple[float, Objective]]) -> Objective:

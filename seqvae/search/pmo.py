@@ -6,8 +6,8 @@ molecular optimisers by the best scores they reach within 10,000 oracle calls on
 Twenty of those need nothing but RDKit; they are the GuacaMol goal-directed objectives (Brown
 et al., J. Chem. Inf. Model. 2019) as the TDC oracles wrap them, and these are they::
 
-    from seqvae.search import pmo
-    goal = pmo.pmo("osimertinib_mpo")        # or objectives.pmo("osimertinib_mpo")
+    from seqvae.search import objectives
+    goal = objectives.pmo("osimertinib_mpo")   # an Objective; pmo.scorer(name) is its function
     goal("COc1cc(N(C)CCN(C)C)c(NC(=O)C=C)cc1Nc2nccc(n2)c3cn(C)c4ccccc34").value
 
 Source of the definitions: ``guacamol.standard_benchmarks`` and
@@ -46,7 +46,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache, wraps
+from functools import lru_cache
 from typing import Any
 
 from rdkit import Chem, DataStructs
@@ -55,7 +55,6 @@ from rdkit.Chem import rdFingerprintGenerator as fpgen
 from rdkit.Chem.Pharm2D import Generate, Gobbi_Pharm2D
 
 from seqvae.errors import ConfigError
-from seqvae.search.objectives import Objective
 
 Scorer = Callable[[Chem.Mol], float]
 Modifier = Callable[[float], float]
@@ -218,20 +217,13 @@ def _arithmetic(*terms: Scorer) -> Scorer:
 
 
 # -- the tasks ------------------------------------------------------------------------------
-TASKS: dict[str, Callable[[], Objective]] = {}
+TASKS: dict[str, Callable[[], Scorer]] = {}  # name -> the builder of its scoring function
 
 
-def _task(build: Callable[[], Scorer]) -> Callable[[], Objective]:
-    """Register a task: its function returns the Objective named after it."""
-    name = build.__name__
-
-    @wraps(build)
-    def factory() -> Objective:
-        return Objective(name, build())
-
-    factory.__annotations__ = {"return": Objective}
-    TASKS[name] = factory
-    return factory
+def _task(build: Callable[[], Scorer]) -> Callable[[], Scorer]:
+    """Register a task under its function's name; the function builds its scorer."""
+    TASKS[build.__name__] = build
+    return build
 
 
 @_task
@@ -373,14 +365,15 @@ def qed() -> Scorer:
     return QED.qed
 
 
-def pmo(name: str) -> Objective:
-    """The PMO task of this name as an Objective (TASKS lists the 20 names)."""
+def scorer(name: str) -> Scorer:
+    """The scoring function (an RDKit Mol to a float) of the PMO task of this name; TASKS lists
+    the 20 names. objectives.pmo(name) is the same as an Objective."""
     try:
-        factory = TASKS[name]
+        build = TASKS[name]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown PMO task {name!r}; choose from "
                           f"{', '.join(sorted(TASKS))}") from None
-    return factory()
+    return build()
 
 
-__all__ = ["TASKS", "pmo", "fingerprint", *TASKS]
+__all__ = ["TASKS", "scorer", "fingerprint", *TASKS]

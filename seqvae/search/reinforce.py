@@ -85,17 +85,15 @@ class _ScaffoldFilter:
         self.counts: dict[str, int] = {}
 
     def __call__(self, smiles: list[str], rewards: np.ndarray) -> np.ndarray:
-        from rdkit import Chem
-        from rdkit.Chem.Scaffolds import MurckoScaffold
+        from seqvae.chem import murcko_scaffold
 
         out = rewards.copy()
         for i, text in enumerate(smiles):
             if rewards[i] < self.min_score:
                 continue
-            mol = Chem.MolFromSmiles(text)
-            if mol is None:
+            scaffold = murcko_scaffold(text)
+            if scaffold is None:
                 continue
-            scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
             seen = self.counts.get(scaffold, 0)
             if seen >= self.bucket:
                 out[i] = 0.0
