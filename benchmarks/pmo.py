@@ -45,15 +45,22 @@ RUNS = ROOT / "runs" / "pmo"
 SEEDS = (0, 1, 2, 3, 5)
 BUDGET = 10_000
 
-# name -> (model, LatentSearch method, options, what it is). One set of options for all tasks.
-METHODS: dict[str, tuple[str, str, dict[str, Any], str]] = {
-    "reinvent": ("moses-smiles", "reinvent", {},
+# name -> (model, stages, what it is); a stage is (LatentSearch method, the call count it runs
+# to (None: the budget), its options), and a later stage starts from the best codes and
+# molecules found so far (start="best"). One set of options for all tasks.
+Stage = tuple[str, int | None, dict[str, Any]]
+METHODS: dict[str, tuple[str, list[Stage], str]] = {
+    "reinvent": ("moses-smiles", [("reinvent", None, {})],
                  "REINVENT's update on the shipped SMILES VAE's decoder, z ~ N(0, I)"),
-    "ga": ("moses-smiles", "ga", {},
+    "ga": ("moses-smiles", [("ga", None, {})],
            "a genetic algorithm on the shipped SMILES VAE's codes (seqvae.search.evolve)"),
-    "prior": ("moses-smiles", "prior", {"batch_size": 100},
+    "ga-reinvent": ("moses-smiles", [("ga", 2000, {}), ("reinvent", None, {})],
+                    "the latent GA for 2,000 calls, then REINVENT from its best codes, its "
+                    "replay memory seeded with its best molecules"),
+    "prior": ("moses-smiles", [("prior", None, {"batch_size": 100})],
               "decoding N(0, I) codes of the shipped SMILES VAE: the baseline"),
 }
+
 
 # AUC top-10 of published methods, mean over 5 seeds (../shared/ANCHORS.md: the PMO authors'
 # leaderboard data, pmo-benchmark.github.io Mol_Opt.xlsx, cut to 3 decimals)
@@ -92,15 +99,15 @@ def load_record(method: str, budget: int = BUDGET) -> dict[str, Any]:
     path = record_path(method, budget)
     if path.is_file():
         return json.loads(path.read_text())
-    model, search_method, options, what = METHODS[method]
-    return {"method": method, "model": model, "search_method": search_method,
-            "options": options, "what": what, "budget": budget, "runs": {}}
+    model, stages, what = METHODS[method]
+    return {"method": method, "model": model, "stages": json.loads(json.dumps(stages)),
+            "what": what, "budget": budget, "runs": {}}
 
 
 def run_one(method: str, task: str, seed: int, budget: int,
             options: dict[str, Any] | None = None, label: str | None = None) -> dict[str, Any]:
-    """One PMO run: a fresh search of ``task`` with the method's options (or ``options``) and
-    ``seed``."""
+    """One PMO run: a fresh search of ``task`` by the method's stages (a one-stage method with
+    ``options`` instead of its own, when given) and ``seed``."""
     import torch
 
     import seqvae
@@ -108,8 +115,10 @@ def run_one(method: str, task: str, seed: int, budget: int,
     from seqvae.search.auc import auc_top_k, oracle_scores
     from seqvae.search.objectives import pmo
 
-    model, search_method, defined, _ = METHODS[method]
-    options = defined if options is None else options
+    model, stages, _ = METHODS[method]
+    if options is not None:
+        assert len(stages) == 1, "options replace those of a one-stage method"
+        stages = [(stages[0][0], stages[0][1], options)]
     log = RUNS / (label or method) / task / f"seed{seed}.csv"
     if log.exists():  # an interrupted run: its optimiser's state is gone, so it starts again
         log.unlink()
@@ -118,7 +127,10 @@ def run_one(method: str, task: str, seed: int, budget: int,
     search = LatentSearch(seqvae.load(model), pmo(task), log=log)
     began = time.perf_counter()
     with LoadMonitor(every=10.0) as load:
-        search.run(search_method, budget=budget, seed=seed, **options)
+        for i, (search_method, until, given) in enumerate(stages):
+            start = {} if i == 0 else {"start": "best"}
+            search.run(search_method, budget=min(until or budget, budget), seed=seed,
+                       **start, **given)
     seconds = time.perf_counter() - began
     scores = oracle_scores(search.oracle)
     best = search.results().head(10)
@@ -126,7 +138,7 @@ def run_one(method: str, task: str, seed: int, budget: int,
             "top1": float(scores.max()) if len(scores) else 0.0,
             "top10": float(np.sort(scores)[-10:].mean()) if len(scores) else 0.0,
             "calls": int(search.oracle.calls), "invalid": int(search.oracle.invalid),
-            "seconds": round(seconds, 1), "report": search.reports.get(f"{search_method}#0"),
+            "seconds": round(seconds, 1), "reports": search.reports,
             "load_average": load.summary(),
             "best": [[s, float(v)] for s, v in zip(best["SMILES"], best["objective"])]}
 
@@ -134,12 +146,11 @@ def run_one(method: str, task: str, seed: int, budget: int,
 def run(method: str, tasks: list[str], seeds: list[int], budget: int,
         max_minutes: float | None) -> dict[str, Any]:
     record = load_record(method, budget)
-    model, search_method, options, _ = METHODS[method]
-    if (record["model"], record["search_method"], record["options"]) != (model, search_method,
-                                                                         options):
+    model, stages, _ = METHODS[method]
+    if (record["model"], record["stages"]) != (model, json.loads(json.dumps(stages))):
         raise SystemExit(f"{record_path(method, budget)} holds runs of other settings "
-                         f"({record['model']}, {record['search_method']}, {record['options']}); "
-                         "move it away to run the method as it is defined now")
+                         f"({record['model']}, {record['stages']}); move it away to run the "
+                         "method as it is defined now")
     started = time.perf_counter()
     for task in tasks:
         for seed in seeds:
@@ -254,8 +265,9 @@ def markdown(records: dict[str, dict[str, Any]], summaries: dict[str, dict[str, 
              "`--table`.", "", "Methods:", ""]
     for m in methods:
         r = records[m]
-        lines.append(f"- **{m}**: {r['what']} (model `{r['model']}`, LatentSearch method "
-                     f"`{r['search_method']}`, options {json.dumps(r['options'])})")
+        stages = "; then ".join(f"`{name}` to {until or r['budget']:,} calls with options "
+                                f"{json.dumps(options)}" for name, until, options in r["stages"])
+        lines.append(f"- **{m}**: {r['what']} (model `{r['model']}`: {stages})")
     head = "| task | " + " | ".join(methods) + " | " + " | ".join(PUBLISHED_COLUMNS) + " |"
     lines += ["", head, "|---|" + "---:|" * (len(methods) + len(PUBLISHED_COLUMNS))]
     for task, published in PUBLISHED.items():

@@ -54,6 +54,14 @@ def test_hand_over_from_another_optimiser(vae):
     search.run("reinvent", budget=160, seed=1, start="best", batch_size=32, z_sigma=0.3)
     assert search.oracle.calls == 160
     assert set(search.results()["method"]) == {"prior", "reinvent"}
+    # the replay memory started with the prior's molecules the model can read back (all 64
+    # score above 0 on QED)
+    found = [e.smiles for e in search.oracle.entries.values() if e.method == "prior"]
+    readable, _ = vae.usable(found)
+    assert len(found) == 64 and search.reports["reinvent#1"]["seeded"] == len(readable) > 50
+    fresh = LatentSearch(vae, O.qed())
+    fresh.run("reinvent", budget=32, seed=0, batch_size=32)
+    assert fresh.reports["reinvent#0"]["seeded"] == 0
 
 
 def test_a_spent_budget_stops_at_once(vae):

@@ -24,7 +24,9 @@ The diversity filter (REINVENT 2.0's "identical Murcko scaffold" memory) is an o
 0 (the oracle still records their true score). Codes: z is drawn from N(0, I) for every sequence
 (``start="prior"``), or around starting codes (``start="best"`` hands over from another
 optimiser: the codes of the best molecules found so far; a list of SMILES: their codes) with
-``z_sigma`` noise. The run stops when the budget is spent, or after ``patience`` batches in a row
+``z_sigma`` noise. With ``seed_memory`` (the default) the replay memory starts with the best
+molecules the search has already scored, so a hand-over passes on molecules as well as codes.
+The run stops when the budget is spent, or after ``patience`` batches in a row
 that spend no call (the agent keeps writing molecules it has already scored).
 """
 
@@ -107,7 +109,7 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
              lr: float = 5e-4, replay: int = 24, memory: int = 100,
              regulariser: float = 5e3, diversity_bucket: int = 0,
              diversity_min_score: float = 0.4, z_sigma: float = 0.5, patience: int = 50,
-             max_steps: int = 100_000) -> dict[str, Any]:
+             seed_memory: bool = True, max_steps: int = 100_000) -> dict[str, Any]:
     """Train a copy of the search's decoder by REINVENT's update until ``budget`` oracle calls
     of the search are spent; see the module's documentation. Returns what the run did."""
     vae = search.vae
@@ -128,6 +130,7 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
     centres = None if prior_start else search.start_codes(start, batch_size, generator,
                                                           seed_smiles)
     store = _Memory(memory)
+    seeded = _seed_memory(store, search, cfg.bos_id, cfg.pad_id) if seed_memory else 0
     diversity = _ScaffoldFilter(diversity_bucket, diversity_min_score) if diversity_bucket else None
     bar = search._bar(budget, "reinvent")
     idle = steps = 0
@@ -191,8 +194,24 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
             break
     bar.close()
     return {"steps": steps, "stopped": stopped if search.oracle.calls < budget else "budget spent",
-            "calls": search.oracle.calls, "memory": len(store.items),
+            "calls": search.oracle.calls, "memory": len(store.items), "seeded": seeded,
             "scaffolds": len(diversity.counts) if diversity is not None else None}
+
+
+def _seed_memory(store: _Memory, search: Any, bos_id: int, pad_id: int) -> int:
+    """Fill the replay memory with the best molecules the search has already scored (another
+    optimiser's, or an earlier run's), each with the code it was found at: the agent starts by
+    replaying them."""
+    found = sorted((e for e in search.oracle.entries.values() if e.score.ok and e.score.value > 0),
+                   key=lambda e: -e.score.value)[:store.size]
+    encoded = search.vae._encode_all([e.smiles for e in found])
+    kept = [(e, ids) for e, (ids, why) in zip(found, encoded) if why is None]
+    if not kept:
+        return 0
+    tokens = [torch.tensor(ids[1:] if ids[0] == bos_id else ids) for _, ids in kept]
+    store.add([e.smiles for e, _ in kept], np.array([e.score.value for e, _ in kept]),
+              _pad(tokens, pad_id), torch.as_tensor(np.stack([e.z for e, _ in kept])))
+    return len(store.items)
 
 
 def _widen(tokens: torch.Tensor, width: int, pad_id: int) -> torch.Tensor:
