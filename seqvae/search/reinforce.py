@@ -15,7 +15,7 @@ a sequence's likelihood is the decoder's given the code z it was sampled with (a
 implementation as PMO ran it (wenhao-gao/mol_opt, ``reinvent``), with its tuned settings as the
 defaults: batches of 64, sigma 500, Adam at 5e-4, experience replay of 24 sequences drawn from a
 memory of the 100 best (with probability proportional to their scores), and REINVENT's
-regulariser 5e3 * mean(-1 / log P_agent) against collapse onto a few short, likely strings.
+regulariser 5e3 * mean(-1 / log P_agent) over the batch's own sequences against collapse onto a few short, likely strings.
 Duplicate strings within a batch are trained on once.
 
 The diversity filter (REINVENT 2.0's "identical Murcko scaffold" memory) is an option: once
@@ -164,6 +164,7 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
             break
         tokens, z, rewards_t = tokens[keep], z[keep], torch.as_tensor(rewards[keep.numpy()],
                                                                       dtype=torch.float32)
+        fresh = len(tokens)  # the batch's own sequences come first, then the replayed ones
         replayed = store.sample(replay, generator)
         store.add([keys[i] for i in keep.tolist()], rewards[keep.numpy()], tokens, z.cpu())
         if replayed is not None:
@@ -184,7 +185,8 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
         augmented = prior_ll + sigma * rewards_t.to(device)
         loss = (augmented - agent_ll).pow(2).mean()
         if regulariser:
-            loss = loss + regulariser * (-1.0 / agent_ll.clamp(max=-1e-6)).mean()
+            # on the batch's own sequences, as REINVENT's implementation applies it
+            loss = loss + regulariser * (-1.0 / agent_ll[:fresh].clamp(max=-1e-6)).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
