@@ -39,13 +39,15 @@ def test_the_agent_learns_what_the_objective_rewards(vae):
     objective = O.Objective("small", small)
     budget = 480
     learnt = LatentSearch(vae, objective)
-    learnt.run("reinvent", budget=budget, seed=0, batch_size=32, lr=2e-3)
+    learnt.run("reinvent", budget=budget, seed=0, batch_size=32, lr=5e-3)
     baseline = LatentSearch(vae, objective)
     baseline.run("prior", budget=budget, seed=0, batch_size=32)
     rl, prior = oracle_scores(learnt.oracle), oracle_scores(baseline.oracle)
     # the agent's later molecules are smaller than its first ones and than the prior's
-    assert rl[-120:].mean() > rl[:120].mean() + 0.05
-    assert rl[-120:].mean() > prior.mean() + 0.05
+    # (seeds 0, 1, 2 gave last-quarter means 0.36, 0.40, 0.27 against first-quarter 0.16,
+    # 0.20, 0.14 and the prior's 0.13)
+    assert rl[-120:].mean() > rl[:120].mean() + 0.08
+    assert rl[-120:].mean() > prior.mean() + 0.08
 
 
 def test_hand_over_from_another_optimiser(vae):
