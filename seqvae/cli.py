@@ -65,11 +65,28 @@ def _sample(args: argparse.Namespace) -> None:
     table = model.sample(args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          greedy=args.greedy, unique=args.unique, batch_size=args.batch_size,
                          seed=args.seed, progress=not args.no_progress, novelty=True,
-                         prior=args.prior, triage=args.triage)
+                         prior=args.prior, triage=args.triage,
+                         condition=_conditions(args.condition))
     rate = len(table) / max(time.perf_counter() - start, 1e-9)
     picture = model.write(table, args.output, picture=not args.no_grid)
     print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
           f"{_figures(model.summary(table))}" + (f"; picture {picture}" if picture else ""))
+
+
+def _conditions(given: list[str] | None) -> dict[str, float] | None:
+    """--condition NAME=VALUE flags as {name: value}."""
+    if not given:
+        return None
+    out = {}
+    for text in given:
+        name, sep, value = text.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SeqVAEError(f"--condition {text!r}: write NAME=NUMBER, such as logp=3") from None
+        if not sep or not name.strip():
+            raise SeqVAEError(f"--condition {text!r}: write NAME=NUMBER, such as logp=3")
+    return out
 
 
 def _read_inputs(args: argparse.Namespace) -> list[str]:
@@ -277,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw codes from N(0, I) (standard) or from the fitted distribution of "
                         "the training codes (aggregate; seqvae fit-prior)")
     p.add_argument("--unique", action="store_true", help="keep only valid molecules, each once")
+    p.add_argument("--condition", action="append", metavar="NAME=VALUE",
+                   help="a conditional model (model.conditions): sample under this property "
+                        "value, e.g. --condition logp=3 --condition qed=0.8")
     p.add_argument("--triage", action="store_true", help="add novelty, nearest training "
                    "similarity, QED, SA, MW, logP, MOSES filters and alert (molecules)")
     p.add_argument("--batch-size", type=int, default=1000)

@@ -74,11 +74,29 @@ class ModelConfig:
     # empty: no head. The head then serves gradient ascent in seqvae.search.
     properties: str = ""
     property_hidden: int = 256
+    # Molecules: a conditional VAE (Sohn et al. 2015; Lim et al. 2018 for molecules) on these
+    # properties (comma-separated names of PROPERTY_NAMES, "logp,qed"), computed with RDKit for
+    # every training molecule and standardised on the training split: the condition is read by
+    # the encoder beside the sequence (q(z | x, y)) and given to the decoder beside z, at its
+    # initial state and every step (p(x | z, y)), so z learns what the condition does not say.
+    conditions: str = ""
 
     @property
     def property_names(self) -> list[str]:
         """The names in ``properties``, in order."""
         return [p.strip() for p in self.properties.split(",") if p.strip()]
+
+    @property
+    def condition_names(self) -> list[str]:
+        """The names in ``conditions``, in order."""
+        return [p.strip() for p in self.conditions.split(",") if p.strip()]
+
+    @property
+    def computed_properties(self) -> list[str]:
+        """What the data must compute per molecule: the head's properties, then the conditions
+        the head does not already name."""
+        names = self.property_names
+        return names + [c for c in self.condition_names if c not in names]
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot build a model."""
@@ -98,6 +116,12 @@ class ModelConfig:
                               f"{', '.join(PROPERTY_NAMES)}")
         if len(set(self.property_names)) != len(self.property_names):
             raise ConfigError(f"model.properties names a property twice: {self.properties!r}")
+        unknown = [p for p in self.condition_names if p not in PROPERTY_NAMES]
+        if unknown:
+            raise ConfigError(f"model.conditions: unknown {', '.join(unknown)}; choose from "
+                              f"{', '.join(PROPERTY_NAMES)}")
+        if len(set(self.condition_names)) != len(self.condition_names):
+            raise ConfigError(f"model.conditions names a property twice: {self.conditions!r}")
         if self.property_names and self.property_hidden < 1:
             raise ConfigError("model.property_hidden must be at least 1")
         if self.encoder == "transformer" and self.encoder_hidden % self.n_heads:
@@ -316,6 +340,9 @@ class Config:
             raise ConfigError("data.augment = \"encoder\" randomises what the encoder reads; a "
                               "model without a latent (model.use_latent = false) has no encoder: "
                               "use data.augment = \"both\"")
+        if self.model.condition_names and self.data.text:
+            raise ConfigError("model.conditions are molecular properties; a text model cannot "
+                              "be conditioned on them")
         if self.model.property_names and self.data.text:
             raise ConfigError("model.properties are molecular properties; a text model "
                               f"({self.data.representation}) cannot have them")

@@ -38,17 +38,23 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
         batches = SequenceBatches(valid, eval_batch_size(config.model), tokenizer.pad_id,
                                   shuffle=False)
         recon, kl, correct, tokens, mus = 0.0, 0.0, 0.0, 0, []
-        exact, checked = 0, 0
-        for batch, lengths in batches:
+        exact, checked, seen = 0, 0, 0
+        values = (None if data.valid_properties is None
+                  else torch.from_numpy(data.valid_properties[:len(valid)]).to(device))
+        head_targets, conditions = model.split_properties(values)
+        for batch, lengths in batches:  # in the order of `valid`
             batch, lengths = batch.to(device), lengths.to(device)
-            out = model(batch, lengths, generator=generator)
+            condition = (None if conditions is None
+                         else conditions[seen:seen + len(batch)])
+            seen += len(batch)
+            out = model(batch, lengths, generator=generator, condition=condition)
             recon += float(out.recon_per_sequence.sum())
             kl += float(out.kl_per_sequence.sum())
             correct += float(out.token_accuracy) * out.n_tokens
             tokens += out.n_tokens
             mus.append(out.mu)
             if checked < RECONSTRUCTED:  # greedy decoding from the posterior mean
-                gen = model.generate(out.mu, greedy=True)
+                gen = model.generate(out.mu, greedy=True, condition=condition)
                 decoded = tokenizer.decode_batch(gen.tokens.cpu())
                 targets = tokenizer.decode_batch(batch[:, 1:].cpu())
                 exact += sum(a == b for a, b in zip(decoded, targets))
@@ -65,7 +71,7 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
         if head is not None and n > 1:
             from .model.heads import r_squared
             predicted = head(torch.cat(mus).float()).cpu().numpy()
-            true = data.valid_properties[:n]
+            true = head_targets.cpu().numpy()
             r2 = [r_squared(predicted[:, j], true[:, j]) for j in range(len(head.names))]
             for name, value in zip(head.names, r2):
                 metrics[f"valid_r2_{name}"] = value
@@ -73,7 +79,7 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
     if config.train.eval_samples:
         z = torch.randn(config.train.eval_samples, config.model.latent_dim, generator=generator,
                         device=device)
-        gen = model.generate(z, generator=generator)
+        gen = model.generate(z, generator=generator)  # a conditional model: the training mean
         strings = [tokenizer.from_model_string(s) for s in tokenizer.decode_batch(gen.tokens.cpu())]
         metrics.update(domain.sample_metrics(strings))
     return metrics

@@ -115,17 +115,20 @@ def _fingerprints(smiles: list[str]) -> list[bytes]:
 def likelihoods(model: Any, encoded: Sequence[Sequence[int]], read: Sequence[str], k: int,
                 seed: int, batch_size: int) -> pd.DataFrame:
     """neg_elbo, recon, kl, iw_nll (k codes each) and bits_per_char of strings the model can
-    read, given as their token ids and as read, batched by length."""
+    read, given as their token ids and as read, batched by length. A conditional model's are
+    of p(x | y), each molecule under its own properties."""
     from .metrics.text import importance_weighted
 
     net = model.model.eval()
+    conditions = model.conditions_of(read)
     generator = torch.Generator(device=model.device).manual_seed(seed)
     order = np.argsort([len(x) for x in encoded], kind="stable")
     columns = {name: np.full(len(read), np.nan) for name in ("recon", "kl", "iw_nll")}
     for start in range(0, len(order), batch_size):
         chosen = order[start:start + batch_size]
         (tokens, lengths), = model._batches([encoded[i] for i in chosen], len(chosen))
-        out = importance_weighted(net, tokens, lengths, k, generator)
+        out = importance_weighted(net, tokens, lengths, k, generator, condition=(
+            None if conditions is None else conditions[torch.as_tensor(chosen)]))
         for name, key in (("recon", "recon"), ("kl", "kl"), ("iw_nll", "nll")):
             columns[name][chosen] = out[key].double().cpu().numpy()
     table = pd.DataFrame({"neg_elbo": columns["recon"] + columns["kl"], **columns})

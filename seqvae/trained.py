@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -154,25 +155,87 @@ class TrainedModel:
             return strings
         return self.domain.standardized(strings, keep_stereo)
 
+    # -- conditions (model.conditions) ----------------------------------------------------
+    @property
+    def condition_names(self) -> list[str]:
+        """The properties a conditional model is conditioned on (empty for others)."""
+        return self.model.config.condition_names
+
+    def condition_range(self) -> dict[str, tuple[float, float]]:
+        """Each condition's range in the training data."""
+        m = self.model
+        return {name: (float(m.condition_min[i]), float(m.condition_max[i]))
+                for i, name in enumerate(self.condition_names)}
+
+    def conditions_of(self, strings: Sequence[str]) -> torch.Tensor | None:
+        """The conditions of molecules, computed with RDKit (N, C); None for a model without
+        conditions. A molecule whose property cannot be computed gets the training mean."""
+        names = self.condition_names
+        if not names:
+            return None
+        from .search.objectives import compute_properties
+        values = torch.tensor(compute_properties(list(strings), names).to_numpy(),
+                              dtype=torch.float32, device=self.device).reshape(-1, len(names))
+        missing = ~torch.isfinite(values)
+        return torch.where(missing, self.model.condition_mean.expand_as(values), values)
+
+    def condition(self, n: int, values: dict[str, Any] | None) -> torch.Tensor | None:
+        """A condition (n, C) from {name: value or n values}; properties not named take the
+        training mean. Unknown names are refused; values outside the training range warn."""
+        names = self.condition_names
+        if not names:
+            if values:
+                raise DataError(f"this model was trained without conditions (model.conditions "
+                                f"is empty); it cannot sample under {sorted(values)}")
+            return None
+        values = dict(values or {})
+        unknown = [k for k in values if k not in names]
+        if unknown:
+            raise DataError(f"unknown condition(s) {unknown}: this model is conditioned on "
+                            f"{', '.join(names)}")
+        out = self.model.condition_mean.expand(n, len(names)).clone()
+        for i, name in enumerate(names):
+            if name not in values:
+                continue
+            given = torch.as_tensor(values[name], dtype=torch.float32, device=self.device)
+            if given.dim() > 1 or (given.dim() == 1 and len(given) != n):
+                raise DataError(f"condition {name}: give one value or {n}, got shape "
+                                f"{tuple(given.shape)}")
+            if not torch.isfinite(given).all():
+                raise DataError(f"condition {name} holds NaN or infinite values")
+            out[:, i] = given
+            low, high = self.condition_range()[name]
+            if float(given.min()) < low or float(given.max()) > high:
+                warnings.warn(f"condition {name}: {given.min().item():g} to "
+                              f"{given.max().item():g} reaches outside the training range "
+                              f"{low:g} to {high:g}; the model has not seen such molecules",
+                              stacklevel=3)
+        return out
+
     @torch.no_grad()
     def encode(self, strings: Sequence[str], sample: bool = False, batch_size: int = 1000,
                seed: int | None = None, standardize: bool = False,
                keep_stereo: bool = True) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
         """Posterior of each string: (mu, logvar), each (N, D); with sample=True one z (N, D).
         standardize=True reads each molecule's standardised parent (seqvae.standardize:
-        salts out, charges neutralised, stereo dropped with keep_stereo=False)."""
+        salts out, charges neutralised, stereo dropped with keep_stereo=False). A conditional
+        model (model.conditions) reads each molecule's own properties as its condition."""
         strings = self.standardized(strings, standardize, keep_stereo)
-        mu, logvar = self._posterior(self._to_tokens(strings), batch_size)
+        mu, logvar = self._posterior(self._to_tokens(strings), batch_size,
+                                     self.conditions_of(strings))
         if sample:
             return self.model.reparameterize(mu, logvar, self._generator(seed))
         return mu, logvar
 
-    def _posterior(self, encoded: list[list[int]], batch_size: int
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, logvar) of token-id sequences, batched; empty (0, D) for no sequences."""
+    def _posterior(self, encoded: list[list[int]], batch_size: int,
+                   conditions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of token-id sequences, batched (a conditional model under their
+        conditions, (N, C), else the training mean); empty (0, D) for no sequences."""
         mus, logvars = [], []
-        for tokens, lengths in self._batches(encoded, batch_size):
-            mu, logvar = self.model.encode(tokens, lengths)
+        for i, (tokens, lengths) in enumerate(self._batches(encoded, batch_size)):
+            rows = slice(i * batch_size, i * batch_size + len(tokens))
+            mu, logvar = self.model.encode(
+                tokens, lengths, None if conditions is None else conditions[rows])
             mus.append(mu)
             logvars.append(logvar)
         if not mus:  # no inputs: empty (0, D) codes
@@ -203,13 +266,16 @@ class TrainedModel:
 
     @torch.no_grad()
     def _decode_raw(self, z: torch.Tensor, batch_size: int, generator: torch.Generator | None,
+                    condition: torch.Tensor | None = None,
                     **sampling) -> tuple[list[str], np.ndarray]:
         batch_size = _integer("batch_size", batch_size, 1)
         check_sampling(**sampling)
         strings, nll = [], []
         for start in range(0, len(z), batch_size):
-            out = self.model.generate(z[start:start + batch_size].to(self.device),
-                                      generator=generator, **sampling)
+            rows = slice(start, start + batch_size)
+            out = self.model.generate(z[rows].to(self.device), generator=generator,
+                                      condition=None if condition is None else condition[rows],
+                                      **sampling)
             decoded = self.tokenizer.decode_batch(out.tokens.cpu())
             strings += [self.tokenizer.from_model_string(s) for s in decoded]
             nll.append(out.nll.cpu().numpy())
@@ -217,8 +283,11 @@ class TrainedModel:
 
     def decode(self, z: torch.Tensor | np.ndarray, greedy: bool = True, temperature: float = 1.0,
                top_k: int = 0, top_p: float = 1.0, batch_size: int = 1000,
-               seed: int | None = None) -> list[str]:
-        """Strings decoded from latent codes z (N, D); greedy by default."""
+               seed: int | None = None,
+               condition: dict[str, Any] | torch.Tensor | None = None) -> list[str]:
+        """Strings decoded from latent codes z (N, D); greedy by default. A conditional model
+        decodes under ``condition``: {name: value or N values} (others at the training mean),
+        or a tensor (N, C) in property units; None: the training mean."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
@@ -226,18 +295,24 @@ class TrainedModel:
             bad = sorted(set((~torch.isfinite(z)).any(dim=1).nonzero()[:, 0].tolist()))
             raise DataError(f"z holds NaN or infinite values (rows {bad[:10]}"
                             f"{' ...' if len(bad) > 10 else ''})")
-        strings, _ = self._decode_raw(z, batch_size, self._generator(seed), greedy=greedy,
-                                      temperature=temperature, top_k=top_k, top_p=top_p)
+        if not isinstance(condition, torch.Tensor):
+            condition = self.condition(len(z), condition)
+        strings, _ = self._decode_raw(z, batch_size, self._generator(seed), condition,
+                                      greedy=greedy, temperature=temperature, top_k=top_k,
+                                      top_p=top_p)
         return strings
 
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                greedy: bool = False, unique: bool = False, batch_size: int = 1000,
                seed: int | None = None, max_tries: int = 10, progress: bool = False,
                novelty: bool = False, prior: str = "standard", triage: bool = False,
-               reference: Sequence[str] | str | Path | None = None) -> pd.DataFrame:
+               reference: Sequence[str] | str | Path | None = None,
+               condition: dict[str, float] | None = None) -> pd.DataFrame:
         """Decode n codes drawn from the prior: "standard", N(0, I), or "aggregate", the
         distribution of the training codes fitted after training (``fit_prior``; stored in the
-        checkpoint folder, see seqvae.priors).
+        checkpoint folder, see seqvae.priors). A conditional model samples p(x | z, y) under
+        ``condition`` ({"logp": 3.0, "qed": 0.8}; conditions not named take the training
+        mean).
 
         Returns columns SMILES (canonical where valid), NLL (-log p(x|z), nats) and valid; for
         text models text and NLL. unique=True keeps only valid molecules (any sentence), each
@@ -252,6 +327,12 @@ class TrainedModel:
         batch_size = _integer("batch_size", batch_size, 1)
         check_sampling(temperature, top_k, top_p, greedy)
         draw = self._prior_sampler(prior)
+        bad = [k for k, v in (condition or {}).items()
+               if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if bad:
+            raise DataError(f"sample: condition {bad} must be a number each (decode() takes one "
+                            "value per code)")
+        self.condition(1, condition)  # checked (and warned about) once
         from tqdm.auto import tqdm
         generator = self._generator(seed)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
@@ -262,7 +343,10 @@ class TrainedModel:
         while kept < n and drawn < (max_tries * n if unique else n):
             size = min(batch_size, (n - kept) if not unique else batch_size)
             z = draw(size, generator)
-            strings, nll = self._decode_raw(z, batch_size, generator, **sampling)
+            with warnings.catch_warnings():  # warned once, above
+                warnings.simplefilter("ignore")
+                given = self.condition(size, condition)
+            strings, nll = self._decode_raw(z, batch_size, generator, given, **sampling)
             table = self.domain.table(strings, nll)
             drawn += size
             if unique:
@@ -396,7 +480,9 @@ class TrainedModel:
         z = self.encode(read, sample=sample_z, batch_size=batch_size, seed=seed)
         if isinstance(z, tuple):
             z = z[0]
-        out = self.decode(z, greedy=greedy, batch_size=batch_size, seed=seed)
+        # a conditional model decodes each molecule under its own properties
+        out = self.decode(z, greedy=greedy, batch_size=batch_size, seed=seed,
+                          condition=self.conditions_of(read))
         table = pd.DataFrame({"input": list(strings), "reconstruction": out})
         if standardize:
             table.insert(1, "standardized", read)

@@ -215,8 +215,13 @@ class Trainer:
             self.model = restored.train()
             return
         self.model = SequenceVAE(self.config.model).to(self.device)
-        if self.model.property_head is not None:  # standardised on the train split
-            self.model.property_head.standardise_on(torch.from_numpy(self.data.train_properties))
+        head, conditions = self.model.split_properties(
+            None if self.data.train_properties is None
+            else torch.from_numpy(self.data.train_properties))
+        if head is not None:  # standardised on the train split
+            self.model.property_head.standardise_on(head)
+        if conditions is not None:
+            self.model.set_condition_statistics(conditions)
 
     def _build_optimizer(self) -> None:
         cfg = self.config.train
@@ -390,15 +395,16 @@ class Trainer:
             else:  # "encoder": the encoder reads the random spelling, the decoder the stored one
                 encoder_input = tuple(self._to_device(t) for t in randomised)
         tokens, lengths = self._to_device(tokens), self._to_device(lengths)
-        properties = (None if self.data.train_properties is None
-                      else self._to_device(torch.from_numpy(self.data.train_properties[batch.rows])))
+        properties, condition = self.model.split_properties(
+            None if self.data.train_properties is None
+            else self._to_device(torch.from_numpy(self.data.train_properties[batch.rows])))
         self.state.batch_in_epoch = batch.index + 1
         with autocast(self.device, self.dtype):
             out = self.train_model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
                                    word_dropout=cfg.word_dropout, sample_z=not pretraining,
                                    kl_target=cfg.kl_target, properties=properties,
                                    property_weight=cfg.property_weight,
-                                   encoder_input=encoder_input)
+                                   encoder_input=encoder_input, condition=condition)
         loss = out.loss
         self.optimizer.zero_grad(set_to_none=True)
         # under DDP all processes skip together, or one would wait forever in the all-reduce

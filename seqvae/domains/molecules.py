@@ -134,7 +134,7 @@ class Molecules(Domain):
         cached: the first run streams the files through the checks and the tokenizer into the
         cache a chunk at a time (flat memory whatever the file's size); a later run on the
         same files with the same settings memory-maps the tokenized splits."""
-        if not config.train.token_cache or config.model.property_names:
+        if not config.train.token_cache or config.model.computed_properties:
             return _prepare_in_memory(config, tokenizer, log)
         return _prepare_cached(config, tokenizer, log, progress)
 
@@ -267,8 +267,9 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
     prepared = Prepared(tokenizer, tokenize_to_array(tokenizer, train_strings),
                         tokenize_to_array(tokenizer, valid_strings),
                         {"train": train_report.to_dict(), "valid": valid_report.to_dict()})
-    if config.model.property_names:
-        _add_properties(prepared, train_strings, valid_strings, config.model.property_names, log)
+    if config.model.computed_properties:
+        _add_properties(prepared, train_strings, valid_strings, config.model.computed_properties,
+                        log)
     return prepared
 
 

@@ -196,18 +196,20 @@ def _rows_per_batch(steps: int, vocab_size: int, max_elements: int = 2**25) -> i
 @torch.no_grad()
 def importance_weighted(model, tokens: torch.Tensor, lengths: torch.Tensor, k: int,
                         generator: torch.Generator | None = None,
-                        rows: int | None = None) -> dict[str, torch.Tensor]:
+                        rows: int | None = None,
+                        condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per sentence of a batch (B, T): the importance-weighted NLL with k samples, the mean
     reconstruction term over those samples, the KL, mu and logvar. A language model
-    (use_latent=False) gets its exact NLL (k = 1)."""
+    (use_latent=False) gets its exact NLL (k = 1); a conditional model's are of p(x | y), its
+    condition (B, C) given (None: the training mean)."""
     from seqvae.losses import gaussian_kl, sequence_nll
 
     cfg = model.config
-    mu, logvar = model.encode(tokens, lengths)
+    mu, logvar = model.encode(tokens, lengths, condition)
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     batch = tokens.size(0)
     if not cfg.use_latent or not cfg.variational:
-        logits = model.decoder(model.embedding(inputs), mu).float()
+        logits = model.decoder(model.embedding(inputs), model.code(mu, condition)).float()
         recon = sequence_nll(logits, targets, cfg.pad_id)
         nll = recon if not cfg.use_latent else torch.full_like(recon, float("nan"))
         return {"nll": nll, "recon": recon, "kl": torch.zeros_like(recon), "mu": mu,
@@ -221,7 +223,8 @@ def importance_weighted(model, tokens: torch.Tensor, lengths: torch.Tensor, k: i
         eps = torch.randn((m, batch, mu.size(1)), generator=generator, device=mu.device)
         z = (mu + std * eps).reshape(m * batch, -1)  # sample-major: row j*B + i
         emb = model.embedding(inputs).repeat(m, 1, 1)
-        logits = model.decoder(emb, z).float()
+        logits = model.decoder(emb, model.code(
+            z, None if condition is None else condition.repeat(m, 1))).float()
         recon = sequence_nll(logits, targets.repeat(m, 1), cfg.pad_id).view(m, batch)
         log_pz = (-0.5 * (z.pow(2) + LOG_2PI)).sum(-1).view(m, batch)
         log_qz = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * logvar).sum(-1)  # (m, B)

@@ -5,7 +5,7 @@ The model knows token ids only; molecules and text differ in the tokenizer and t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -58,12 +58,19 @@ class SequenceVAE(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim,
                                       padding_idx=config.pad_id)
+        conditions = len(config.condition_names)
+        if conditions:  # standardisation and range of the conditions, from the training data
+            for name, value in (("mean", 0.0), ("std", 1.0), ("min", 0.0), ("max", 0.0)):
+                self.register_buffer(f"condition_{name}", torch.full((conditions,), value))
         if config.use_latent:
             self.encoder = build_encoder(config)
-            self.posterior = nn.Linear(self.encoder.output_dim, 2 * config.latent_dim)
+            self.posterior = nn.Linear(self.encoder.output_dim + conditions,
+                                       2 * config.latent_dim)
         else:  # a language model: nothing reads the input but the decoder
             self.encoder = self.posterior = None
-        self.decoder = build_decoder(config)
+        # a conditional decoder reads the code [z, standardised condition]
+        self.decoder = build_decoder(replace(config, latent_dim=config.latent_dim + conditions)
+                                     if conditions else config)
         self.property_head = None
         if config.property_names:  # an MLP on z, trained beside the VAE (model.properties)
             from .heads import PropertyHead
@@ -75,8 +82,53 @@ class SequenceVAE(nn.Module):
         """Where the parameters live."""
         return self.embedding.weight.device
 
-    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """tokens (B, T) with BOS..EOS, lengths (B,) -> mu, logvar (B, D).
+    # -- conditions (model.conditions) --------------------------------------------------------
+    def split_properties(self, values: torch.Tensor | None
+                         ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(property-head targets, conditions) from a table (N, K) of the values of
+        config.computed_properties; None where the model has no head / no conditions."""
+        cfg = self.config
+        if values is None:
+            return None, None
+        head = values[:, :len(cfg.property_names)] if cfg.property_names else None
+        columns = [cfg.computed_properties.index(c) for c in cfg.condition_names]
+        return head, (values[:, columns] if columns else None)
+
+    def set_condition_statistics(self, values: torch.Tensor) -> None:
+        """Mean, standard deviation and range of the conditions (N, C) of the training data."""
+        values = values.float().to(self.condition_mean.device)
+        self.condition_mean.copy_(values.mean(0))
+        self.condition_std.copy_(values.std(0).clamp(min=1e-6) if len(values) > 1
+                                 else torch.ones_like(self.condition_mean))
+        self.condition_min.copy_(values.min(0).values)
+        self.condition_max.copy_(values.max(0).values)
+
+    def standardized_condition(self, condition: torch.Tensor | None, batch: int,
+                               device: torch.device) -> torch.Tensor | None:
+        """A conditional model's condition (B, C) in property units, standardised; None: the
+        training mean (zeros). None for an unconditional model, which refuses a condition."""
+        names = self.config.condition_names
+        if not names:
+            if condition is not None:
+                raise ValueError("this model was trained without model.conditions")
+            return None
+        if condition is None:
+            return torch.zeros(batch, len(names), device=device)
+        if condition.shape != (batch, len(names)):
+            raise ValueError(f"condition must have shape ({batch}, {len(names)}) for "
+                             f"{', '.join(names)}, got {tuple(condition.shape)}")
+        return (condition.to(device).float() - self.condition_mean) / self.condition_std
+
+    def code(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """What the decoder reads: z, and for a conditional model [z, standardised condition]
+        (condition None: the training mean)."""
+        standardized = self.standardized_condition(condition, z.size(0), z.device)
+        return z if standardized is None else torch.cat([z, standardized.to(z.dtype)], dim=-1)
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor,
+               condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, T) with BOS..EOS, lengths (B,) -> mu, logvar (B, D); a conditional
+        model reads the condition (B, C) beside the sequence (None: the training mean).
 
         For a deterministic autoencoder logvar is returned as zeros and is not used; a
         language model (use_latent=False) returns zeros for both.
@@ -85,6 +137,9 @@ class SequenceVAE(nn.Module):
             zeros = torch.zeros(tokens.size(0), self.config.latent_dim, device=tokens.device)
             return zeros, zeros.clone()
         summary = self.encoder(self.embedding(tokens), lengths)  # (B, H)
+        standardized = self.standardized_condition(condition, tokens.size(0), tokens.device)
+        if standardized is not None:
+            summary = torch.cat([summary, standardized.to(summary.dtype)], dim=-1)
         mu, logvar = self.posterior(summary).float().chunk(2, dim=-1)  # float32 under autocast
         if not self.config.variational:
             logvar = torch.zeros_like(mu)
@@ -110,7 +165,8 @@ class SequenceVAE(nn.Module):
                 free_bits: float = 0.0, word_dropout: float = 0.0, sample_z: bool = True,
                 generator: torch.Generator | None = None, kl_target: float = 0.0,
                 properties: torch.Tensor | None = None, property_weight: float = 1.0,
-                encoder_input: tuple[torch.Tensor, torch.Tensor] | None = None) -> VAEOutput:
+                encoder_input: tuple[torch.Tensor, torch.Tensor] | None = None,
+                condition: torch.Tensor | None = None) -> VAEOutput:
         """Encode, sample z, decode with teacher forcing, and compute the loss terms.
 
         sample_z=False decodes from mu (as an autoencoder does); free_bits and kl_target are
@@ -124,7 +180,7 @@ class SequenceVAE(nn.Module):
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
         if word_dropout > 0 and self.training:
             inputs = self._drop_words(inputs, word_dropout)
-        logits = self.decoder(self.embedding(inputs), z).float()  # (B, T-1, V), float32 loss
+        logits = self.decoder(self.embedding(inputs), self.code(z, condition)).float()
         recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,)
         if self.config.variational and self.config.use_latent:
             kl_dims = gaussian_kl(mu, logvar)  # (B, D)
@@ -158,8 +214,11 @@ class SequenceVAE(nn.Module):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, max_length: int | None = None, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
-                 generator: torch.Generator | None = None) -> Generated:
-        """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens.
+                 generator: torch.Generator | None = None,
+                 condition: torch.Tensor | None = None) -> Generated:
+        """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens; a
+        conditional model under ``condition`` (B, C) in property units (None: the training
+        mean).
 
         A sequence that has produced EOS leaves the batch: later steps decode only the
         sequences still running, so the work follows the lengths of the samples, not the
@@ -168,6 +227,7 @@ class SequenceVAE(nn.Module):
         cfg = self.config
         if not cfg.use_latent:  # a language model ignores whatever z it is given
             z = torch.zeros_like(z)
+        z = self.code(z, condition)
         max_length = min(max_length or cfg.max_length, cfg.max_length) - 1  # BOS is given
         batch = z.size(0)
         device = z.device
