@@ -544,6 +544,31 @@ class TrainedModel:
         table.insert(0, "t", t.cpu().numpy())
         return table
 
+    def vary_condition(self, molecule: str, name: str, values: Sequence[float],
+                       greedy: bool = True) -> pd.DataFrame:
+        """A conditional model's decodes of one molecule's code (its posterior mean, read under
+        its own properties) with the condition ``name`` set to each of ``values`` and the
+        others kept at the molecule's own: the same scaffold moving along the property.
+        Columns: the requested value, the decoded molecule, valid, and the property achieved."""
+        if name not in self.condition_names:
+            raise DataError(f"vary_condition: {name!r} is not a condition of this model ("
+                            + (", ".join(self.condition_names) or "it has none") + ")")
+        values = [float(v) for v in values]
+        if not values:
+            raise DataError("vary_condition: give at least one value")
+        mu, _ = self.encode([molecule])
+        own = self.conditions_of([molecule]).expand(len(values), -1).clone()
+        column = self.condition_names.index(name)
+        own[:, column] = torch.tensor(values, device=own.device)
+        self.condition(len(values), {name: own[:, column]})  # warns outside the training range
+        table = self.domain.table(self.decode(mu.expand(len(values), -1), greedy=greedy,
+                                              condition=own))
+        table.insert(0, name, values)
+        achieved = self.conditions_of([s if ok else "" for s, ok in zip(
+            table[self.domain.column], table["valid"])])[:, column].cpu().numpy()
+        table[f"{name}_achieved"] = np.where(table["valid"], achieved, np.nan)
+        return table
+
     # -- outputs ----------------------------------------------------------------------------
     def summary(self, table: pd.DataFrame) -> dict[str, float]:
         """Headline figures of a table of generated strings (molecules: valid, unique among

@@ -105,3 +105,17 @@ def test_cli_samples_under_a_condition(conditional_run, tmp_path, capsys):
     assert "NAME=NUMBER" in capsys.readouterr().err
     assert main(["sample", str(conditional_run), "--condition", "qed=0.8"]) == 2
     assert "conditioned on logp" in capsys.readouterr().err
+
+
+def test_vary_condition_moves_one_molecule_along_the_property(conditional_run):
+    model = load(conditional_run)
+    table = model.vary_condition("CC(=O)Nc1ccc(O)cc1", "logp", [0.0, 1.0, 2.0, 3.0, 4.0])
+    assert list(table["logp"]) == [0.0, 1.0, 2.0, 3.0, 4.0] and len(table) == 5
+    # the condition changes what the one code decodes to (how faithfully is the benchmark's
+    # question: this tiny model's greedy decodes are often invalid)
+    assert table["SMILES"].nunique() > 1
+    valid = table[table["valid"]]
+    assert np.isfinite(valid["logp_achieved"]).all() and table["logp_achieved"][
+        ~table["valid"]].isna().all()
+    with pytest.raises(DataError, match="not a condition"):
+        model.vary_condition("CCO", "qed", [0.5])
