@@ -46,6 +46,12 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
                 ["model.decoder_hidden=512", "train.batch_size=128", "train.lr=3e-3",
                  "train.kl_weight=1.0", "train.kl_warmup_fraction=0.3", "train.free_bits=0.3",
                  "train.lr_schedule=cosine", "train.eval_every=1000"]),
+    # the conditional VAE (model.conditions) of benchmarks/conditional.py: the SMILES VAE's
+    # recipe, conditioned on logP and QED
+    "conditional": ("moses-conditional", "seqvae/configs/moses_smiles.toml",
+                    ["model.decoder_hidden=512", "train.free_bits=0.3",
+                     "train.lr_schedule=cosine", "train.eval_every=1000",
+                     "model.conditions=logp,qed"]),
     # the peer a VAE's prior samples must beat (MOSES's CharRNN class): the SMILES VAE's
     # decoder (GRU-512) as a plain language model, no encoder, no latent, the same schedule
     "charrnn": ("moses-charrnn", "seqvae/configs/moses_smiles.toml",

@@ -1,0 +1,213 @@
+"""Conditional generation of molecules at requested properties, against the two ways an
+unconditional model gets there: filtering its samples, and a latent search.
+
+    python -m benchmarks.shipped train conditional --minutes 150   # the model (resumable)
+    python -m benchmarks.conditional                                # the targets
+
+The conditional model is the shipped SMILES VAE's recipe with model.conditions = "logp,qed",
+trained on the full MOSES training split for the same CPU budget as the shipped moses-smiles
+(benchmarks/shipped.py); its peer is that shipped model. For each target (logP 1, 2, 3, 4, 5;
+QED 0.5, 0.7, 0.9; and logP 3 with QED 0.8 together) each way decodes --n molecules (seed 0):
+
+- conditional: n samples of p(x | z, y) at the target (the other condition at its training
+  mean);
+- filtered: n samples of the peer from N(0, I), kept where in range;
+- search: the peer's LatentSearch ("ga") on closeness to the target until it has decoded n
+  codes (its oracle calls are the distinct valid molecules among them).
+
+Per way and target: validity, uniqueness among valid, novelty against MOSES train, the mean
+absolute error between requested and achieved property over valid molecules, the share of
+valid molecules in range (logP +- 0.5, QED +- 0.1, both for the joint target), and the count of
+distinct valid novel molecules in range per molecule decoded. Pictures: the achieved logP and
+QED of each way per target (conditional_logp.png, conditional_qed.png). Writes
+benchmarks/results/conditional.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import RESULTS_DIR, machine, machine_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "runs" / "shipped" / "moses-conditional"
+PEER = "moses-smiles"
+TOLERANCE = {"logp": 0.5, "qed": 0.1}
+TARGETS: list[dict[str, float]] = ([{"logp": v} for v in (1.0, 2.0, 3.0, 4.0, 5.0)]
+                                   + [{"qed": v} for v in (0.5, 0.7, 0.9)]
+                                   + [{"logp": 3.0, "qed": 0.8}])
+GOAL_IN_RANGE, GOAL_VALID = 0.5, 0.9
+
+
+def label(target: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in target.items())
+
+
+def figures(smiles: list[str], decoded: int, target: dict[str, float],
+            train: frozenset[str]) -> dict[str, Any]:
+    """What a way made of ``decoded`` molecules: validity, uniqueness, novelty, error, range."""
+    from seqvae.chem import canonical_smiles
+    from seqvae.search.objectives import compute_properties
+
+    canonical = [canonical_smiles(s) if isinstance(s, str) and s else None for s in smiles]
+    valid = [c for c in canonical if c]
+    distinct = list(dict.fromkeys(valid))
+    values = compute_properties(valid, list(target)) if valid else None
+    out: dict[str, Any] = {"decoded": decoded, "valid": len(valid) / max(decoded, 1),
+                           "unique": len(distinct) / max(len(valid), 1),
+                           "novel": float(np.mean([c not in train for c in distinct]))
+                           if distinct else float("nan")}
+    inside = np.ones(len(valid), dtype=bool)
+    for name, wanted in target.items():
+        achieved = values[name].to_numpy() if values is not None else np.zeros(0)
+        out[f"mae_{name}"] = float(np.nanmean(np.abs(achieved - wanted))) if len(valid) else None
+        out[f"achieved_{name}"] = [round(float(x), 4) for x in achieved]
+        inside &= np.abs(achieved - wanted) <= TOLERANCE[name]
+    out["in_range"] = float(inside.mean()) if len(valid) else 0.0
+    good = {c for c, ok in zip(valid, inside) if ok and c not in train}
+    out["good_per_decoded"] = len(good) / max(decoded, 1)
+    return out
+
+
+def closeness(target: dict[str, float]):
+    """The search's objective: minus the summed distance to the target, in tolerance units."""
+    from seqvae.search import objectives as O
+
+    def score(mol) -> float:
+        from rdkit.Chem import QED, Crippen
+        measured = {"logp": Crippen.MolLogP(mol), "qed": QED.qed(mol)}
+        return -sum(abs(measured[k] - v) / TOLERANCE[k] for k, v in target.items())
+
+    return O.Objective("closeness", score)
+
+
+def search_way(peer: Any, target: dict[str, float], n: int) -> tuple[list[str], int]:
+    """The peer's latent GA on closeness until it has decoded n codes."""
+    from seqvae.search import LatentSearch
+
+    search = LatentSearch(peer, closeness(target))
+    decoded = 0
+    evaluate = search._evaluate
+
+    def counting(z, *args, **kwargs):
+        nonlocal decoded
+        decoded += len(z)
+        return evaluate(z, *args, **kwargs)
+
+    search._evaluate = counting
+    # calls are distinct valid molecules: at most n of them among n decodes
+    search.run("ga", budget=n, seed=0, population=100, offspring=100, patience=5)
+    smiles = [e.smiles for e in search.oracle.entries.values()]
+    return smiles, max(decoded, search.oracle.calls)
+
+
+def run(n: int, model_path: Path, peer_name: str) -> dict[str, Any]:
+    import seqvae
+    from seqvae.metrics.reference import load_reference
+
+    model, peer = seqvae.load(model_path), seqvae.load(peer_name)
+    train = load_reference("moses", progress=False).train
+    rows = []
+    peer_samples = list(peer.sample(n, seed=0)["SMILES"].fillna(""))
+    for target in TARGETS:
+        started = time.perf_counter()
+        conditional = list(model.sample(n, seed=0, condition=target)["SMILES"].fillna(""))
+        found, decoded = search_way(peer, target, n)
+        rows.append({"target": target,
+                     "conditional": figures(conditional, n, target, train),
+                     "filtered": figures(peer_samples, n, target, train),
+                     "search": figures(found, decoded, target, train),
+                     "seconds": round(time.perf_counter() - started, 1)})
+        print(f"{label(target)}: in range conditional {rows[-1]['conditional']['in_range']:.3f}, "
+              f"filtered {rows[-1]['filtered']['in_range']:.3f}, search "
+              f"{rows[-1]['search']['in_range']:.3f}", flush=True)
+    summary = json.loads((model_path / "summary.json").read_text())
+    return {"n": n, "model": str(model_path), "peer": peer_name, "rows": rows,
+            "model_training": {"step": summary.get("step"),
+                               "minutes": round(summary.get("elapsed_s", 0) / 60, 1)},
+            "range": model.condition_range(), "machine": machine(),
+            "command": f"python -m benchmarks.conditional --n {n}"}
+
+
+def markdown(r: dict[str, Any]) -> str:
+    ways = ("conditional", "filtered", "search")
+    lines = ["# Conditional generation at requested properties", "",
+             f"Conditional model `{r['model']}` ({r['model_training']['step']:,} steps, "
+             f"{r['model_training']['minutes']:g} training minutes, conditions logP and QED; "
+             f"training ranges " + ", ".join(f"{k} {lo:.2f} to {hi:.2f}"
+                                             for k, (lo, hi) in r["range"].items())
+             + f"); peer `{r['peer']}`. {r['n']:,} molecules decoded per way and target "
+             f"(seed 0). In range: logP +- {TOLERANCE['logp']}, QED +- {TOLERANCE['qed']}. "
+             f"Good: distinct, valid, novel (not in MOSES train) and in range, per molecule "
+             f"decoded. Command: `{r['command']}`.", "",
+             "| target | way | valid | unique | novel | MAE | in range | good per decoded |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for row in r["rows"]:
+        for way in ways:
+            f = row[way]
+            mae = " / ".join(f"{f[f'mae_{k}']:.2f}" for k in row["target"]
+                             if f.get(f"mae_{k}") is not None) or "-"
+            lines.append(f"| {label(row['target'])} | {way} | {f['valid']:.3f} | "
+                         f"{f['unique']:.3f} | {f['novel']:.3f} | {mae} | {f['in_range']:.3f} | "
+                         f"{f['good_per_decoded']:.3f} |")
+    logp_rows = [row for row in r["rows"] if list(row["target"]) == ["logp"]]
+    share = float(np.mean([row["conditional"]["in_range"] for row in logp_rows]))
+    validity = float(np.min([row["conditional"]["valid"] for row in r["rows"]]))
+    best = {row_label: max(ways, key=lambda w: row[w]["good_per_decoded"])
+            for row_label, row in ((label(row["target"]), row) for row in r["rows"])}
+    counts = {w: sum(b == w for b in best.values()) for w in ways}
+    lines += ["", f"Goal: at least {GOAL_IN_RANGE:.0%} of valid conditional samples within "
+              f"+- {TOLERANCE['logp']} of the requested logP across the logP targets, validity at "
+              f"least {GOAL_VALID}. Measured: {share:.1%} in range on average over the "
+              f"{len(logp_rows)} logP targets, lowest validity {validity:.3f}: "
+              + ("met" if share >= GOAL_IN_RANGE and validity >= GOAL_VALID else "not met")
+              + ".", "", "Most good molecules per molecule decoded: "
+              + "; ".join(f"{w} on {c} of {len(best)} targets" for w, c in counts.items()) + ".",
+              "", "![achieved logP](conditional_logp.png)", "",
+              "![achieved QED](conditional_qed.png)", "", "### Machine", "",
+              machine_markdown(r["machine"])]
+    return "\n".join(lines)
+
+
+def pictures(r: dict[str, Any]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name in ("logp", "qed"):
+        rows = [row for row in r["rows"] if list(row["target"]) == [name]]
+        fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3), squeeze=False)
+        for ax, row in zip(axes[0], rows):
+            for way in ("conditional", "filtered", "search"):
+                values = row[way][f"achieved_{name}"]
+                if values:
+                    ax.hist(values, bins=30, histtype="step", density=True, label=way)
+            ax.axvline(row["target"][name], color="black", linestyle="--")
+            ax.set_title(f"requested {name} {row['target'][name]:g}", fontsize=9)
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(RESULTS_DIR / f"conditional_{name}.png", dpi=100)
+        plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--peer", default=PEER)
+    args = parser.parse_args()
+    result = run(args.n, args.model, args.peer)
+    (RESULTS_DIR / "conditional.json").write_text(json.dumps(result, indent=1) + "\n")
+    pictures(result)
+    (RESULTS_DIR / "conditional.md").write_text(markdown(result) + "\n")
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
