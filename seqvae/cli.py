@@ -58,7 +58,7 @@ def _figures(figures: dict[str, float]) -> str:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from .trained import load
+    from .trained import load, parse_conditions
 
     model = load(args.model, device=args.device)
     start = time.perf_counter()
@@ -66,27 +66,11 @@ def _sample(args: argparse.Namespace) -> None:
                          greedy=args.greedy, unique=args.unique, batch_size=args.batch_size,
                          seed=args.seed, progress=not args.no_progress, novelty=True,
                          prior=args.prior, triage=args.triage,
-                         condition=_conditions(args.condition))
+                         condition=parse_conditions(args.condition))
     rate = len(table) / max(time.perf_counter() - start, 1e-9)
     picture = model.write(table, args.output, picture=not args.no_grid)
     print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
           f"{_figures(model.summary(table))}" + (f"; picture {picture}" if picture else ""))
-
-
-def _conditions(given: list[str] | None) -> dict[str, float] | None:
-    """--condition NAME=VALUE flags as {name: value}."""
-    if not given:
-        return None
-    out = {}
-    for text in given:
-        name, sep, value = text.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise SeqVAEError(f"--condition {text!r}: write NAME=NUMBER, such as logp=3") from None
-        if not sep or not name.strip():
-            raise SeqVAEError(f"--condition {text!r}: write NAME=NUMBER, such as logp=3")
-    return out
 
 
 def _read_inputs(args: argparse.Namespace) -> list[str]:

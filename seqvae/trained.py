@@ -49,6 +49,23 @@ def check_sampling(temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0,
         raise DataError(f"top_p must be in (0, 1] (1: no limit), got {top_p!r}")
 
 
+def parse_conditions(given: Sequence[str] | None) -> dict[str, float] | None:
+    """Conditions written NAME=VALUE (the CLI's --condition flags) as {name: value}."""
+    if not given:
+        return None
+    out = {}
+    for text in given:
+        name, sep, value = text.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name.strip() or number is None:
+            raise DataError(f"condition {text!r}: write NAME=NUMBER, such as logp=3")
+        out[name.strip()] = number
+    return out
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between vectors a, b (D,) at fractions t (S,) -> (S, D)."""
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
