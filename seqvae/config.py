@@ -80,6 +80,18 @@ class ModelConfig:
     # the encoder beside the sequence (q(z | x, y)) and given to the decoder beside z, at its
     # initial state and every step (p(x | z, y)), so z learns what the condition does not say.
     conditions: str = ""
+    # the data's label columns the head learns too (data.label_columns; set by the trainer)
+    labels: str = ""
+
+    @property
+    def label_names(self) -> list[str]:
+        """The names in ``labels``, in order."""
+        return [c.strip() for c in self.labels.split(",") if c.strip()]
+
+    @property
+    def head_names(self) -> list[str]:
+        """What the joint property head predicts: model.properties, then the data's labels."""
+        return self.property_names + self.label_names
 
     @property
     def property_names(self) -> list[str]:
@@ -160,10 +172,24 @@ class DataConfig:
     # keep_stereo = false; what changed is counted in the data report
     standardize: bool = False
     keep_stereo: bool = True
+    # molecules: numeric columns of the training and validation CSVs (your assay values, say)
+    # that the joint property head learns beside model.properties, comma-separated; empty
+    # cells are missing (the row trains the VAE and the head's other outputs, semi-supervised)
+    label_columns: str = ""
+
+    @property
+    def label_names(self) -> list[str]:
+        """The names in ``label_columns``, in order."""
+        return [c.strip() for c in self.label_columns.split(",") if c.strip()]
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         _choice("data.representation", self.representation, REPRESENTATIONS)
+        if self.label_names and self.representation in TEXT_REPRESENTATIONS:
+            raise ConfigError("data.label_columns are numeric labels of molecules; sentences "
+                              "cannot carry them yet")
+        if len(set(self.label_names)) != len(self.label_names):
+            raise ConfigError(f"data.label_columns names a column twice: {self.label_columns!r}")
         _choice("data.augment", self.augment, AUGMENTS)
         if self.standardize and self.representation in TEXT_REPRESENTATIONS:
             raise ConfigError("data.standardize standardises molecules; it does not apply to "
@@ -340,6 +366,14 @@ class Config:
             raise ConfigError("data.augment = \"encoder\" randomises what the encoder reads; a "
                               "model without a latent (model.use_latent = false) has no encoder: "
                               "use data.augment = \"both\"")
+        if self.data.label_names and self.train.init:
+            raise ConfigError("data.label_columns with train.init: a fine-tuned model keeps its "
+                              "source's head; train from scratch to learn your labels")
+        clash = set(self.data.label_names) & (set(PROPERTY_NAMES) | {self.data.csv_column})
+        if clash:
+            raise ConfigError(f"data.label_columns {sorted(clash)}: a label column may not be "
+                              "named like a computed property or be the molecule column; "
+                              "rename it in the CSV")
         if self.model.condition_names and self.data.text:
             raise ConfigError("model.conditions are molecular properties; a text model cannot "
                               "be conditioned on them")

@@ -380,8 +380,10 @@ def clean_molecules(
     source: str = "",
     vocabulary: Collection[str] | None = None,
     standardize: str | None = None,
+    rows: list[int] | None = None,
 ) -> tuple[list[str], SkipReport]:
-    """Keep the usable molecules (in the model's representation) and report the skipped rows.
+    """Keep the usable molecules (in the model's representation) and report the skipped rows;
+    with ``rows`` (a list), the 0-based index of each kept row is appended to it.
 
     Skip reasons: "empty", "bad_characters" (a blank, tab, newline or control character
     inside the value), "invalid" (RDKit cannot parse it), "unconvertible" (SMILES -> SELFIES
@@ -391,7 +393,7 @@ def clean_molecules(
     "empty_after_standardization" and "standardization_failed", and the report counts the
     rows standardisation changed.
     """
-    tally = SkipTally(source, standardized=standardize is not None)
+    tally = SkipTally(source, standardized=standardize is not None, rows=rows)
     kept: list[str] = []
     for results, _, changed in check_molecules([strings], representation, max_length,
                                                vocabulary, standardize=standardize):
@@ -402,8 +404,10 @@ def clean_molecules(
 class SkipTally:
     """Builds a SkipReport from (value, reason-or-None) pairs given a chunk at a time."""
 
-    def __init__(self, source: str = "", standardized: bool = False) -> None:
+    def __init__(self, source: str = "", standardized: bool = False,
+                 rows: list[int] | None = None) -> None:
         self.source = source
+        self.rows = rows  # when a list: the 0-based index of each kept row is appended
         self.n_rows = 0
         self.reasons: Counter[str] = Counter()
         self.examples: list[tuple[int, str, str]] = []
@@ -430,6 +434,8 @@ class SkipTally:
             self.n_rows += 1
             if reason is None:
                 kept.append(value)
+                if self.rows is not None:
+                    self.rows.append(self.n_rows - 1)
                 continue
             self.reasons[reason] += 1
             if len(self.examples) < _N_EXAMPLES:
@@ -454,13 +460,43 @@ def load_molecules(
     max_length: int | None = 120,
     vocabulary: Collection[str] | None = None,
     standardize: str | None = None,
+    rows: list[int] | None = None,
 ) -> tuple[list[str], SkipReport]:
-    """Read a molecule file and clean it: ``read_strings`` then ``clean_molecules``."""
+    """Read a molecule file and clean it: ``read_strings`` then ``clean_molecules`` (``rows``:
+    see there)."""
     strings = read_strings(path, column)
     return clean_molecules(
         strings, representation, max_length, source=str(path), vocabulary=vocabulary,
-        standardize=standardize,
+        standardize=standardize, rows=rows,
     )
+
+
+def read_labels(path: str | Path, columns: Sequence[str]) -> np.ndarray:
+    """Numeric label columns of a CSV, one row per data row (as read_strings counts them):
+    (N, L) floats, NaN where a cell is empty. A missing column, or a cell that is not a
+    number, is a DataError naming the column and rows."""
+    path = Path(path).expanduser()
+    if _file_kind(path) != "csv":
+        raise DataError(f"data.label_columns are read from a CSV file; {path} is not one")
+    options: dict[str, Any] = {"encoding": _encoding(path), "encoding_errors": "replace"}
+    present = list(pd.read_csv(path, nrows=0, **options).columns)
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DataError(f"{path} has no label column(s) {missing}; its columns are: "
+                        f"{', '.join(map(repr, present))}")
+    frame = pd.read_csv(path, usecols=list(columns), dtype=str, na_filter=False,
+                        skip_blank_lines=False, **options)
+    out = np.full((len(frame), len(columns)), np.nan, dtype=np.float32)
+    for j, column in enumerate(columns):
+        text = frame[column].str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = np.flatnonzero((text != "").to_numpy() & ~np.isfinite(numbers.to_numpy(float)))
+        if len(bad):
+            shown = ", ".join(f"row {i + 1} {frame[column][i]!r}" for i in bad[:5])
+            raise DataError(f"{path}: label column {column!r} holds {len(bad)} entries that are "
+                            f"not numbers ({shown}); leave a cell empty for a missing label")
+        out[:, j] = numbers.to_numpy(dtype=np.float32)
+    return out
 
 
 def _check_sentence(text: str, max_chars: int | None) -> tuple[str, str | None]:

@@ -209,6 +209,7 @@ class Trainer:
         model.vocab_size, model.pad_id, model.bos_id = tok.vocab_size, tok.pad_id, tok.bos_id
         model.eos_id, model.unk_id = tok.eos_id, tok.unk_id
         model.max_length = self.config.data.max_length + 2
+        model.labels = ",".join(self.config.data.label_names)  # the head learns them too
 
     def _build_model(self, restored: SequenceVAE | None) -> None:
         if restored is not None:

@@ -134,7 +134,8 @@ class Molecules(Domain):
         cached: the first run streams the files through the checks and the tokenizer into the
         cache a chunk at a time (flat memory whatever the file's size); a later run on the
         same files with the same settings memory-maps the tokenized splits."""
-        if not config.train.token_cache or config.model.computed_properties:
+        if (not config.train.token_cache or config.model.computed_properties
+                or config.data.label_names):
             return _prepare_in_memory(config, tokenizer, log)
         return _prepare_cached(config, tokenizer, log, progress)
 
@@ -248,10 +249,13 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
     from ..tokenizers import TOKENIZERS
 
     dcfg = config.data
+    train_rows: list[int] = []
+    valid_rows: list[int] = []
     train_strings, train_report = load_molecules(resolve_data(dcfg.train), column=dcfg.csv_column,
                                                  representation=dcfg.representation,
                                                  max_length=dcfg.max_length,
-                                                 standardize=dcfg.standardize_mode)
+                                                 standardize=dcfg.standardize_mode,
+                                                 rows=train_rows)
     log(f"train: {train_report.summary()}")
     if not train_strings:
         raise DataError(f"no usable training rows in {dcfg.train}: {train_report.summary()}")
@@ -262,29 +266,50 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
                                                  representation=dcfg.representation,
                                                  max_length=dcfg.max_length,
                                                  vocabulary=tokenizer.vocab,
-                                                 standardize=dcfg.standardize_mode)
+                                                 standardize=dcfg.standardize_mode,
+                                                 rows=valid_rows)
     log(f"valid: {valid_report.summary()}")
     prepared = Prepared(tokenizer, tokenize_to_array(tokenizer, train_strings),
                         tokenize_to_array(tokenizer, valid_strings),
                         {"train": train_report.to_dict(), "valid": valid_report.to_dict()})
-    if config.model.computed_properties:
+    labels = None
+    if dcfg.label_names:
+        from ..data import read_labels
+        labels = {split: read_labels(resolve_data(path), dcfg.label_names)[rows]
+                  for split, path, rows in (("train", dcfg.train, train_rows),
+                                            ("valid", dcfg.valid, valid_rows))}
+        for split, values in labels.items():
+            known = np.isfinite(values).sum(0)
+            prepared.reports[split]["labelled"] = dict(zip(dcfg.label_names, known.tolist()))
+            log(f"{split}: labels " + ", ".join(f"{name} on {n:,} rows" for name, n in
+                                                  zip(dcfg.label_names, known)))
+        empty = [n for n, k in zip(dcfg.label_names, np.isfinite(labels["train"]).sum(0)) if not k]
+        if empty:
+            raise DataError(f"data.label_columns {empty}: no usable training row of "
+                            f"{dcfg.train} has a value; label some rows or leave the column out")
+    if config.model.computed_properties or labels is not None:
         _add_properties(prepared, train_strings, valid_strings, config.model.computed_properties,
-                        log)
+                        log, labels)
     return prepared
 
 
 def _add_properties(prepared: Prepared, train_strings: list[str], valid_strings: list[str],
-                    names: list[str], log: Log) -> None:
+                    names: list[str], log: Log,
+                    labels: dict[str, np.ndarray] | None = None) -> None:
     """Compute model.properties of every molecule with RDKit; molecules where one cannot be
-    computed are dropped and counted (report "property_failed")."""
+    computed are dropped and counted (report "property_failed"). The data's labels (NaN
+    where missing) follow as further columns."""
     from ..search.objectives import compute_properties
 
     tok = prepared.tokenizer
     for split, strings in (("train", train_strings), ("valid", valid_strings)):
         smiles = [tok.from_model_string(s) for s in strings]
-        values = compute_properties(smiles, names, progress=len(smiles) >= 20000,
-                                    desc=f"{split} properties").to_numpy(dtype=np.float32)
+        values = (compute_properties(smiles, names, progress=len(smiles) >= 20000,
+                                     desc=f"{split} properties").to_numpy(dtype=np.float32)
+                  if names else np.zeros((len(smiles), 0), dtype=np.float32))
         ok = np.isfinite(values).all(axis=1)
+        if labels is not None:
+            values = np.concatenate([values, labels[split]], axis=1)
         ids = prepared.train if split == "train" else prepared.valid
         kept = [x for x, keep in zip(ids, ok) if keep]
         dropped = int((~ok).sum())
@@ -293,8 +318,9 @@ def _add_properties(prepared: Prepared, train_strings: list[str], valid_strings:
             prepared.train, prepared.train_properties = kept, values[ok]
         else:
             prepared.valid, prepared.valid_properties = kept, values[ok]
-        log(f"{split}: {', '.join(names)} computed for {int(ok.sum()):,} molecules"
-            + (f"; {dropped} dropped (a property could not be computed)" if dropped else ""))
+        if names:
+            log(f"{split}: {', '.join(names)} computed for {int(ok.sum()):,} molecules"
+                + (f"; {dropped} dropped (a property could not be computed)" if dropped else ""))
     if not prepared.train:
         raise DataError(f"no training molecule has all of {', '.join(names)}")
 

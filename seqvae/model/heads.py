@@ -52,11 +52,16 @@ class PropertyHead(nn.Module):
 
     @torch.no_grad()
     def standardise_on(self, values: torch.Tensor) -> None:
-        """Set the targets' mean and standard deviation from training values (N, P); with a
-        single row the standard deviation stays 1."""
-        self.mean.copy_(values.mean(0))
-        self.std.copy_(values.std(0).clamp_min(1e-6) if len(values) > 1
-                       else torch.ones_like(self.std))
+        """Set the targets' mean and standard deviation from training values (N, P), missing
+        ones (NaN) left out; with fewer than two values the standard deviation stays 1."""
+        values = values.float()
+        known = torch.isfinite(values)
+        count = known.sum(0)
+        mean = torch.where(known, values, 0.0).sum(0) / count.clamp(min=1)
+        spread = torch.where(known, values - mean, 0.0).pow(2).sum(0) / (count - 1).clamp(min=1)
+        self.mean.copy_(mean)
+        self.std.copy_(torch.where(count > 1, spread.sqrt().clamp_min(1e-6),
+                                   torch.ones_like(self.std)))
 
     def predict(self, z: torch.Tensor | np.ndarray) -> pd.DataFrame:
         """Predictions for codes z (N, D) as a DataFrame with one column per property."""
@@ -123,7 +128,11 @@ class PropertyHead(nn.Module):
 
 
 def r_squared(pred: np.ndarray, true: np.ndarray) -> float:
-    """Coefficient of determination of predictions of one property (NaN for a constant
-    target)."""
+    """Coefficient of determination of predictions of one property over the rows whose
+    target is known (NaN for a constant or missing target)."""
+    known = np.isfinite(true)
+    pred, true = pred[known], true[known]
+    if len(true) < 2:
+        return math.nan
     total = float(((true - true.mean()) ** 2).sum())
     return 1.0 - float(((true - pred) ** 2).sum()) / total if total > 0 else math.nan

@@ -72,9 +72,9 @@ class SequenceVAE(nn.Module):
         self.decoder = build_decoder(replace(config, latent_dim=config.latent_dim + conditions)
                                      if conditions else config)
         self.property_head = None
-        if config.property_names:  # an MLP on z, trained beside the VAE (model.properties)
+        if config.head_names:  # an MLP on z, trained beside the VAE (model.properties, labels)
             from .heads import PropertyHead
-            self.property_head = PropertyHead(config.latent_dim, config.property_names,
+            self.property_head = PropertyHead(config.latent_dim, config.head_names,
                                               (config.property_hidden,) * 2, dropout=0.0)
 
     @property
@@ -85,14 +85,18 @@ class SequenceVAE(nn.Module):
     # -- conditions (model.conditions) --------------------------------------------------------
     def split_properties(self, values: torch.Tensor | None
                          ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(property-head targets, conditions) from a table (N, K) of the values of
-        config.computed_properties; None where the model has no head / no conditions."""
+        """(property-head targets, conditions) from a table (N, K + L) of the values of
+        config.computed_properties and then of the data's labels (NaN where missing); None
+        where the model has no head / no conditions."""
         cfg = self.config
         if values is None:
             return None, None
-        head = values[:, :len(cfg.property_names)] if cfg.property_names else None
+        computed = len(cfg.computed_properties)
+        head_columns = list(range(len(cfg.property_names))) + [
+            computed + i for i in range(len(cfg.label_names))]
         columns = [cfg.computed_properties.index(c) for c in cfg.condition_names]
-        return head, (values[:, columns] if columns else None)
+        return (values[:, head_columns] if head_columns else None,
+                values[:, columns] if columns else None)
 
     def set_condition_statistics(self, values: torch.Tensor) -> None:
         """Mean, standard deviation and range of the conditions (N, C) of the training data."""
@@ -196,7 +200,9 @@ class SequenceVAE(nn.Module):
         if self.property_head is not None and properties is not None:
             head = self.property_head
             scaled = (properties.float() - head.mean) / head.std
-            property_loss = ((head.net(z.float()) - scaled) ** 2).mean()
+            known = torch.isfinite(scaled)  # a missing label (NaN) adds nothing
+            errors = torch.where(known, head.net(z.float()) - scaled.nan_to_num(), 0.0)
+            property_loss = errors.pow(2).sum() / known.sum().clamp(min=1)
             loss = loss + property_weight * property_loss
         return VAEOutput(
             loss=loss,

@@ -1,0 +1,83 @@
+"""User labels (data.label_columns): numeric CSV columns, some rows unlabelled, learnt by the
+joint property head of a model really trained on a slice of the shipped MOSES data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+from rdkit.Chem import Crippen
+
+from conftest import tiny_config
+from seqvae import load
+from seqvae.data import read_strings, resolve_data
+from seqvae.errors import ConfigError, DataError
+from seqvae.trainer import train
+
+
+def labelled_csv(path, start, n, share, seed=0):
+    """MOSES molecules with an 'activity' column (their logP) on a share of the rows."""
+    smiles = read_strings(resolve_data("default:moses_train"))[start:start + n]
+    rng = np.random.default_rng(seed)
+    activity = [Crippen.MolLogP(Chem.MolFromSmiles(s)) if rng.random() < share else None
+                for s in smiles]
+    pd.DataFrame({"SMILES": smiles, "activity": activity}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def labelled_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("labels")
+    train_csv = labelled_csv(folder / "train.csv", 0, 1500, share=0.3)
+    valid_csv = labelled_csv(folder / "valid.csv", 1500, 200, share=1.0)
+    out = folder / "run"
+    # free bits keep z informative in so short a run; the head's loss weighs enough to shape it
+    train(tiny_config(out, train_csv, valid_csv, **{"data.label_columns": "activity",
+                                                    "train.max_steps": 400,
+                                                    "train.eval_every": 100,
+                                                    "train.free_bits": 0.5,
+                                                    "train.property_weight": 10.0}),
+          progress=False, log=lambda *_: None)
+    return out
+
+
+def test_the_head_learns_a_label_that_most_rows_lack(labelled_run):
+    summary = json.loads((labelled_run / "summary.json").read_text())
+    assert summary["data"]["train"]["labelled"]["activity"] in range(380, 520)  # ~30% of 1,500
+    log = pd.read_csv(labelled_run / "log.csv")
+    assert np.isfinite(log["train_loss"].dropna()).all()  # missing labels add nothing, not NaN
+    r2 = summary["metrics"]["valid_r2_activity"]  # on the 200 validation molecules
+    # measured 0.53 (0.28 after 300 steps); a head that learnt nothing scores about 0
+    assert r2 > 0.25
+    model = load(labelled_run)
+    assert model.property_head.names == ["activity"]
+    mu, _ = model.encode(["CCOc1ccccc1"])
+    assert list(model.property_head.predict(mu.cpu().numpy()).columns) == ["activity"]
+
+
+def test_bad_label_columns_are_named(tmp_path, small_data):
+    train_csv = labelled_csv(tmp_path / "train.csv", 0, 100, share=0.5)
+    frame = pd.read_csv(train_csv)
+    frame["activity"] = frame["activity"].astype(object)
+    frame.loc[7, "activity"] = "high"
+    frame.to_csv(tmp_path / "words.csv", index=False)
+    with pytest.raises(DataError, match=r"'activity' holds 1 entries that are not numbers "
+                                        r"\(row 8 'high'\)"):
+        train(tiny_config(tmp_path / "a", tmp_path / "words.csv", small_data[1],
+                          **{"data.label_columns": "activity"}), progress=False,
+              log=lambda *_: None)
+    frame.loc[:, "activity"] = None
+    frame.to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(DataError, match="no usable training row"):
+        train(tiny_config(tmp_path / "b", tmp_path / "empty.csv", tmp_path / "empty.csv",
+                          **{"data.label_columns": "activity"}), progress=False,
+              log=lambda *_: None)
+    with pytest.raises(DataError, match=r"no label column\(s\) \['potency'\]"):
+        train(tiny_config(tmp_path / "c", train_csv, train_csv,
+                          **{"data.label_columns": "potency"}), progress=False,
+              log=lambda *_: None)
+    with pytest.raises(ConfigError, match="named like a computed property"):
+        tiny_config(tmp_path / "d", train_csv, train_csv, **{"data.label_columns": "logp"})
