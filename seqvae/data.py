@@ -59,6 +59,10 @@ DEFAULT_DATA = {
     "brown_train": "brown_train.txt.gz",
     "brown_valid": "brown_valid.txt.gz",
     "brown_test": "brown_test.txt.gz",
+    # the same sentences with their genre: columns text, genre, category, document
+    "brown_genres_train": "brown_genres_train.csv.gz",
+    "brown_genres_valid": "brown_genres_valid.csv.gz",
+    "brown_genres_test": "brown_genres_test.csv.gz",
 }
 _DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _N_EXAMPLES = 10  # skipped rows remembered in a SkipReport

@@ -6,11 +6,13 @@ on Brown and evaluated through the CLI."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -82,6 +84,18 @@ def test_brown_splits_ship_disjoint_and_resolve():
     assert [len(v) for v in splits.values()] == [50718, 2850, 2850]
     assert not set(splits["train"]) & set(splits["test"])
     assert not set(splits["valid"]) & set(splits["test"])
+    # the genre files: the same sentences in the same splits, each with a genre, as provenanced
+    provenance = (Path(__file__).resolve().parent.parent / "data" / "PROVENANCE.md").read_text()
+    genres = set()
+    for name, sentences in splits.items():
+        path = resolve_data(f"default:brown_genres_{name}")
+        frame = pd.read_csv(path, keep_default_na=False)
+        assert list(frame.columns) == ["text", "genre", "category", "document"]
+        assert frame["text"].tolist() == sentences and (frame["genre"] != "").all()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert f"`{path.name}` |" in provenance and digest in provenance
+        genres |= set(frame["genre"])
+    assert len(genres) == 15
 
 
 def test_bad_lines_are_skipped_and_counted(tmp_path):
