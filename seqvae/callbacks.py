@@ -246,12 +246,18 @@ class AggregatePrior(Callback):
         if not trainer.model.config.use_latent or cfg.prior_codes == 0:
             return
         import numpy as np
+        import torch
         data = trainer.data.train
         rng = np.random.default_rng(cfg.seed)
         rows = np.sort(rng.choice(len(data), min(cfg.prior_codes, len(data)), replace=False))
         model = TrainedModel(trainer.model, trainer.tokenizer, trainer.config,
                              trainer.out / CHECKPOINT_DIR)
-        codes = model.codes_of([data[int(i)] for i in rows], sample=True, seed=cfg.seed)
+        values = trainer.data.train_properties
+        _, conditions = trainer.model.split_properties(
+            None if values is None else torch.from_numpy(values[rows]))
+        # a conditional model's codes are each read under its own molecule's condition
+        codes = model.codes_of([data[int(i)] for i in rows], sample=True, seed=cfg.seed,
+                               conditions=conditions)
         model.fit_prior_to(codes, components=cfg.prior_components, seed=cfg.seed,
                            info={"source": f"training rows of the run ({trainer.config.data.train})",
                                  "sequences": len(rows), "skipped": 0})

@@ -465,10 +465,11 @@ class TrainedModel:
 
     @torch.no_grad()
     def codes_of(self, ids: Sequence[Sequence[int]], sample: bool = True, seed: int | None = None,
-                 batch_size: int = 1000) -> torch.Tensor:
+                 batch_size: int = 1000, conditions: torch.Tensor | None = None) -> torch.Tensor:
         """Codes of token-id sequences (BOS..EOS), on the CPU: one z ~ q(z|x) each with sample,
-        else mu."""
-        mu, logvar = self._posterior([list(map(int, x)) for x in ids], batch_size)
+        else mu; a conditional model's under ``conditions`` (N, C), else the training mean."""
+        mu, logvar = self._posterior([list(map(int, x)) for x in ids], batch_size,
+                                     None if conditions is None else conditions.to(self.device))
         if sample:
             mu = self.model.reparameterize(mu, logvar, self._generator(seed))
         return mu.cpu()

@@ -119,3 +119,10 @@ def test_vary_condition_moves_one_molecule_along_the_property(conditional_run):
         ~table["valid"]].isna().all()
     with pytest.raises(DataError, match="not a condition"):
         model.vary_condition("CCO", "qed", [0.5])
+
+
+def test_the_aggregate_prior_is_fitted_to_codes_read_under_their_conditions(conditional_run):
+    # the run's end fitted its aggregate prior; sampling from it under a condition works
+    model = load(conditional_run)
+    table = model.sample(50, seed=0, prior="aggregate", condition={"logp": 2.0})
+    assert len(table) == 50
