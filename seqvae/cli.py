@@ -279,8 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the training codes (aggregate; seqvae fit-prior)")
     p.add_argument("--unique", action="store_true", help="keep only valid molecules, each once")
     p.add_argument("--condition", action="append", metavar="NAME=VALUE",
-                   help="a conditional model (model.conditions): sample under this property "
-                        "value, e.g. --condition logp=3 --condition qed=0.8")
+                   help="a conditional model: sample under this property value or category, "
+                        "e.g. --condition logp=3 --condition qed=0.8, --condition "
+                        "\"genre=humor\"")
     p.add_argument("--triage", action="store_true", help="add novelty, nearest training "
                    "similarity, QED, SA, MW, logP, MOSES filters and alert (molecules)")
     p.add_argument("--batch-size", type=int, default=1000)

@@ -82,6 +82,16 @@ class ModelConfig:
     conditions: str = ""
     # the data's label columns the head learns too (data.label_columns; set by the trainer)
     labels: str = ""
+    # a conditional model by category: data.condition_column and the training split's
+    # categories (set by the trainer), given to encoder and decoder as a one-hot vector
+    category_column: str = ""
+    categories: list[str] = field(default_factory=list)
+
+    @property
+    def condition_width(self) -> int:
+        """Numbers the condition adds to the encoder's summary and to z: one per property of
+        model.conditions and one per category."""
+        return len(self.condition_names) + len(self.categories)
 
     @property
     def label_names(self) -> list[str]:
@@ -176,6 +186,10 @@ class DataConfig:
     # that the joint property head learns beside model.properties, comma-separated; empty
     # cells are missing (the row trains the VAE and the head's other outputs, semi-supervised)
     label_columns: str = ""
+    # a CSV column of category labels the model is conditioned on (a conditional VAE by label:
+    # Brown's genre, a compound series); its categories are the training split's. Rows without
+    # a label, and validation rows of a category training lacks, are skipped and counted
+    condition_column: str = ""
 
     @property
     def label_names(self) -> list[str]:
@@ -374,6 +388,10 @@ class Config:
             raise ConfigError(f"data.label_columns {sorted(clash)}: a label column may not be "
                               "named like a computed property or be the molecule column; "
                               "rename it in the CSV")
+        if self.data.condition_column and self.data.condition_column in (
+                {self.data.csv_column} | set(self.data.label_names)):
+            raise ConfigError(f"data.condition_column {self.data.condition_column!r} is also the "
+                              "sequence column or a label column; name another column")
         if self.model.condition_names and self.data.text:
             raise ConfigError("model.conditions are molecular properties; a text model cannot "
                               "be conditioned on them")
@@ -450,6 +468,8 @@ def _coerce(name: str, value: Any, kind: type, source: str) -> Any:
                 pass
     elif kind is str and isinstance(value, str):
         return value
+    elif kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)  # a list of names (model.categories)
     raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")
 
 
@@ -497,6 +517,10 @@ def _parse_literal(text: str) -> Any:
         return text
 
 
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def dump_toml(cfg: Config) -> str:
     """Write a config as TOML text that load_config reads back to an equal Config."""
     lines = []
@@ -506,7 +530,9 @@ def dump_toml(cfg: Config) -> str:
             if isinstance(value, bool):
                 text = "true" if value else "false"
             elif isinstance(value, str):
-                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                text = _toml_string(value)
+            elif isinstance(value, list):
+                text = "[" + ", ".join(_toml_string(v) for v in value) + "]"
             else:
                 text = repr(value)
             lines.append(f"{key} = {text}")

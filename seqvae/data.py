@@ -475,6 +475,37 @@ def load_molecules(
     )
 
 
+def select_categories(path: str | Path, column: str, rows: list[int], report: Any,
+                      categories: Sequence[str] | None = None) -> tuple[list[int], list[str]]:
+    """The category labels (data.condition_column) of the kept rows of a CSV: which of the
+    positions in ``rows`` keep a label, and the labels. A row without one is skipped and
+    counted ("unlabelled"); with ``categories`` given (the training split's), one whose label
+    is not among them too ("unseen_category")."""
+    path = Path(path).expanduser()
+    if _file_kind(path) != "csv":
+        raise DataError(f"data.condition_column is read from a CSV file; {path} is not one")
+    options: dict[str, Any] = {"encoding": _encoding(path), "encoding_errors": "replace"}
+    present = list(pd.read_csv(path, nrows=0, **options).columns)
+    if column not in present:
+        raise DataError(f"{path} has no column {column!r} (data.condition_column); its columns "
+                        f"are: {', '.join(map(repr, present))}")
+    values = pd.read_csv(path, usecols=[column], dtype=str, na_filter=False,
+                         skip_blank_lines=False, **options)[column].str.strip().tolist()
+    known = set(categories) if categories is not None else None
+    kept, labels = [], []
+    for position, row in enumerate(rows):
+        label = values[row]
+        reason = ("unlabelled" if not label else
+                  "unseen_category" if known is not None and label not in known else None)
+        if reason:
+            report.reasons[reason] = report.reasons.get(reason, 0) + 1
+            report.n_kept -= 1
+            continue
+        kept.append(position)
+        labels.append(label)
+    return kept, labels
+
+
 def read_labels(path: str | Path, columns: Sequence[str]) -> np.ndarray:
     """Numeric label columns of a CSV, one row per data row (as read_strings counts them):
     (N, L) floats, NaN where a cell is empty. A missing column, or a cell that is not a
@@ -518,7 +549,8 @@ def _check_sentence(text: str, max_chars: int | None) -> tuple[str, str | None]:
 
 
 def clean_sentences(
-    strings: Sequence[str], max_chars: int | None = None, source: str = ""
+    strings: Sequence[str], max_chars: int | None = None, source: str = "",
+    rows: list[int] | None = None,
 ) -> tuple[list[str], SkipReport]:
     """Keep the usable sentences (whitespace normalised) and report the skipped lines.
 
@@ -526,26 +558,32 @@ def clean_sentences(
     "no_words" (no letter or digit: only punctuation or symbols), "too_long" (more than
     ``max_chars`` characters; the limit in tokens is applied after tokenizing, ``drop_long``).
     """
-    tally = SkipTally(source)
+    tally = SkipTally(source, rows=rows)
     kept = tally.add(_check_sentence(raw if isinstance(raw, str) else "", max_chars)
                      for raw in strings)
     return kept, tally.report()
 
 
 def load_sentences(
-    path: str | Path, column: str | None = None, max_chars: int | None = None
+    path: str | Path, column: str | None = None, max_chars: int | None = None,
+    rows: list[int] | None = None,
 ) -> tuple[list[str], SkipReport]:
     """Read sentences (a .txt with one per line, or a CSV column, default "text") and clean
-    them: ``read_strings`` then ``clean_sentences``."""
-    return clean_sentences(read_strings(path, column or "text"), max_chars, source=str(path))
+    them: ``read_strings`` then ``clean_sentences`` (``rows``: see clean_molecules)."""
+    return clean_sentences(read_strings(path, column or "text"), max_chars, source=str(path),
+                           rows=rows)
 
 
 def drop_long(
-    strings: list[str], ids: list[list[int]], max_length: int, report: SkipReport
+    strings: list[str], ids: list[list[int]], max_length: int, report: SkipReport,
+    rows: list[int] | None = None,
 ) -> tuple[list[str], list[list[int]]]:
     """Drop sequences of more than ``max_length`` tokens (BOS and EOS not counted) and count
-    them in ``report`` as "too_long"."""
+    them in ``report`` as "too_long"; ``rows`` (their row numbers), when given, is filtered
+    alike in place."""
     keep = [len(x) - 2 <= max_length for x in ids]
+    if rows is not None:
+        rows[:] = [r for r, k in zip(rows, keep) if k]
     n_long = keep.count(False)
     if n_long:
         report.reasons["too_long"] = report.reasons.get("too_long", 0) + n_long

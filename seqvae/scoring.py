@@ -113,14 +113,17 @@ def _fingerprints(smiles: list[str]) -> list[bytes]:
 
 @torch.no_grad()
 def likelihoods(model: Any, encoded: Sequence[Sequence[int]], read: Sequence[str], k: int,
-                seed: int, batch_size: int) -> pd.DataFrame:
+                seed: int, batch_size: int,
+                conditions: torch.Tensor | None = None) -> pd.DataFrame:
     """neg_elbo, recon, kl, iw_nll (k codes each) and bits_per_char of strings the model can
     read, given as their token ids and as read, batched by length. A conditional model's are
-    of p(x | y), each molecule under its own properties."""
+    of p(x | y): under ``conditions`` (N, C) when given, else each molecule's own properties
+    (and an unknown category)."""
     from .metrics.text import importance_weighted
 
     net = model.model.eval()
-    conditions = model.conditions_of(read)
+    if conditions is None:
+        conditions = model.conditions_of(read)
     generator = torch.Generator(device=model.device).manual_seed(seed)
     order = np.argsort([len(x) for x in encoded], kind="stable")
     columns = {name: np.full(len(read), np.nan) for name in ("recon", "kl", "iw_nll")}
@@ -183,7 +186,7 @@ def triage_columns(model: Any, smiles: Sequence[str],
 def score(model: Any, strings: Sequence[str], k: int = 32, seed: int = 0,
           batch_size: int = 64, standardize: bool = False, keep_stereo: bool = True,
           triage: bool = True, reference: Sequence[str] | str | Path | None = None,
-          progress: bool = False) -> pd.DataFrame:
+          progress: bool = False, condition: dict[str, Any] | None = None) -> pd.DataFrame:
     """The table of the module docstring (TrainedModel.score documents the arguments)."""
     strings = list(strings)
     for name, value in (("k", k), ("batch_size", batch_size)):
@@ -202,8 +205,12 @@ def score(model: Any, strings: Sequence[str], k: int = 32, seed: int = 0,
     scores = pd.DataFrame(np.nan, index=range(len(strings)),
                           columns=["neg_elbo", "recon", "kl", "iw_nll", "bits_per_char"])
     if ok.any():
-        got = likelihoods(model, [ids for ids, reason in encoded if reason is None],
-                          [s for s, good in zip(read, ok) if good], k_used, seed, batch_size)
+        kept = [s for s, good in zip(read, ok) if good]
+        given = None if condition is None else model.condition(len(kept), {
+            name: (np.asarray(value)[ok] if np.ndim(value) else value)
+            for name, value in condition.items()})
+        got = likelihoods(model, [ids for ids, reason in encoded if reason is None], kept,
+                          k_used, seed, batch_size, given)
         scores.loc[ok, :] = got.to_numpy()
     table = pd.concat([table, scores], axis=1)
     table["k"] = k_used

@@ -49,20 +49,21 @@ def check_sampling(temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0,
         raise DataError(f"top_p must be in (0, 1] (1: no limit), got {top_p!r}")
 
 
-def parse_conditions(given: Sequence[str] | None) -> dict[str, float] | None:
-    """Conditions written NAME=VALUE (the CLI's --condition flags) as {name: value}."""
+def parse_conditions(given: Sequence[str] | None) -> dict[str, Any] | None:
+    """Conditions written NAME=VALUE (the CLI's --condition flags) as {name: value}: a number
+    for a property, else the text, a category's name."""
     if not given:
         return None
-    out = {}
+    out: dict[str, Any] = {}
     for text in given:
         name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise DataError(f"condition {text!r}: write NAME=VALUE, such as logp=3 or "
+                            "\"genre=humor\"")
         try:
-            number = float(value)
+            out[name.strip()] = float(value)
         except ValueError:
-            number = None
-        if not sep or not name.strip() or number is None:
-            raise DataError(f"condition {text!r}: write NAME=NUMBER, such as logp=3")
-        out[name.strip()] = number
+            out[name.strip()] = value.strip()
     return out
 
 
@@ -184,50 +185,87 @@ class TrainedModel:
         return {name: (float(m.condition_min[i]), float(m.condition_max[i]))
                 for i, name in enumerate(self.condition_names)}
 
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """A model conditioned on a category column: {column: its categories}; else {}."""
+        cfg = self.model.config
+        return {cfg.category_column: list(cfg.categories)} if cfg.categories else {}
+
     def conditions_of(self, strings: Sequence[str]) -> torch.Tensor | None:
-        """The conditions of molecules, computed with RDKit (N, C); None for a model without
-        conditions. A molecule whose property cannot be computed gets the training mean."""
-        names = self.condition_names
-        if not names:
+        """The conditions of inputs as the model reads them (N, C): their properties of
+        model.conditions computed with RDKit (the training mean where one cannot be), then,
+        for a model conditioned on categories, -1 (the category is not known from the string:
+        every category equally likely). None for a model without conditions."""
+        names, categories = self.condition_names, self.categories
+        if not names and not categories:
             return None
-        from .search.objectives import compute_properties
-        values = torch.tensor(compute_properties(list(strings), names).to_numpy(),
-                              dtype=torch.float32, device=self.device).reshape(-1, len(names))
-        missing = ~torch.isfinite(values)
-        return torch.where(missing, self.model.condition_mean.expand_as(values), values)
+        parts = []
+        if names:
+            from .search.objectives import compute_properties
+            values = torch.tensor(compute_properties(list(strings), names).to_numpy(),
+                                  dtype=torch.float32, device=self.device).reshape(-1, len(names))
+            missing = ~torch.isfinite(values)
+            parts.append(torch.where(missing, self.model.condition_mean.expand_as(values), values))
+        if categories:
+            parts.append(torch.full((len(strings), 1), -1.0, device=self.device))
+        return torch.cat(parts, dim=1)
 
     def condition(self, n: int, values: dict[str, Any] | None) -> torch.Tensor | None:
-        """A condition (n, C) from {name: value or n values}; properties not named take the
-        training mean. Unknown names are refused; values outside the training range warn."""
-        names = self.condition_names
-        if not names:
+        """A condition (n, C) from {name: value or n values}: properties in their units (not
+        named: the training mean), the category column's category by name (not named:
+        unknown, every category equally likely). Unknown names and categories are refused;
+        property values outside the training range warn."""
+        names, categories = self.condition_names, self.categories
+        if not names and not categories:
             if values:
                 raise DataError(f"this model was trained without conditions (model.conditions "
-                                f"is empty); it cannot sample under {sorted(values)}")
+                                f"and data.condition_column are empty); it cannot sample under "
+                                f"{sorted(values)}")
             return None
         values = dict(values or {})
-        unknown = [k for k in values if k not in names]
+        allowed = names + list(categories)
+        unknown = [k for k in values if k not in allowed]
         if unknown:
             raise DataError(f"unknown condition(s) {unknown}: this model is conditioned on "
-                            f"{', '.join(names)}")
-        out = self.model.condition_mean.expand(n, len(names)).clone()
-        for i, name in enumerate(names):
-            if name not in values:
-                continue
-            given = torch.as_tensor(values[name], dtype=torch.float32, device=self.device)
-            if given.dim() > 1 or (given.dim() == 1 and len(given) != n):
-                raise DataError(f"condition {name}: give one value or {n}, got shape "
-                                f"{tuple(given.shape)}")
-            if not torch.isfinite(given).all():
-                raise DataError(f"condition {name} holds NaN or infinite values")
-            out[:, i] = given
-            low, high = self.condition_range()[name]
-            if float(given.min()) < low or float(given.max()) > high:
-                warnings.warn(f"condition {name}: {given.min().item():g} to "
-                              f"{given.max().item():g} reaches outside the training range "
-                              f"{low:g} to {high:g}; the model has not seen such molecules",
-                              stacklevel=3)
-        return out
+                            f"{', '.join(allowed)}")
+        parts = []
+        if names:
+            numeric = self.model.condition_mean.expand(n, len(names)).clone()
+            for i, name in enumerate(names):
+                if name not in values:
+                    continue
+                if isinstance(values[name], str):
+                    raise DataError(f"condition {name} must be a number (a property), got "
+                                    f"{values[name]!r}")
+                given = torch.as_tensor(values[name], dtype=torch.float32, device=self.device)
+                if given.dim() > 1 or (given.dim() == 1 and len(given) != n):
+                    raise DataError(f"condition {name}: give one value or {n}, got shape "
+                                    f"{tuple(given.shape)}")
+                if not torch.isfinite(given).all():
+                    raise DataError(f"condition {name} holds NaN or infinite values")
+                numeric[:, i] = given
+                low, high = self.condition_range()[name]
+                if float(given.min()) < low or float(given.max()) > high:
+                    warnings.warn(f"condition {name}: {given.min().item():g} to "
+                                  f"{given.max().item():g} reaches outside the training range "
+                                  f"{low:g} to {high:g}; the model has not seen such molecules",
+                                  stacklevel=3)
+            parts.append(numeric)
+        for column, known in categories.items():
+            index = torch.full((n, 1), -1.0, device=self.device)
+            if column in values:
+                given = values[column]
+                asked = [given] * n if isinstance(given, str) else list(given)
+                if len(asked) != n:
+                    raise DataError(f"condition {column}: give one category or {n}")
+                strange = sorted({a for a in asked if a not in known})
+                if strange:
+                    raise DataError(f"condition {column}: unknown categor"
+                                    f"{'y' if len(strange) == 1 else 'ies'} {strange}; the "
+                                    f"model knows {', '.join(map(repr, known))}")
+                index[:, 0] = torch.tensor([known.index(a) for a in asked], dtype=torch.float32)
+            parts.append(index)
+        return torch.cat(parts, dim=1)
 
     @torch.no_grad()
     def encode(self, strings: Sequence[str], sample: bool = False, batch_size: int = 1000,
@@ -345,10 +383,10 @@ class TrainedModel:
         check_sampling(temperature, top_k, top_p, greedy)
         draw = self._prior_sampler(prior)
         bad = [k for k, v in (condition or {}).items()
-               if isinstance(v, bool) or not isinstance(v, (int, float))]
+               if isinstance(v, bool) or not isinstance(v, (int, float, str))]
         if bad:
-            raise DataError(f"sample: condition {bad} must be a number each (decode() takes one "
-                            "value per code)")
+            raise DataError(f"sample: condition {bad} must be a number (a property) or a name "
+                            "(a category) each; decode() takes one value per code")
         self.condition(1, condition)  # checked (and warned about) once
         from tqdm.auto import tqdm
         generator = self._generator(seed)
@@ -511,17 +549,19 @@ class TrainedModel:
     def score(self, strings: Sequence[str], k: int = 32, seed: int = 0, batch_size: int = 64,
               standardize: bool = False, keep_stereo: bool = True, triage: bool = True,
               reference: Sequence[str] | str | Path | None = None,
-              progress: bool = False) -> pd.DataFrame:
+              progress: bool = False, condition: dict[str, Any] | None = None) -> pd.DataFrame:
         """Per input, in order: -ELBO with its reconstruction and KL terms, the
         importance-weighted NLL with k codes, bits per character; for molecules (triage) the
         canonical SMILES, novelty and nearest-neighbour Tanimoto similarity to the training
         set (or ``reference``: SMILES or a file), QED, SA, MW, logP, the MOSES filters and the
         alert that fails them. A row the model cannot read gets NaN scores and its reason;
-        none is dropped. See seqvae.scoring for each column."""
+        none is dropped. A conditional model scores p(x | y): under ``condition`` ({name: one
+        value or one per input}, as sample takes it) or, without, each molecule's own
+        properties and an unknown category. See seqvae.scoring for each column."""
         from .scoring import score
         return score(self, strings, k=k, seed=seed, batch_size=batch_size,
                      standardize=standardize, keep_stereo=keep_stereo, triage=triage,
-                     reference=reference, progress=progress)
+                     reference=reference, progress=progress, condition=condition)
 
     def anomaly_scores(self, strings: Sequence[str], score: str = "bits_per_char", k: int = 32,
                        seed: int = 0, **options: Any) -> np.ndarray:

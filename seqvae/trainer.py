@@ -210,6 +210,8 @@ class Trainer:
         model.eos_id, model.unk_id = tok.eos_id, tok.unk_id
         model.max_length = self.config.data.max_length + 2
         model.labels = ",".join(self.config.data.label_names)  # the head learns them too
+        model.category_column = self.config.data.condition_column
+        model.categories = list(self.data.categories or [])
 
     def _build_model(self, restored: SequenceVAE | None) -> None:
         if restored is not None:

@@ -102,7 +102,7 @@ def test_cli_samples_under_a_condition(conditional_run, tmp_path, capsys):
     assert mean_logp(table["SMILES"][table["valid"]]) > 2.5
     capsys.readouterr()
     assert main(["sample", str(conditional_run), "--condition", "logp:4"]) == 2
-    assert "NAME=NUMBER" in capsys.readouterr().err
+    assert "NAME=VALUE" in capsys.readouterr().err
     assert main(["sample", str(conditional_run), "--condition", "qed=0.8"]) == 2
     assert "conditioned on logp" in capsys.readouterr().err
 

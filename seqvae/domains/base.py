@@ -27,6 +27,9 @@ class Prepared:
     # model.properties of each training / validation sequence, (N, P) float32; None if none
     train_properties: np.ndarray | None = None
     valid_properties: np.ndarray | None = None
+    # data.condition_column's categories, from the training split (their index is the last
+    # column of the properties above); None without one
+    categories: list[str] | None = None
 
 
 class Domain:

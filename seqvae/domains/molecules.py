@@ -135,7 +135,7 @@ class Molecules(Domain):
         cache a chunk at a time (flat memory whatever the file's size); a later run on the
         same files with the same settings memory-maps the tokenized splits."""
         if (not config.train.token_cache or config.model.computed_properties
-                or config.data.label_names):
+                or config.data.label_names or config.data.condition_column):
             return _prepare_in_memory(config, tokenizer, log)
         return _prepare_cached(config, tokenizer, log, progress)
 
@@ -269,6 +269,26 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
                                                  standardize=dcfg.standardize_mode,
                                                  rows=valid_rows)
     log(f"valid: {valid_report.summary()}")
+    categories, category_index = None, {}
+    if dcfg.condition_column:  # each molecule's category (a compound series, say)
+        from ..data import select_categories
+        for split, spec, rows, report in (("train", dcfg.train, train_rows, train_report),
+                                          ("valid", dcfg.valid, valid_rows, valid_report)):
+            kept, names = select_categories(resolve_data(spec), dcfg.condition_column, rows,
+                                            report, categories)
+            if split == "train":
+                categories = sorted(set(names))
+                if not categories:
+                    raise DataError(f"data.condition_column {dcfg.condition_column!r}: no "
+                                    f"usable training row of {dcfg.train} has a label")
+                train_strings = [train_strings[i] for i in kept]
+                train_rows[:] = [train_rows[i] for i in kept]
+            else:
+                valid_strings = [valid_strings[i] for i in kept]
+                valid_rows[:] = [valid_rows[i] for i in kept]
+            index = {c: i for i, c in enumerate(categories)}
+            category_index[split] = np.array([[index[c]] for c in names], dtype=np.float32)
+        log(f"conditioned on {dcfg.condition_column}: {len(categories)} categories")
     prepared = Prepared(tokenizer, tokenize_to_array(tokenizer, train_strings),
                         tokenize_to_array(tokenizer, valid_strings),
                         {"train": train_report.to_dict(), "valid": valid_report.to_dict()})
@@ -287,6 +307,11 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
         if empty:
             raise DataError(f"data.label_columns {empty}: no usable training row of "
                             f"{dcfg.train} has a value; label some rows or leave the column out")
+    if categories is not None:  # the category's index follows the labels
+        labels = {split: np.concatenate([labels[split], category_index[split]], axis=1)
+                  if labels is not None else category_index[split]
+                  for split in ("train", "valid")}
+        prepared.categories = categories
     if config.model.computed_properties or labels is not None:
         _add_properties(prepared, train_strings, valid_strings, config.model.computed_properties,
                         log, labels)

@@ -65,14 +65,18 @@ class Text(Domain):
         """Clean the sentences, build the word / BPE tokenizer on the training split,
         tokenize, and drop sequences over data.max_length tokens. Words the vocabulary lacks
         read as <unk> (counted in the report, never a reason to skip)."""
-        from ..data import drop_long, load_sentences, resolve_data
+        from ..data import drop_long, load_sentences, resolve_data, select_categories
         from ..tokenizers import TOKENIZERS
 
         dcfg = config.data
         max_chars = MAX_CHARS_PER_TOKEN * dcfg.max_length
         splits = {}
+        categories: list[str] | None = None
+        labels: dict[str, np.ndarray] = {}
         for name, spec in (("train", dcfg.train), ("valid", dcfg.valid)):
-            strings, report = load_sentences(resolve_data(spec), dcfg.csv_column, max_chars)
+            rows: list[int] = []
+            strings, report = load_sentences(resolve_data(spec), dcfg.csv_column, max_chars,
+                                             rows=rows)
             if name == "train":
                 if not strings:
                     raise DataError(f"no usable training sentences in {spec}: {report.summary()}")
@@ -81,15 +85,31 @@ class Text(Domain):
                         strings, min_frequency=dcfg.min_frequency,
                         max_vocab=dcfg.max_vocab or None, lowercase=dcfg.lowercase)
             ids = tokenizer.encode_batch(strings)
-            strings, ids = drop_long(strings, ids, dcfg.max_length, report)
+            strings, ids = drop_long(strings, ids, dcfg.max_length, report, rows=rows)
+            if dcfg.condition_column:  # each sentence's category (a genre, say)
+                kept, names = select_categories(resolve_data(spec), dcfg.condition_column,
+                                                rows, report, categories)
+                if name == "train":
+                    categories = sorted(set(names))
+                strings, ids = [strings[i] for i in kept], [ids[i] for i in kept]
+                index = {c: i for i, c in enumerate(categories)}
+                labels[name] = np.array([[index[c]] for c in names], dtype=np.float32)
             n_tokens = sum(len(x) - 2 for x in ids)
             n_unk = sum(x.count(tokenizer.unk_id) for x in ids)
             log(f"{name}: {report.summary()}; {n_tokens:,} tokens, "
                 f"{n_unk / max(n_tokens, 1):.2%} <unk>")
             splits[name] = ([np.asarray(x, dtype=np.int32) for x in ids],
                             {**report.to_dict(), "tokens": n_tokens, "unk_tokens": n_unk})
-        return Prepared(tokenizer, splits["train"][0], splits["valid"][0],
-                        {name: split[1] for name, split in splits.items()})
+        prepared = Prepared(tokenizer, splits["train"][0], splits["valid"][0],
+                            {name: split[1] for name, split in splits.items()})
+        if dcfg.condition_column:
+            if not categories:
+                raise DataError(f"data.condition_column {dcfg.condition_column!r}: no usable "
+                                f"training row of {dcfg.train} has a label")
+            prepared.categories = categories
+            prepared.train_properties, prepared.valid_properties = labels["train"], labels["valid"]
+            log(f"conditioned on {dcfg.condition_column}: {len(categories)} categories")
+        return prepared
 
 
 @lru_cache(maxsize=4)

@@ -58,10 +58,11 @@ class SequenceVAE(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim,
                                       padding_idx=config.pad_id)
-        conditions = len(config.condition_names)
-        if conditions:  # standardisation and range of the conditions, from the training data
+        numeric = len(config.condition_names)
+        conditions = config.condition_width  # numeric properties, then one per category
+        if numeric:  # standardisation and range of the properties, from the training data
             for name, value in (("mean", 0.0), ("std", 1.0), ("min", 0.0), ("max", 0.0)):
-                self.register_buffer(f"condition_{name}", torch.full((conditions,), value))
+                self.register_buffer(f"condition_{name}", torch.full((numeric,), value))
         if config.use_latent:
             self.encoder = build_encoder(config)
             self.posterior = nn.Linear(self.encoder.output_dim + conditions,
@@ -95,12 +96,18 @@ class SequenceVAE(nn.Module):
         head_columns = list(range(len(cfg.property_names))) + [
             computed + i for i in range(len(cfg.label_names))]
         columns = [cfg.computed_properties.index(c) for c in cfg.condition_names]
+        if cfg.categories:  # the category's index, after the properties and the labels
+            columns.append(computed + len(cfg.label_names))
         return (values[:, head_columns] if head_columns else None,
                 values[:, columns] if columns else None)
 
     def set_condition_statistics(self, values: torch.Tensor) -> None:
-        """Mean, standard deviation and range of the conditions (N, C) of the training data."""
-        values = values.float().to(self.condition_mean.device)
+        """Mean, standard deviation and range of the numeric conditions of the training data
+        (N, C; a category column after them is not standardised)."""
+        if not self.config.condition_names:
+            return
+        values = values[:, :len(self.config.condition_names)].float().to(
+            self.condition_mean.device)
         self.condition_mean.copy_(values.mean(0))
         self.condition_std.copy_(values.std(0).clamp(min=1e-6) if len(values) > 1
                                  else torch.ones_like(self.condition_mean))
@@ -109,19 +116,37 @@ class SequenceVAE(nn.Module):
 
     def standardized_condition(self, condition: torch.Tensor | None, batch: int,
                                device: torch.device) -> torch.Tensor | None:
-        """A conditional model's condition (B, C) in property units, standardised; None: the
-        training mean (zeros). None for an unconditional model, which refuses a condition."""
-        names = self.config.condition_names
-        if not names:
+        """A conditional model's condition as its encoder and decoder read it: the properties
+        of model.conditions standardised, then the category one-hot. ``condition`` (B, C):
+        the properties in their units, then (for a model conditioned on categories) the
+        category's index, -1 for an unknown one (read as every category equally likely);
+        None: the training mean and an unknown category. None for an unconditional model,
+        which refuses a condition."""
+        cfg = self.config
+        numeric, categories = len(cfg.condition_names), len(cfg.categories)
+        if not numeric + categories:
             if condition is not None:
-                raise ValueError("this model was trained without model.conditions")
+                raise ValueError("this model was trained without conditions")
             return None
+        width = numeric + (1 if categories else 0)
         if condition is None:
-            return torch.zeros(batch, len(names), device=device)
-        if condition.shape != (batch, len(names)):
-            raise ValueError(f"condition must have shape ({batch}, {len(names)}) for "
-                             f"{', '.join(names)}, got {tuple(condition.shape)}")
-        return (condition.to(device).float() - self.condition_mean) / self.condition_std
+            condition = torch.zeros(batch, width, device=device)
+            if categories:
+                condition[:, -1] = -1
+        if condition.shape != (batch, width):
+            raise ValueError(f"condition must have shape ({batch}, {width}), got "
+                             f"{tuple(condition.shape)}")
+        condition = condition.to(device).float()
+        parts = []
+        if numeric:
+            parts.append((condition[:, :numeric] - self.condition_mean) / self.condition_std)
+        if categories:
+            index = condition[:, -1].round().long()
+            known = (index >= 0) & (index < categories)
+            one_hot = F.one_hot(index.clamp(0, categories - 1), categories).float()
+            parts.append(torch.where(known.unsqueeze(1), one_hot,
+                                     torch.full_like(one_hot, 1.0 / categories)))
+        return torch.cat(parts, dim=1)
 
     def code(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """What the decoder reads: z, and for a conditional model [z, standardised condition]
