@@ -202,9 +202,10 @@ class SequenceVAE(nn.Module):
         the floors of losses.free_bits_kl. With a property head and ``properties`` (B, P) the
         loss adds property_weight times its mean squared error (standardised) at z.
         encoder_input (tokens, lengths) is what the encoder reads when it is not the decoder's
-        target (another spelling of each row, seqvae.augment)."""
+        target (another spelling of each row, seqvae.augment). A conditional model reads
+        ``condition`` (B, C; see standardized_condition) in its encoder and its decoder."""
         mu, logvar = self.encode(*(encoder_input if encoder_input is not None
-                                   else (tokens, lengths)))
+                                   else (tokens, lengths)), condition=condition)
         z = self.reparameterize(mu, logvar, generator) if sample_z else mu
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
         if word_dropout > 0 and self.training:
