@@ -287,6 +287,9 @@ class TrainConfig:
     pretrain_reset_decoder: bool = True
     # weight of the property head's loss (mean squared error on standardised properties)
     property_weight: float = 1.0
+    # a model conditioned on categories (data.condition_column): weight of its classifier
+    # q(y | x)'s cross-entropy on the labelled rows, per row, beside the ELBO (M2's alpha)
+    classifier_weight: float = 1.0
     # batches whose loss or gradient is inf / NaN that may be skipped (no update) before the
     # run stops with an error naming the step; 0: stop at the first
     max_skipped_batches: int = 0
@@ -354,6 +357,7 @@ class TrainConfig:
                               "would stay random)")
         if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
                 or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0
+                or self.classifier_weight < 0
                 or self.max_skipped_batches < 0 or self.prior_codes < 0
                 or self.snapshot_every_minutes < 0):
             raise ConfigError("train.free_bits, train.kl_target, train.kl_weight, "

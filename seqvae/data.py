@@ -476,11 +476,12 @@ def load_molecules(
 
 
 def select_categories(path: str | Path, column: str, rows: list[int], report: Any,
-                      categories: Sequence[str] | None = None) -> tuple[list[int], list[str]]:
+                      categories: Sequence[str] | None = None,
+                      keep_unlabelled: bool = False) -> tuple[list[int], list[str]]:
     """The category labels (data.condition_column) of the kept rows of a CSV: which of the
-    positions in ``rows`` keep a label, and the labels. A row without one is skipped and
-    counted ("unlabelled"); with ``categories`` given (the training split's), one whose label
-    is not among them too ("unseen_category")."""
+    positions in ``rows`` stay, and their labels. A row without one is skipped and counted
+    ("unlabelled"), or with ``keep_unlabelled`` kept with the label ""; with ``categories`` given (the training split's), one whose
+    label is not among them is skipped ("unseen_category")."""
     path = Path(path).expanduser()
     if _file_kind(path) != "csv":
         raise DataError(f"data.condition_column is read from a CSV file; {path} is not one")
@@ -495,6 +496,10 @@ def select_categories(path: str | Path, column: str, rows: list[int], report: An
     kept, labels = [], []
     for position, row in enumerate(rows):
         label = values[row]
+        if not label and keep_unlabelled:
+            kept.append(position)
+            labels.append("")
+            continue
         reason = ("unlabelled" if not label else
                   "unseen_category" if known is not None and label not in known else None)
         if reason:

@@ -60,6 +60,19 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
                 exact += sum(a == b for a, b in zip(decoded, targets))
                 checked += len(decoded)
         n = len(valid)
+        if model.classifier is not None and conditions is not None:  # q(y | x) on labelled rows
+            right, labelled = 0, 0
+            seen = 0
+            for batch, lengths in batches:
+                batch, lengths = batch.to(device), lengths.to(device)
+                truth = conditions[seen:seen + len(batch), -1].round().long()
+                seen += len(batch)
+                known = truth >= 0
+                guess = model.category_probabilities(batch, lengths).argmax(-1)
+                right += int((guess[known] == truth[known]).sum())
+                labelled += int(known.sum())
+            if labelled:
+                metrics[f"valid_acc_{model.config.category_column}"] = right / labelled
         metrics["valid_recon"] = recon / n
         metrics["valid_kl"] = kl / n
         metrics["valid_neg_elbo"] = (recon + kl) / n

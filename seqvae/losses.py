@@ -26,7 +26,11 @@ def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float, target: float = 0.0
     2016, or in total ("KL thresholding", Li et al. 2019), which lets the model put the
     information in whichever dimensions it likes.
     """
-    per_dim = kl_per_dim.mean(0)  # (D,)
+    return free_bits_total(kl_per_dim.mean(0), free_bits, target)
+
+
+def free_bits_total(per_dim: torch.Tensor, free_bits: float, target: float = 0.0) -> torch.Tensor:
+    """free_bits_kl of the batch-mean KL per dimension (D,) already taken."""
     if free_bits > 0:
         per_dim = torch.clamp(per_dim, min=free_bits)
     total = per_dim.sum()

@@ -407,7 +407,8 @@ class Trainer:
                                    word_dropout=cfg.word_dropout, sample_z=not pretraining,
                                    kl_target=cfg.kl_target, properties=properties,
                                    property_weight=cfg.property_weight,
-                                   encoder_input=encoder_input, condition=condition)
+                                   encoder_input=encoder_input, condition=condition,
+                                   classifier_weight=cfg.classifier_weight)
         loss = out.loss
         self.optimizer.zero_grad(set_to_none=True)
         # under DDP all processes skip together, or one would wait forever in the all-reduce

@@ -269,15 +269,17 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
                                                  standardize=dcfg.standardize_mode,
                                                  rows=valid_rows)
     log(f"valid: {valid_report.summary()}")
-    categories, category_index = None, {}
+    categories, category_index, unlabelled = None, {}, {}
     if dcfg.condition_column:  # each molecule's category (a compound series, say)
         from ..data import select_categories
         for split, spec, rows, report in (("train", dcfg.train, train_rows, train_report),
                                           ("valid", dcfg.valid, valid_rows, valid_report)):
             kept, names = select_categories(resolve_data(spec), dcfg.condition_column, rows,
-                                            report, categories)
+                                            report, categories,
+                                            keep_unlabelled=config.model.use_latent)
+            unlabelled[split] = names.count("")
             if split == "train":
-                categories = sorted(set(names))
+                categories = sorted(set(names) - {""})
                 if not categories:
                     raise DataError(f"data.condition_column {dcfg.condition_column!r}: no "
                                     f"usable training row of {dcfg.train} has a label")
@@ -287,7 +289,8 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
                 valid_strings = [valid_strings[i] for i in kept]
                 valid_rows[:] = [valid_rows[i] for i in kept]
             index = {c: i for i, c in enumerate(categories)}
-            category_index[split] = np.array([[index[c]] for c in names], dtype=np.float32)
+            category_index[split] = np.array([[index.get(c, -1)] for c in names],
+                                             dtype=np.float32)
         log(f"conditioned on {dcfg.condition_column}: {len(categories)} categories")
     prepared = Prepared(tokenizer, tokenize_to_array(tokenizer, train_strings),
                         tokenize_to_array(tokenizer, valid_strings),
@@ -312,6 +315,8 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
                   if labels is not None else category_index[split]
                   for split in ("train", "valid")}
         prepared.categories = categories
+        for split, count in unlabelled.items():
+            prepared.reports[split]["unlabelled_rows"] = count
     if config.model.computed_properties or labels is not None:
         _add_properties(prepared, train_strings, valid_strings, config.model.computed_properties,
                         log, labels)

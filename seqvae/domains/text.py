@@ -73,6 +73,7 @@ class Text(Domain):
         splits = {}
         categories: list[str] | None = None
         labels: dict[str, np.ndarray] = {}
+        report_extra: dict[str, int] = {}  # rows kept without a category
         for name, spec in (("train", dcfg.train), ("valid", dcfg.valid)):
             rows: list[int] = []
             strings, report = load_sentences(resolve_data(spec), dcfg.csv_column, max_chars,
@@ -87,13 +88,15 @@ class Text(Domain):
             ids = tokenizer.encode_batch(strings)
             strings, ids = drop_long(strings, ids, dcfg.max_length, report, rows=rows)
             if dcfg.condition_column:  # each sentence's category (a genre, say)
-                kept, names = select_categories(resolve_data(spec), dcfg.condition_column,
-                                                rows, report, categories)
+                kept, names = select_categories(
+                    resolve_data(spec), dcfg.condition_column, rows, report, categories,
+                    keep_unlabelled=config.model.use_latent)  # M2 learns from them
                 if name == "train":
-                    categories = sorted(set(names))
+                    categories = sorted(set(names) - {""})
                 strings, ids = [strings[i] for i in kept], [ids[i] for i in kept]
                 index = {c: i for i, c in enumerate(categories)}
-                labels[name] = np.array([[index[c]] for c in names], dtype=np.float32)
+                labels[name] = np.array([[index.get(c, -1)] for c in names], dtype=np.float32)
+                report_extra[name] = names.count("")
             n_tokens = sum(len(x) - 2 for x in ids)
             n_unk = sum(x.count(tokenizer.unk_id) for x in ids)
             log(f"{name}: {report.summary()}; {n_tokens:,} tokens, "
@@ -108,6 +111,8 @@ class Text(Domain):
                                 f"training row of {dcfg.train} has a label")
             prepared.categories = categories
             prepared.train_properties, prepared.valid_properties = labels["train"], labels["valid"]
+            for name, count in report_extra.items():
+                prepared.reports[name]["unlabelled_rows"] = count
             log(f"conditioned on {dcfg.condition_column}: {len(categories)} categories")
         return prepared
 

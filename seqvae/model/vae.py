@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..losses import free_bits_kl, gaussian_kl, sequence_nll
+from ..losses import free_bits_kl, free_bits_total, gaussian_kl, sequence_nll
 from .decoders import build_decoder
 from .encoders import build_encoder
 
@@ -35,6 +35,8 @@ class VAEOutput:
     n_tokens: int  # non-pad target tokens in the batch
     # mean squared error of the property head on standardised properties (model.properties)
     property_loss: torch.Tensor | None = None
+    # a model conditioned on categories: cross-entropy of q(y | x) on the labelled rows, per row
+    classifier_loss: torch.Tensor | None = None
 
 
 @dataclass
@@ -63,10 +65,15 @@ class SequenceVAE(nn.Module):
         if numeric:  # standardisation and range of the properties, from the training data
             for name, value in (("mean", 0.0), ("std", 1.0), ("min", 0.0), ("max", 0.0)):
                 self.register_buffer(f"condition_{name}", torch.full((numeric,), value))
+        self.classifier = None
         if config.use_latent:
             self.encoder = build_encoder(config)
             self.posterior = nn.Linear(self.encoder.output_dim + conditions,
                                        2 * config.latent_dim)
+            if config.categories:  # q(y | x), for rows without a category (M2, Kingma 2014)
+                self.classifier = nn.Sequential(
+                    nn.Linear(self.encoder.output_dim, self.encoder.output_dim), nn.SiLU(),
+                    nn.Linear(self.encoder.output_dim, len(config.categories)))
         else:  # a language model: nothing reads the input but the decoder
             self.encoder = self.posterior = None
         # a conditional decoder reads the code [z, standardised condition]
@@ -165,14 +172,50 @@ class SequenceVAE(nn.Module):
         if not self.config.use_latent:
             zeros = torch.zeros(tokens.size(0), self.config.latent_dim, device=tokens.device)
             return zeros, zeros.clone()
-        summary = self.encoder(self.embedding(tokens), lengths)  # (B, H)
-        standardized = self.standardized_condition(condition, tokens.size(0), tokens.device)
+        return self._posterior(self.encoder(self.embedding(tokens), lengths), condition)
+
+    def _posterior(self, summary: torch.Tensor, condition: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu, logvar from the encoder's summary (B, H) and the condition."""
+        standardized = self.standardized_condition(condition, summary.size(0), summary.device)
         if standardized is not None:
             summary = torch.cat([summary, standardized.to(summary.dtype)], dim=-1)
         mu, logvar = self.posterior(summary).float().chunk(2, dim=-1)  # float32 under autocast
         if not self.config.variational:
             logvar = torch.zeros_like(mu)
         return mu, logvar
+
+    def _expand_unlabelled(self, condition: torch.Tensor, category_logits: torch.Tensor,
+                           labelled: torch.Tensor) -> dict[str, torch.Tensor]:
+        """M2 (Kingma et al. 2014) for rows whose category is unknown: each repeated once per
+        category, weighted by q(y | x); labelled rows once with weight 1. Returns the expanded
+        rows (indices into the batch) and conditions, the weights, the entropy of q summed over
+        the unlabelled rows per batch row, and per batch row the copy kept for its outputs."""
+        k = len(self.config.categories)
+        batch = condition.size(0)
+        known = labelled.nonzero().squeeze(1)
+        unknown = (~labelled).nonzero().squeeze(1)
+        rows = torch.cat([known, unknown.repeat_interleave(k)])
+        expanded = condition[rows].clone()
+        expanded[len(known):, -1] = torch.arange(k, device=condition.device).repeat(
+            len(unknown)).to(expanded.dtype)
+        q = category_logits[unknown].softmax(-1)  # (U, K)
+        weights = torch.cat([torch.ones(len(known), device=q.device), q.reshape(-1)])
+        entropy = -(q * q.clamp_min(1e-12).log()).sum() / batch
+        pick = torch.empty(batch, dtype=torch.long, device=condition.device)
+        pick[known] = torch.arange(len(known), device=condition.device)
+        pick[unknown] = (len(known) + torch.arange(len(unknown), device=condition.device) * k
+                         + q.argmax(-1))
+        return {"rows": rows, "condition": expanded, "weights": weights, "entropy": entropy,
+                "pick": pick}
+
+    def category_probabilities(self, tokens: torch.Tensor, lengths: torch.Tensor
+                               ) -> torch.Tensor:
+        """q(y | x) of a model conditioned on categories (B, K)."""
+        if self.classifier is None:
+            raise ValueError("this model has no category classifier")
+        summary = self.encoder(self.embedding(tokens), lengths)
+        return self.classifier(summary).float().softmax(-1)
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor,
                        generator: torch.Generator | None = None) -> torch.Tensor:
@@ -195,7 +238,8 @@ class SequenceVAE(nn.Module):
                 generator: torch.Generator | None = None, kl_target: float = 0.0,
                 properties: torch.Tensor | None = None, property_weight: float = 1.0,
                 encoder_input: tuple[torch.Tensor, torch.Tensor] | None = None,
-                condition: torch.Tensor | None = None) -> VAEOutput:
+                condition: torch.Tensor | None = None,
+                classifier_weight: float = 1.0) -> VAEOutput:
         """Encode, sample z, decode with teacher forcing, and compute the loss terms.
 
         sample_z=False decodes from mu (as an autoencoder does); free_bits and kl_target are
@@ -204,24 +248,58 @@ class SequenceVAE(nn.Module):
         encoder_input (tokens, lengths) is what the encoder reads when it is not the decoder's
         target (another spelling of each row, seqvae.augment). A conditional model reads
         ``condition`` (B, C; see standardized_condition) in its encoder and its decoder."""
-        mu, logvar = self.encode(*(encoder_input if encoder_input is not None
-                                   else (tokens, lengths)), condition=condition)
+        batch = tokens.size(0)
+        encoder_tokens, encoder_lengths = (encoder_input if encoder_input is not None
+                                           else (tokens, lengths))
+        semi = None  # M2's bookkeeping when some rows lack their category
+        classifier_loss = None
+        if self.classifier is not None and condition is not None:
+            summary = self.encoder(self.embedding(encoder_tokens), encoder_lengths)
+            category_logits = self.classifier(summary).float()
+            category = condition[:, -1].round().long()
+            labelled = category >= 0
+            classifier_loss = (F.cross_entropy(category_logits[labelled], category[labelled],
+                                               reduction="sum") / batch
+                               if bool(labelled.any()) else category_logits.sum() * 0.0)
+            if not bool(labelled.all()):
+                semi = self._expand_unlabelled(condition, category_logits, labelled)
+                rows, condition = semi["rows"], semi["condition"]
+                tokens, lengths, summary = tokens[rows], lengths[rows], summary[rows]
+            mu, logvar = self._posterior(summary, condition)
+        else:
+            mu, logvar = self.encode(encoder_tokens, encoder_lengths, condition=condition)
         z = self.reparameterize(mu, logvar, generator) if sample_z else mu
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
         if word_dropout > 0 and self.training:
             inputs = self._drop_words(inputs, word_dropout)
         logits = self.decoder(self.embedding(inputs), self.code(z, condition)).float()
-        recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,)
+        recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,) or expanded
         if self.config.variational and self.config.use_latent:
             kl_dims = gaussian_kl(mu, logvar)  # (B, D)
-            kl_term = free_bits_kl(kl_dims, free_bits, kl_target)
         else:
             kl_dims = torch.zeros_like(mu)
-            kl_term = kl_dims.sum()
+        if semi is None:
+            kl_term = (free_bits_kl(kl_dims, free_bits, kl_target)
+                       if self.config.variational and self.config.use_latent else kl_dims.sum())
+            loss = recon.mean() + kl_weight * kl_term
+            kl_per_dim, kl_per_sequence = kl_dims.mean(0), kl_dims.sum(1)
+        else:  # M2: an unlabelled row's terms weighted by q(y | x) over its K copies
+            weights, rows, pick = semi["weights"], semi["rows"], semi["pick"]
+            kl_per_dim = (weights[:, None] * kl_dims).sum(0) / batch
+            kl_term = (free_bits_total(kl_per_dim, free_bits, kl_target)
+                       if self.config.variational else kl_per_dim.sum() * 0.0)
+            loss = (weights * recon).sum() / batch + kl_weight * kl_term - semi["entropy"]
+            recon = torch.zeros(batch, device=recon.device).index_add_(0, rows, weights * recon)
+            kl_per_sequence = torch.zeros(batch, device=recon.device).index_add_(
+                0, rows, weights * kl_dims.sum(1))
+            # per row: its own code, or that of its likeliest category
+            mu, logvar, z, logits = mu[pick], logvar[pick], z[pick], logits[pick]
+            targets = targets[pick]
+        if classifier_loss is not None:
+            loss = loss + classifier_weight * classifier_loss
         mask = targets != self.config.pad_id
         n_tokens = int(mask.sum())
         correct = ((logits.argmax(-1) == targets) & mask).sum()
-        loss = recon.mean() + kl_weight * kl_term
         property_loss = None
         if self.property_head is not None and properties is not None:
             head = self.property_head
@@ -233,14 +311,15 @@ class SequenceVAE(nn.Module):
         return VAEOutput(
             loss=loss,
             recon_loss=recon.mean(),
-            kl=kl_dims.sum(1).mean(),
+            kl=kl_per_sequence.mean(),
             recon_per_sequence=recon,
-            kl_per_sequence=kl_dims.sum(1),
-            kl_per_dim=kl_dims.mean(0),
+            kl_per_sequence=kl_per_sequence,
+            kl_per_dim=kl_per_dim,
             mu=mu, logvar=logvar, z=z, logits=logits,
             token_accuracy=correct.float() / max(n_tokens, 1),
             n_tokens=n_tokens,
             property_loss=property_loss,
+            classifier_loss=classifier_loss,
         )
 
     @torch.no_grad()
