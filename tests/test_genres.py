@@ -103,3 +103,20 @@ def test_half_the_rows_without_a_genre_train_by_m2(tmp_path):
     log = pd.read_csv(tmp_path / "run" / "log.csv")
     assert np.isfinite(log["train_loss"].dropna()).all()
     assert summary["metrics"]["valid_acc_genre"] > 0.55  # measured 0.72 after 150 steps
+
+
+def test_a_sentence_of_unknown_genre_is_encoded_under_q_y_given_x(genre_run):
+    import torch
+    out, _, held = genre_run
+    model = load(out)
+    sentences = held["text"].tolist()[:4]
+    tokens, lengths = next(model._batches(model._to_tokens(sentences), 4))
+    net = model.model.eval()
+    with torch.no_grad():
+        soft = net.category_probabilities(tokens, lengths)
+        unknown = torch.full((4, 1), -1.0)
+        mu_soft, _ = net.encode(tokens, lengths, unknown)  # reads q(y | x)
+        summary = net.encoder(net.embedding(tokens), lengths)
+        mu_uniform, _ = net._posterior(summary, unknown)  # reads the uniform vector
+        mu_given, _ = net._posterior(summary, unknown, soft)
+    assert torch.allclose(mu_soft, mu_given) and not torch.allclose(mu_soft, mu_uniform)

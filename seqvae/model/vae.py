@@ -122,7 +122,8 @@ class SequenceVAE(nn.Module):
         self.condition_max.copy_(values.max(0).values)
 
     def standardized_condition(self, condition: torch.Tensor | None, batch: int,
-                               device: torch.device) -> torch.Tensor | None:
+                               device: torch.device,
+                               soft: torch.Tensor | None = None) -> torch.Tensor | None:
         """A conditional model's condition as its encoder and decoder read it: the properties
         of model.conditions standardised, then the category one-hot. ``condition`` (B, C):
         the properties in their units, then (for a model conditioned on categories) the
@@ -151,8 +152,9 @@ class SequenceVAE(nn.Module):
             index = condition[:, -1].round().long()
             known = (index >= 0) & (index < categories)
             one_hot = F.one_hot(index.clamp(0, categories - 1), categories).float()
-            parts.append(torch.where(known.unsqueeze(1), one_hot,
-                                     torch.full_like(one_hot, 1.0 / categories)))
+            unknown = (soft.to(one_hot.dtype) if soft is not None
+                       else torch.full_like(one_hot, 1.0 / categories))
+            parts.append(torch.where(known.unsqueeze(1), one_hot, unknown))
         return torch.cat(parts, dim=1)
 
     def code(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -172,12 +174,17 @@ class SequenceVAE(nn.Module):
         if not self.config.use_latent:
             zeros = torch.zeros(tokens.size(0), self.config.latent_dim, device=tokens.device)
             return zeros, zeros.clone()
-        return self._posterior(self.encoder(self.embedding(tokens), lengths), condition)
+        summary = self.encoder(self.embedding(tokens), lengths)
+        # a row of unknown category reads q(y | x) where the model has the classifier
+        soft = None if self.classifier is None else self.classifier(summary).float().softmax(-1)
+        return self._posterior(summary, condition, soft)
 
-    def _posterior(self, summary: torch.Tensor, condition: torch.Tensor | None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """mu, logvar from the encoder's summary (B, H) and the condition."""
-        standardized = self.standardized_condition(condition, summary.size(0), summary.device)
+    def _posterior(self, summary: torch.Tensor, condition: torch.Tensor | None,
+                   soft: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu, logvar from the encoder's summary (B, H) and the condition (``soft``: the
+        category probabilities an unknown category reads, else uniform)."""
+        standardized = self.standardized_condition(condition, summary.size(0), summary.device,
+                                                   soft)
         if standardized is not None:
             summary = torch.cat([summary, standardized.to(summary.dtype)], dim=-1)
         mu, logvar = self.posterior(summary).float().chunk(2, dim=-1)  # float32 under autocast
