@@ -115,10 +115,12 @@ class ModelConfig:
 
     @property
     def computed_properties(self) -> list[str]:
-        """What the data must compute per molecule: the head's properties, then the conditions
-        the head does not already name."""
+        """What the data must compute per molecule with RDKit: the head's properties, then the
+        conditions the head does not already name (a condition that is a data label is read,
+        not computed)."""
         names = self.property_names
-        return names + [c for c in self.condition_names if c not in names]
+        return names + [c for c in self.condition_names
+                        if c not in names and c in PROPERTY_NAMES]
 
     def validate(self) -> None:
         """Raise ConfigError on values that cannot build a model."""
@@ -138,10 +140,12 @@ class ModelConfig:
                               f"{', '.join(PROPERTY_NAMES)}")
         if len(set(self.property_names)) != len(self.property_names):
             raise ConfigError(f"model.properties names a property twice: {self.properties!r}")
-        unknown = [p for p in self.condition_names if p not in PROPERTY_NAMES]
+        unknown = [p for p in self.condition_names
+                   if p not in PROPERTY_NAMES and p not in self.label_names]
         if unknown:
             raise ConfigError(f"model.conditions: unknown {', '.join(unknown)}; choose from "
-                              f"{', '.join(PROPERTY_NAMES)}")
+                              f"{', '.join([*PROPERTY_NAMES, *self.label_names])} (names of "
+                              "data.label_columns count too)")
         if len(set(self.condition_names)) != len(self.condition_names):
             raise ConfigError(f"model.conditions names a property twice: {self.conditions!r}")
         if self.property_names and self.property_hidden < 1:
@@ -377,6 +381,8 @@ class Config:
 
     def validate(self) -> "Config":
         """Check every section; return self for chaining."""
+        if self.data.label_names and not self.model.labels:  # the model learns the data's
+            self.model.labels = ",".join(self.data.label_names)
         self.model.validate()
         self.data.validate()
         self.train.validate()
@@ -396,7 +402,7 @@ class Config:
                 {self.data.csv_column} | set(self.data.label_names)):
             raise ConfigError(f"data.condition_column {self.data.condition_column!r} is also the "
                               "sequence column or a label column; name another column")
-        if self.model.condition_names and self.data.text:
+        if self.model.condition_names and self.data.text:  # (numeric labels are molecular too)
             raise ConfigError("model.conditions are molecular properties; a text model cannot "
                               "be conditioned on them")
         if self.model.property_names and self.data.text:

@@ -193,7 +193,8 @@ class TrainedModel:
 
     def conditions_of(self, strings: Sequence[str]) -> torch.Tensor | None:
         """The conditions of inputs as the model reads them (N, C): their properties of
-        model.conditions computed with RDKit (the training mean where one cannot be), then,
+        model.conditions computed with RDKit (the training mean where one cannot be; NaN for
+        a condition that is a data label: the model predicts it from the input), then,
         for a model conditioned on categories, -1 (the category is not known from the string:
         every category equally likely). None for a model without conditions."""
         names, categories = self.condition_names, self.categories
@@ -201,11 +202,20 @@ class TrainedModel:
             return None
         parts = []
         if names:
+            from .config import PROPERTY_NAMES
             from .search.objectives import compute_properties
-            values = torch.tensor(compute_properties(list(strings), names).to_numpy(),
-                                  dtype=torch.float32, device=self.device).reshape(-1, len(names))
-            missing = ~torch.isfinite(values)
-            parts.append(torch.where(missing, self.model.condition_mean.expand_as(values), values))
+            computed = [n for n in names if n in PROPERTY_NAMES]
+            table = compute_properties(list(strings), computed) if computed else None
+            values = torch.full((len(strings), len(names)), float("nan"), device=self.device)
+            for i, name in enumerate(names):
+                if name in computed:
+                    column = torch.tensor(table[name].to_numpy(), dtype=torch.float32,
+                                          device=self.device)
+                    # a property RDKit cannot compute reads the training mean
+                    values[:, i] = torch.where(torch.isfinite(column), column,
+                                               self.model.condition_mean[i])
+            # a condition read from the data is unknown here (NaN): the model predicts it
+            parts.append(values)
         if categories:
             parts.append(torch.full((len(strings), 1), -1.0, device=self.device))
         return torch.cat(parts, dim=1)

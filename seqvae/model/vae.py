@@ -65,7 +65,7 @@ class SequenceVAE(nn.Module):
         if numeric:  # standardisation and range of the properties, from the training data
             for name, value in (("mean", 0.0), ("std", 1.0), ("min", 0.0), ("max", 0.0)):
                 self.register_buffer(f"condition_{name}", torch.full((numeric,), value))
-        self.classifier = None
+        self.classifier = self.condition_regressor = None
         if config.use_latent:
             self.encoder = build_encoder(config)
             self.posterior = nn.Linear(self.encoder.output_dim + conditions,
@@ -74,6 +74,11 @@ class SequenceVAE(nn.Module):
                 self.classifier = nn.Sequential(
                     nn.Linear(self.encoder.output_dim, self.encoder.output_dim), nn.SiLU(),
                     nn.Linear(self.encoder.output_dim, len(config.categories)))
+            if set(config.condition_names) & set(config.label_names):
+                # a condition read from the data may be missing: predicted from x instead
+                self.condition_regressor = nn.Sequential(
+                    nn.Linear(self.encoder.output_dim, self.encoder.output_dim), nn.SiLU(),
+                    nn.Linear(self.encoder.output_dim, numeric))
         else:  # a language model: nothing reads the input but the decoder
             self.encoder = self.posterior = None
         # a conditional decoder reads the code [z, standardised condition]
@@ -102,7 +107,8 @@ class SequenceVAE(nn.Module):
         computed = len(cfg.computed_properties)
         head_columns = list(range(len(cfg.property_names))) + [
             computed + i for i in range(len(cfg.label_names))]
-        columns = [cfg.computed_properties.index(c) for c in cfg.condition_names]
+        columns = [cfg.computed_properties.index(c) if c in cfg.computed_properties
+                   else computed + cfg.label_names.index(c) for c in cfg.condition_names]
         if cfg.categories:  # the category's index, after the properties and the labels
             columns.append(computed + len(cfg.label_names))
         return (values[:, head_columns] if head_columns else None,
@@ -115,15 +121,19 @@ class SequenceVAE(nn.Module):
             return
         values = values[:, :len(self.config.condition_names)].float().to(
             self.condition_mean.device)
-        self.condition_mean.copy_(values.mean(0))
-        self.condition_std.copy_(values.std(0).clamp(min=1e-6) if len(values) > 1
-                                 else torch.ones_like(self.condition_mean))
-        self.condition_min.copy_(values.min(0).values)
-        self.condition_max.copy_(values.max(0).values)
+        known = torch.isfinite(values)  # a data label may be missing (NaN)
+        count = known.sum(0)
+        mean = torch.where(known, values, 0.0).sum(0) / count.clamp(min=1)
+        spread = torch.where(known, values - mean, 0.0).pow(2).sum(0) / (count - 1).clamp(min=1)
+        self.condition_mean.copy_(mean)
+        self.condition_std.copy_(torch.where(count > 1, spread.sqrt().clamp(min=1e-6),
+                                             torch.ones_like(mean)))
+        self.condition_min.copy_(torch.where(known, values, float("inf")).min(0).values)
+        self.condition_max.copy_(torch.where(known, values, float("-inf")).max(0).values)
 
     def standardized_condition(self, condition: torch.Tensor | None, batch: int,
-                               device: torch.device,
-                               soft: torch.Tensor | None = None) -> torch.Tensor | None:
+                               device: torch.device, soft: torch.Tensor | None = None,
+                               imputed: torch.Tensor | None = None) -> torch.Tensor | None:
         """A conditional model's condition as its encoder and decoder read it: the properties
         of model.conditions standardised, then the category one-hot. ``condition`` (B, C):
         the properties in their units, then (for a model conditioned on categories) the
@@ -147,7 +157,9 @@ class SequenceVAE(nn.Module):
         condition = condition.to(device).float()
         parts = []
         if numeric:
-            parts.append((condition[:, :numeric] - self.condition_mean) / self.condition_std)
+            scaled = (condition[:, :numeric] - self.condition_mean) / self.condition_std
+            fill = imputed.to(scaled.dtype) if imputed is not None else torch.zeros_like(scaled)
+            parts.append(torch.where(torch.isfinite(scaled), scaled, fill))
         if categories:
             index = condition[:, -1].round().long()
             known = (index >= 0) & (index < categories)
@@ -157,10 +169,12 @@ class SequenceVAE(nn.Module):
             parts.append(torch.where(known.unsqueeze(1), one_hot, unknown))
         return torch.cat(parts, dim=1)
 
-    def code(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    def code(self, z: torch.Tensor, condition: torch.Tensor | None = None,
+             imputed: torch.Tensor | None = None) -> torch.Tensor:
         """What the decoder reads: z, and for a conditional model [z, standardised condition]
-        (condition None: the training mean)."""
-        standardized = self.standardized_condition(condition, z.size(0), z.device)
+        (condition None: the training mean; a missing property: ``imputed`` or the mean)."""
+        standardized = self.standardized_condition(condition, z.size(0), z.device,
+                                                   imputed=imputed)
         return z if standardized is None else torch.cat([z, standardized.to(z.dtype)], dim=-1)
 
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor,
@@ -175,16 +189,20 @@ class SequenceVAE(nn.Module):
             zeros = torch.zeros(tokens.size(0), self.config.latent_dim, device=tokens.device)
             return zeros, zeros.clone()
         summary = self.encoder(self.embedding(tokens), lengths)
-        # a row of unknown category reads q(y | x) where the model has the classifier
+        # a row of unknown category reads q(y | x), a missing data label its prediction from x
         soft = None if self.classifier is None else self.classifier(summary).float().softmax(-1)
-        return self._posterior(summary, condition, soft)
+        imputed = (None if self.condition_regressor is None
+                   else self.condition_regressor(summary).float())
+        return self._posterior(summary, condition, soft, imputed)
 
     def _posterior(self, summary: torch.Tensor, condition: torch.Tensor | None,
-                   soft: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   soft: torch.Tensor | None = None, imputed: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """mu, logvar from the encoder's summary (B, H) and the condition (``soft``: the
-        category probabilities an unknown category reads, else uniform)."""
+        category probabilities an unknown category reads, else uniform; ``imputed``: the
+        standardised values a missing property reads, else the training mean)."""
         standardized = self.standardized_condition(condition, summary.size(0), summary.device,
-                                                   soft)
+                                                   soft, imputed)
         if standardized is not None:
             summary = torch.cat([summary, standardized.to(summary.dtype)], dim=-1)
         mu, logvar = self.posterior(summary).float().chunk(2, dim=-1)  # float32 under autocast
@@ -260,26 +278,39 @@ class SequenceVAE(nn.Module):
                                            else (tokens, lengths))
         semi = None  # M2's bookkeeping when some rows lack their category
         classifier_loss = None
-        if self.classifier is not None and condition is not None:
+        imputed = None  # missing data-label conditions, predicted from x
+        if (self.classifier is not None or self.condition_regressor is not None) and \
+                condition is not None:
             summary = self.encoder(self.embedding(encoder_tokens), encoder_lengths)
-            category_logits = self.classifier(summary).float()
-            category = condition[:, -1].round().long()
-            labelled = category >= 0
-            classifier_loss = (F.cross_entropy(category_logits[labelled], category[labelled],
-                                               reduction="sum") / batch
-                               if bool(labelled.any()) else category_logits.sum() * 0.0)
-            if not bool(labelled.all()):
-                semi = self._expand_unlabelled(condition, category_logits, labelled)
-                rows, condition = semi["rows"], semi["condition"]
-                tokens, lengths, summary = tokens[rows], lengths[rows], summary[rows]
-            mu, logvar = self._posterior(summary, condition)
+            classifier_loss = summary.sum() * 0.0
+            if self.condition_regressor is not None:  # trained on the known values only
+                numeric = len(self.config.condition_names)
+                predicted = self.condition_regressor(summary).float()
+                target = (condition[:, :numeric].float() - self.condition_mean) / self.condition_std
+                known = torch.isfinite(target)
+                classifier_loss = classifier_loss + torch.where(
+                    known, predicted - target.nan_to_num(), 0.0).pow(2).sum() / batch
+                imputed = predicted.detach()
+            if self.classifier is not None:
+                category_logits = self.classifier(summary).float()
+                category = condition[:, -1].round().long()
+                labelled = category >= 0
+                if bool(labelled.any()):
+                    classifier_loss = classifier_loss + F.cross_entropy(
+                        category_logits[labelled], category[labelled], reduction="sum") / batch
+                if not bool(labelled.all()):
+                    semi = self._expand_unlabelled(condition, category_logits, labelled)
+                    rows, condition = semi["rows"], semi["condition"]
+                    tokens, lengths, summary = tokens[rows], lengths[rows], summary[rows]
+                    imputed = None if imputed is None else imputed[rows]
+            mu, logvar = self._posterior(summary, condition, None, imputed)
         else:
             mu, logvar = self.encode(encoder_tokens, encoder_lengths, condition=condition)
         z = self.reparameterize(mu, logvar, generator) if sample_z else mu
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
         if word_dropout > 0 and self.training:
             inputs = self._drop_words(inputs, word_dropout)
-        logits = self.decoder(self.embedding(inputs), self.code(z, condition)).float()
+        logits = self.decoder(self.embedding(inputs), self.code(z, condition, imputed)).float()
         recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,) or expanded
         if self.config.variational and self.config.use_latent:
             kl_dims = gaussian_kl(mu, logvar)  # (B, D)
