@@ -89,7 +89,7 @@ def test_a_label_with_missing_values_as_a_condition(tmp_path):
     train_csv = labelled_csv(tmp_path / "train.csv", 0, 3000, share=0.3)
     valid_csv = labelled_csv(tmp_path / "valid.csv", 3000, 200, share=1.0)
     out = tmp_path / "run"
-    summary = train(tiny_config(out, train_csv, valid_csv, **{
+    train(tiny_config(out, train_csv, valid_csv, **{
         "data.label_columns": "activity", "model.conditions": "activity",
         "train.max_steps": 400, "train.eval_every": 200, "train.checkpoint_every": 200,
         "model.decoder_hidden": 128}), progress=False, log=lambda *_: None)
