@@ -52,9 +52,11 @@ Stage = tuple[str, int | None, dict[str, Any]]
 METHODS: dict[str, tuple[str, list[Stage], str]] = {
     "reinvent": ("moses-smiles", [("reinvent", None, {})],
                  "REINVENT's update on the shipped SMILES VAE's decoder, z ~ N(0, I)"),
-    "ga": ("moses-smiles", [("ga", None, {})],
+    # options chosen by --tune ga (results/pmo.md): the best mean AUC on the two tuning tasks
+    "ga": ("moses-smiles", [("ga", None, {"population": 50, "offspring": 50})],
            "a genetic algorithm on the shipped SMILES VAE's codes (seqvae.search.evolve)"),
-    "ga-reinvent": ("moses-smiles", [("ga", 2000, {}), ("reinvent", None, {})],
+    "ga-reinvent": ("moses-smiles", [("ga", 2000, {"population": 50, "offspring": 50}),
+                                     ("reinvent", None, {})],
                     "the latent GA for 2,000 calls, then REINVENT from its best codes, its "
                     "replay memory seeded with its best molecules"),
     "prior": ("moses-smiles", [("prior", None, {"batch_size": 100})],
