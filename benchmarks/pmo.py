@@ -145,6 +145,26 @@ def run_one(method: str, task: str, seed: int, budget: int,
             "best": [[s, float(v)] for s, v in zip(best["SMILES"], best["objective"])]}
 
 
+def run_jobs(record: dict[str, Any], path: Path, jobs: list[tuple[str, str, Any]],
+             max_minutes: float | None) -> None:
+    """Run each (key, label, run) job whose key the record lacks, writing the record after
+    each; none starts after ``max_minutes`` (the parts of a split benchmark merge)."""
+    started = time.perf_counter()
+    for key, label, job in jobs:
+        if key in record["runs"]:
+            continue
+        if max_minutes is not None and time.perf_counter() - started > 60 * max_minutes:
+            print(f"--max-minutes {max_minutes:g} reached; run again to go on")
+            return
+        result = job()
+        record["runs"][key] = result
+        record["machine"] = machine()
+        RECORDS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"{label}: AUC top-10 {result['auc_top10']:.3f}, top-1 {result['top1']:.3f}, "
+              f"{result['calls']} calls in {result['seconds']:.0f} s", flush=True)
+
+
 def run(method: str, tasks: list[str], seeds: list[int], budget: int,
         max_minutes: float | None) -> dict[str, Any]:
     record = load_record(method, budget)
@@ -153,23 +173,10 @@ def run(method: str, tasks: list[str], seeds: list[int], budget: int,
         raise SystemExit(f"{record_path(method, budget)} holds runs of other settings "
                          f"({record['model']}, {record['stages']}); move it away to run the "
                          "method as it is defined now")
-    started = time.perf_counter()
-    for task in tasks:
-        for seed in seeds:
-            key = f"{task}/{seed}"
-            if key in record["runs"]:
-                continue
-            if max_minutes is not None and time.perf_counter() - started > 60 * max_minutes:
-                print(f"--max-minutes {max_minutes:g} reached; run again to go on")
-                return record
-            result = run_one(method, task, seed, budget)
-            record["runs"][key] = result
-            record["machine"] = machine()
-            RECORDS.mkdir(parents=True, exist_ok=True)
-            record_path(method, budget).write_text(json.dumps(record, indent=1) + "\n")
-            print(f"{method} {task} seed {seed}: AUC top-10 {result['auc_top10']:.3f}, top-1 "
-                  f"{result['top1']:.3f}, {result['calls']} calls in {result['seconds']:.0f} s",
-                  flush=True)
+    jobs = [(f"{task}/{seed}", f"{method} {task} seed {seed}",
+             lambda task=task, seed=seed: run_one(method, task, seed, budget))
+            for task in tasks for seed in seeds]
+    run_jobs(record, record_path(method, budget), jobs, max_minutes)
     return record
 
 
@@ -195,23 +202,12 @@ def tune(method: str, budget: int, max_minutes: float | None) -> dict[str, Any]:
     record = json.loads(path.read_text()) if path.is_file() else {
         "method": method, "tasks": list(TUNE_TASKS), "seed": TUNE_SEED, "budget": budget,
         "runs": {}}
-    started = time.perf_counter()
-    for i, options in enumerate(GRIDS[method]):
-        for task in TUNE_TASKS:
-            key = f"{json.dumps(options, sort_keys=True)}|{task}"
-            if key in record["runs"]:
-                continue
-            if max_minutes is not None and time.perf_counter() - started > 60 * max_minutes:
-                print(f"--max-minutes {max_minutes:g} reached; run again to go on")
-                return record
-            result = run_one(method, task, TUNE_SEED, budget, options, f"tune-{method}-{i}")
-            result["options"] = options
-            record["runs"][key] = result
-            record["machine"] = machine()
-            RECORDS.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(record, indent=1) + "\n")
-            print(f"tune {method} {options} {task}: AUC top-10 {result['auc_top10']:.3f} in "
-                  f"{result['seconds']:.0f} s", flush=True)
+    jobs = [(f"{json.dumps(options, sort_keys=True)}|{task}", f"tune {method} {options} {task}",
+             lambda options=options, task=task, i=i: {
+                 **run_one(method, task, TUNE_SEED, budget, options, f"tune-{method}-{i}"),
+                 "options": options})
+            for i, options in enumerate(GRIDS[method]) for task in TUNE_TASKS]
+    run_jobs(record, path, jobs, max_minutes)
     return record
 
 
