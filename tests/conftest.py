@@ -64,3 +64,18 @@ def model(trained_run):
     """The tiny trained model, loaded through the public API."""
     import seqvae
     return seqvae.load(trained_run)
+
+
+@pytest.fixture(scope="session")
+def selfies_vae():
+    """The shipped SELFIES model (every decode is a molecule), loaded once for the optimisers'
+    tests."""
+    from seqvae import load
+    return load("moses-selfies")
+
+
+def size_reward(mol) -> float:
+    """A reward an optimiser learns within a few hundred calls: 1 for few heavy atoms,
+    falling with size."""
+    import math
+    return math.exp(-mol.GetNumHeavyAtoms() / 10)

@@ -5,22 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqvae import load
+from conftest import size_reward
 from seqvae.search import LatentSearch, objectives as O
 from seqvae.search.auc import oracle_scores
 
 
 @pytest.fixture(scope="module")
-def vae():
-    return load("moses-selfies")
-
-
-def small(mol) -> float:
-    return float(np.exp(-mol.GetNumHeavyAtoms() / 10))
+def vae(selfies_vae):
+    return selfies_vae
 
 
 def test_ga_spends_its_budget_and_climbs_above_the_prior(vae):
-    objective = O.Objective("small", small)
+    objective = O.Objective("small", size_reward)
     evolved = LatentSearch(vae, objective)
     evolved.run("ga", budget=400, seed=0, population=40, offspring=40)
     assert evolved.oracle.calls == 400

@@ -7,20 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from seqvae import load
+from conftest import size_reward
 from seqvae.search import LatentSearch, objectives as O
 from seqvae.search.auc import oracle_scores
 from seqvae.search.reinforce import _Memory, _ScaffoldFilter
 
 
 @pytest.fixture(scope="module")
-def vae():
-    return load("moses-selfies")
-
-
-def small(mol) -> float:
-    """A reward an agent learns in a few steps: 1 for few heavy atoms, falling with size."""
-    return float(np.exp(-mol.GetNumHeavyAtoms() / 10))
+def vae(selfies_vae):
+    return selfies_vae
 
 
 def test_reinvent_spends_its_budget_and_leaves_the_trained_model_as_it_was(vae):
@@ -36,7 +31,7 @@ def test_reinvent_spends_its_budget_and_leaves_the_trained_model_as_it_was(vae):
 
 
 def test_the_agent_learns_what_the_objective_rewards(vae):
-    objective = O.Objective("small", small)
+    objective = O.Objective("small", size_reward)
     budget = 480
     learnt = LatentSearch(vae, objective)
     learnt.run("reinvent", budget=budget, seed=0, batch_size=32, lr=5e-3)
