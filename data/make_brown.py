@@ -62,12 +62,13 @@ def write_csv_gz(path: Path, header: list[str], rows: list[list[str]]) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def split(lines: list) -> dict[str, list]:
+def split(lines: list, valid_blocks: int = VALID_BLOCKS,
+          test_blocks: int = TEST_BLOCKS) -> dict[str, list]:
     """The three splits of the corpus lines (see the module docstring)."""
     n_blocks = -(-len(lines) // BLOCK)
     order = np.random.default_rng(SEED).permutation(n_blocks)
-    valid = set(order[:VALID_BLOCKS].tolist())
-    test = set(order[VALID_BLOCKS:VALID_BLOCKS + TEST_BLOCKS].tolist())
+    valid = set(order[:valid_blocks].tolist())
+    test = set(order[valid_blocks:valid_blocks + test_blocks].tolist())
     out: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
     for i, line in enumerate(lines):
         block = i // BLOCK

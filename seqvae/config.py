@@ -24,6 +24,7 @@ RNN_CELLS = ("gru", "lstm")
 NETWORKS = RNN_CELLS + ("transformer",)
 MOLECULAR_REPRESENTATIONS = ("smiles", "selfies")
 TEXT_REPRESENTATIONS = ("word", "bpe")
+TEXT_SPLITS = ("punctuation", "whitespace")  # data.text_split: see seqvae.tokenizers
 REPRESENTATIONS = MOLECULAR_REPRESENTATIONS + TEXT_REPRESENTATIONS
 KL_SCHEDULES = ("constant", "linear", "logistic", "cyclical")
 LR_SCHEDULES = ("auto", "cosine", "constant")
@@ -177,6 +178,11 @@ class DataConfig:
     max_vocab: int = 0
     min_frequency: int = 1
     lowercase: bool = False
+    # how the word-level tokenizer splits raw text: "punctuation" (punctuation and clitics cut
+    # from words, decoded back as written: "isn't it?") or "whitespace" (text already
+    # tokenized, as Brown is); and every number read as the one token <num>
+    text_split: str = "punctuation"
+    numbers_as_token: bool = False
     # SMILES enumeration while training (seqvae.augment): "none"; "encoder" (the encoder reads
     # a random SMILES of each molecule, the decoder writes the stored one); "both" (both see
     # the same random SMILES). Molecules only; validation data stay as stored
@@ -209,6 +215,7 @@ class DataConfig:
         if len(set(self.label_names)) != len(self.label_names):
             raise ConfigError(f"data.label_columns names a column twice: {self.label_columns!r}")
         _choice("data.augment", self.augment, AUGMENTS)
+        _choice("data.text_split", self.text_split, TEXT_SPLITS)
         if self.standardize and self.representation in TEXT_REPRESENTATIONS:
             raise ConfigError("data.standardize standardises molecules; it does not apply to "
                               f"text ({self.representation}): set data.standardize = false")

@@ -63,6 +63,9 @@ DEFAULT_DATA = {
     "brown_genres_train": "brown_genres_train.csv.gz",
     "brown_genres_valid": "brown_genres_valid.csv.gz",
     "brown_genres_test": "brown_genres_test.csv.gz",
+    # raw English as people write it (data/make_raw_text.py): Wikipedia sentences, KJV verses
+    **{f"{corpus}_{split}": f"{corpus}_{split}.txt.gz"
+       for corpus in ("enwiki", "kjv") for split in ("train", "valid", "test")},
 }
 _DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _N_EXAMPLES = 10  # skipped rows remembered in a SkipReport

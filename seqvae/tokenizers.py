@@ -24,14 +24,33 @@ written by another tool or with an older pattern.
 The four special strings are registered as special tokens, so if they appear literally in an
 input string they are read as those tokens.
 
-Text: ``WordTokenizer`` (kind ``"word"``) splits on whitespace (the input is expected to be
-tokenized already, as the Brown corpus is: punctuation stands apart) and keeps the most
-frequent words, capped by count (``max_vocab``) and/or by frequency (``min_frequency``); every
-other word reads as ``<unk>``. ``BpeTokenizer`` (kind ``"bpe"``) learns byte-pair merges on
-the training split behind a ``Metaspace`` pre-tokenizer, so decoding gives the spacing back.
-Both may lower-case their input (a ``Lowercase`` normalizer, stored in the file). Both are
-trained by ``tokenizers``' own trainers and saved as one ``tokenizer.json``; ``load_tokenizer``
-tells them apart by model type (``WordLevel`` behind ``WhitespaceSplit``, or ``BPE``).
+Text: both text tokenizers read raw text as people write it. Their normalizer (stored in
+tokenizer.json, so training, new input and decoding all go through the same steps) applies
+Unicode NFKC (``ﬁ`` -> ``fi``, full-width -> ASCII), turns control characters into spaces
+and drops invisible format characters (soft hyphens, zero-width spaces), and optionally
+lower-cases and maps every number (``3``, ``3.14``, ``1,000``) to the one token ``<num>``.
+
+``WordTokenizer`` (kind ``"word"``) has two ways to split words (``split``):
+
+- ``"punctuation"`` (the default, for raw text): a ``Metaspace`` pre-tokenizer marks each word
+  that follows a space with ``▁``, then a ``Split`` on ``WORD_PATTERN`` cuts punctuation from
+  words (``"house,"`` -> ``▁house`` ``,``), English clitics from their word (``isn't`` ->
+  ``▁isn`` ``'t``) and keeps numbers whole. The ``Metaspace`` decoder puts the text back as
+  people write it: ``"isn't it?"``, not ``"isn ' t it ?"``; an unknown word reads as
+  `` <unk>`` with a space before it.
+- ``"whitespace"``: for corpora already tokenized (Brown: punctuation stands apart), split on
+  whitespace only and join with single spaces when decoding, as before.
+
+Either keeps the most frequent words, capped by count (``max_vocab``) and/or by frequency
+(``min_frequency``); every other word reads as ``<unk>``. ``BpeTokenizer`` (kind ``"bpe"``)
+learns byte-pair merges on the training split behind a ``Metaspace`` pre-tokenizer, so
+decoding gives the spacing back, and falls back to UTF-8 byte tokens (``<0xE6>``) for any
+character its training text lacked, so text -> tokens -> text is exact for any input the
+normalizer leaves unchanged (its spacing included; only spaces at either end go). Both are
+trained by ``tokenizers``' own trainers and saved as one ``tokenizer.json``;
+``load_tokenizer`` tells them apart by model type (``WordLevel`` behind ``WhitespaceSplit`` or
+the ``Metaspace`` + ``Split`` sequence, or ``BPE``); files written before the normalizer
+existed load and behave as they did.
 """
 
 from __future__ import annotations
@@ -46,6 +65,7 @@ from typing import Any, ClassVar
 from tokenizers import (Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers,
                         processors, trainers)
 
+from seqvae.config import TEXT_SPLITS
 from seqvae.errors import TokenizerError
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -64,6 +84,25 @@ SMILES_PATTERN: str = "|".join(
     ]
 )
 SELFIES_PATTERN: str = r"\[[^\[\]]+\]|[\s\S]"  # one token per [symbol]; the dot and strays alone
+
+# Raw text, after Metaspace has marked each word that follows a space with "▁" (Oniguruma
+# syntax, run inside `tokenizers`): an English clitic ('s 't 're 've 'm 'll 'd), the number
+# token, a run of letters (with their combining marks), a number with its decimal or
+# thousands separators, one punctuation mark or symbol (repeats such as "..." or "--" kept
+# together), or a lone space marker. Every character lands in some piece.
+WORD_PATTERN: str = "|".join(
+    [
+        r"['’](?i:s|t|re|ve|m|ll|d)(?!\p{L})",
+        r"▁?<num>",
+        r"▁?[\p{L}\p{M}]+",
+        r"▁?\p{N}+(?:[.,]\p{N}+)*",
+        r"▁?([^\s▁\p{L}\p{M}\p{N}])\1*",
+        r"▁",
+    ]
+)
+NUMBER_PATTERN: str = r"\p{N}+(?:[.,]\p{N}+)*"  # what numbers_as_token maps to NUM
+NUM = "<num>"
+BYTE_TOKENS: tuple[str, ...] = tuple(f"<0x{i:02X}>" for i in range(256))  # BPE's byte fallback
 
 _SMILES_RE = re.compile(SMILES_PATTERN)
 _SELFIES_RE = re.compile(SELFIES_PATTERN)
@@ -91,6 +130,16 @@ def min_model_tokens(smiles: str | list[str], representation: str) -> int:
     if representation == "smiles":
         return len(tokens)
     return sum(1 for token in tokens if token[0] == "[" or token[0].isalpha() or token == "*")
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _scalar_values(text: str) -> str:
+    """``text`` with any lone surrogate (a Python string that is not valid Unicode, e.g. read
+    with errors="surrogateescape") replaced by U+FFFD, one character for one, so offsets
+    still match; ``tokenizers`` refuses such strings."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def _shown(text: str) -> str:
@@ -213,12 +262,23 @@ class SequenceTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Split ``text`` into the pieces ``encode`` maps to ids, unknown ones included."""
-        encoding = self.hf.encode(text, add_special_tokens=False)
+        encoding = self._encode(text, add_special=False)
         return [text[start:end] for start, end in encoding.offsets]
+
+    def _encode(self, text: str, add_special: bool) -> Any:
+        """``tokenizers``' encoding of ``text``; a string holding lone surrogates is read with
+        U+FFFD in their place, anything but a string is refused with a clear error."""
+        if not isinstance(text, str):
+            raise TokenizerError(f"a {self.kind} tokenizer encodes strings, not "
+                                 f"{type(text).__name__} ({_shown(repr(text))})")
+        try:
+            return self.hf.encode(text, add_special_tokens=add_special)
+        except TypeError:
+            return self.hf.encode(_scalar_values(text), add_special_tokens=add_special)
 
     def unknown_tokens(self, text: str) -> list[str]:
         """The distinct tokens of ``text`` missing from the vocabulary, in order of appearance."""
-        return self._unknown(text, self.hf.encode(text, add_special_tokens=False))
+        return self._unknown(text, self._encode(text, add_special=False))
 
     def _unknown(self, text: str, encoding: Any) -> list[str]:
         """Distinct unknown pieces of ``text`` according to its ``encoding``."""
@@ -241,7 +301,7 @@ class SequenceTokenizer:
 
     def encode(self, text: str, add_special: bool = True, strict: bool = False) -> list[int]:
         """Token ids of ``text``, wrapped in BOS/EOS; ``strict`` raises on unknown tokens."""
-        encoding = self.hf.encode(text, add_special_tokens=add_special)
+        encoding = self._encode(text, add_special)
         if strict:
             self._check_known(text, encoding)
         return encoding.ids
@@ -251,7 +311,10 @@ class SequenceTokenizer:
     ) -> list[list[int]]:
         """``encode`` over many strings at once, in parallel inside ``tokenizers``."""
         texts = list(texts)
-        encodings = self.hf.encode_batch(texts, add_special_tokens=add_special)
+        try:
+            encodings = self.hf.encode_batch(texts, add_special_tokens=add_special)
+        except TypeError:  # a lone surrogate, or something that is not a string
+            encodings = [self._encode(text, add_special) for text in texts]
         if strict:
             for text, encoding in zip(texts, encodings):
                 self._check_known(text, encoding)
@@ -338,15 +401,51 @@ class SelfiesTokenizer(SequenceTokenizer):
         return selfies_to_smiles(s) or ""
 
 
+def text_normalizer(lowercase: bool = False, numbers_as_token: bool = False,
+                    collapse_spaces: bool = False) -> Any:
+    """The text tokenizers' normalizer: NFKC, control characters to spaces, format characters
+    (soft hyphen, zero-width space, BOM) dropped, then optionally lower case, every number as
+    ``NUM`` and runs of whitespace as one space; no whitespace at either end."""
+    steps = [normalizers.NFKC(), normalizers.Replace(Regex(r"\p{Cc}"), " "),
+             normalizers.Replace(Regex(r"\p{Cf}"), "")]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    if numbers_as_token:
+        steps.append(normalizers.Replace(Regex(NUMBER_PATTERN), NUM))
+    if collapse_spaces:
+        steps.append(normalizers.Replace(Regex(r"\s+"), " "))
+    steps.append(normalizers.Strip())
+    return normalizers.Sequence(steps)
+
+
+def _steps(config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The flat list of steps of a normalizer / pre-tokenizer entry of tokenizer.json."""
+    if not config:
+        return []
+    if config.get("type") == "Sequence":
+        inner = config.get("normalizers") or config.get("pretokenizers") or []
+        return [step for entry in inner for step in _steps(entry)]
+    return [config]
+
+
 class _TextTokenizer(SequenceTokenizer):
     """What the word-level and BPE tokenizers share: trained by a ``tokenizers`` trainer on
-    the training sentences, optionally lower-casing; unknown words read as ``<unk>``."""
+    the training sentences behind the text normalizer; unknown words read as ``<unk>``."""
 
-    pattern = ""  # no regex: the pre-tokenizer is one of tokenizers' own
+    pattern = ""  # no regex of seqvae's molecule kinds: the pre-tokenizer is built per kind
     default_vocab: ClassVar[int | None] = None
 
+    def __init__(self, hf: Tokenizer) -> None:
+        super().__init__(hf)
+        config = json.loads(hf.to_str())
+        self._normalizer_steps = [step.get("type") for step in _steps(config.get("normalizer"))]
+        self._numbers = any(step.get("type") == "Replace" and step.get("content") == NUM
+                            for step in _steps(config.get("normalizer")))
+        pre = [step.get("type") for step in _steps(config.get("pre_tokenizer"))]
+        self._split = "punctuation" if "Split" in pre else "whitespace"
+
     @classmethod
-    def _model(cls) -> tuple[Any, Any, Any]:
+    def _model(cls, split: str) -> tuple[Any, Any, Any]:
         """(untrained model, pre-tokenizer, decoder) of this kind."""
         raise NotImplementedError
 
@@ -355,24 +454,36 @@ class _TextTokenizer(SequenceTokenizer):
         raise NotImplementedError
 
     @classmethod
+    def _finish(cls, hf: Tokenizer) -> Tokenizer:
+        """The trained tokenizer as stored (BPE adds its byte fallback here)."""
+        return hf
+
+    @classmethod
     def build(cls, corpus: Iterable[str], min_frequency: int = 1, max_vocab: int | None = None,
-              lowercase: bool = False) -> SequenceTokenizer:
-        """Train on ``corpus`` (one sentence per string); ``max_vocab`` counts the special
-        tokens (None: this kind's default), ``min_frequency`` drops rarer words or merges."""
+              lowercase: bool = False, split: str = "punctuation",
+              numbers_as_token: bool = False) -> SequenceTokenizer:
+        """Train on ``corpus`` (one sentence per string) as written: ``max_vocab`` counts the
+        special tokens (None: this kind's default), ``min_frequency`` drops rarer words or
+        merges, ``lowercase`` and ``numbers_as_token`` (every number as ``<num>``) join the
+        normalizer; ``split`` (word level only) is "punctuation" for raw text or
+        "whitespace" for text already tokenized (see the module docstring)."""
+        if split not in TEXT_SPLITS:
+            raise TokenizerError(f"unknown text split {split!r}; choose one of {TEXT_SPLITS}")
         max_vocab = max_vocab or cls.default_vocab
         if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
             raise TokenizerError(
                 f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
                 "special tokens; pass a larger value or None"
             )
-        model, pre_tokenizer, decoder = cls._model()
+        model, pre_tokenizer, decoder = cls._model(split)
         hf = Tokenizer(model)
-        if lowercase:
-            hf.normalizer = normalizers.Lowercase()
+        # word level sees words, so runs of spaces are one; BPE keeps the text's spacing
+        hf.normalizer = text_normalizer(lowercase, numbers_as_token,
+                                        collapse_spaces=cls.kind == "word")
         hf.pre_tokenizer = pre_tokenizer
         if decoder is not None:
             hf.decoder = decoder
-        corpus = [text for text in corpus if text and not text.isspace()]
+        corpus = [_scalar_values(text) for text in corpus if text and not text.isspace()]
         if not corpus:
             raise TokenizerError(f"cannot build a {cls.kind} tokenizer from an empty corpus")
         trainer = cls._trainer(max_vocab or 2**31 - 1, min_frequency)
@@ -382,25 +493,56 @@ class _TextTokenizer(SequenceTokenizer):
                 f"no {cls.kind} token occurs at least {min_frequency} time(s) in the corpus; "
                 "pass a larger corpus or a lower min_frequency"
             )
+        hf = cls._finish(hf)
         hf.add_special_tokens(list(SPECIAL_TOKENS))
         return cls(hf)
 
     @property
     def lowercase(self) -> bool:
         """Whether the tokenizer lower-cases its input."""
-        return self.hf.normalizer is not None
+        return "Lowercase" in self._normalizer_steps
+
+    @property
+    def numbers_as_token(self) -> bool:
+        """Whether every number reads as ``<num>``."""
+        return self._numbers
+
+    @property
+    def split(self) -> str:
+        """How words are split: "punctuation" (raw text) or "whitespace" (pre-tokenized)."""
+        return self._split
+
+    def words(self, text: str) -> list[str]:
+        """The words of ``text`` that text metrics count (BLEU, distinct-n, per-word
+        perplexity): the word-level pieces when punctuation is cut from words ("house," is
+        two), else its whitespace-separated words."""
+        if self.kind == "word" and self._split == "punctuation":
+            return [piece.strip() for piece in self.tokenize(text) if not piece.isspace()]
+        return text.split()
 
 
 class WordTokenizer(_TextTokenizer):
-    """Word-level tokenizer for pre-tokenized sentences: whitespace splits, decoding joins
-    with single spaces; out-of-vocabulary words read as ``<unk>``."""
+    """Word-level tokenizer: raw text split into words, clitics and punctuation (decoded back
+    as people write it), or pre-tokenized text split on whitespace; out-of-vocabulary words
+    read as ``<unk>``."""
 
     kind = "word"
 
     @classmethod
-    def _model(cls) -> tuple[Any, Any, Any]:
-        # no decoder: tokenizers then joins tokens with one space, which is what words need
-        return models.WordLevel(unk_token=UNK), pre_tokenizers.WhitespaceSplit(), None
+    def _model(cls, split: str) -> tuple[Any, Any, Any]:
+        model = models.WordLevel(unk_token=UNK)
+        if split == "whitespace":
+            # no decoder: tokenizers then joins tokens with one space, which is what words need
+            return model, pre_tokenizers.WhitespaceSplit(), None
+        pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+            pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="isolated"),
+        ])
+        # an unknown word most often followed a space: give <unk> one when decoding
+        decoder = decoders.Sequence([decoders.Replace(UNK, "▁" + UNK),
+                                     decoders.Metaspace(replacement="▁", prepend_scheme="always",
+                                                        split=True)])
+        return model, pre_tokenizer, decoder
 
     @classmethod
     def _trainer(cls, vocab_size: int, min_frequency: int) -> Any:
@@ -410,19 +552,37 @@ class WordTokenizer(_TextTokenizer):
 
 class BpeTokenizer(_TextTokenizer):
     """Byte-pair-encoding tokenizer trained on the training sentences; spaces are kept as
-    the ``▁`` marker (``Metaspace``), so decoding restores the text's spacing."""
+    the ``▁`` marker (``Metaspace``), so decoding restores the text's spacing, and characters
+    the training text lacked fall back to UTF-8 byte tokens."""
 
     kind = "bpe"
     default_vocab = 8000
 
     @classmethod
-    def _model(cls) -> tuple[Any, Any, Any]:
-        return (models.BPE(unk_token=UNK), pre_tokenizers.Metaspace(), decoders.Metaspace())
+    def _model(cls, split: str) -> tuple[Any, Any, Any]:
+        decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace()])
+        return models.BPE(unk_token=UNK), pre_tokenizers.Metaspace(), decoder
 
     @classmethod
     def _trainer(cls, vocab_size: int, min_frequency: int) -> Any:
-        return trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+        if vocab_size <= len(SPECIAL_TOKENS) + len(BYTE_TOKENS):
+            raise TokenizerError(
+                f"max_vocab={vocab_size} leaves no room for BPE merges beyond the "
+                f"{len(SPECIAL_TOKENS)} special tokens and the {len(BYTE_TOKENS)} byte tokens "
+                f"of its fallback; pass more than {len(SPECIAL_TOKENS) + len(BYTE_TOKENS)}")
+        return trainers.BpeTrainer(vocab_size=vocab_size - len(BYTE_TOKENS),
+                                   min_frequency=min_frequency,
                                    special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+
+    @classmethod
+    def _finish(cls, hf: Tokenizer) -> Tokenizer:
+        """Append the 256 byte tokens to the learned vocabulary and turn on byte fallback."""
+        config = json.loads(hf.to_str())
+        vocab = config["model"]["vocab"]
+        for token in BYTE_TOKENS:
+            vocab.setdefault(token, len(vocab))
+        config["model"]["byte_fallback"] = True
+        return Tokenizer.from_str(json.dumps(config))
 
 
 TOKENIZERS: dict[str, type[SequenceTokenizer]] = {
@@ -446,6 +606,11 @@ def _detect_kind(config: dict[str, Any]) -> str | None:
         return None
     if pre_tokenizer.get("type") == "WhitespaceSplit":
         return "word"
+    if [step.get("type") for step in _steps(pre_tokenizer)] == ["Metaspace", "Split"]:
+        split = _steps(pre_tokenizer)[1]
+        if (split.get("pattern") or {}).get("Regex") == WORD_PATTERN:
+            return "word"
+        return None
     if pre_tokenizer.get("type") != "Split":
         return None
     pattern = (pre_tokenizer.get("pattern") or {}).get("Regex")

@@ -44,7 +44,7 @@ def tokenizers():
         "smiles": TOKENIZERS["smiles"].build(corpus_smiles),
         "selfies": TOKENIZERS["selfies"].build([smiles_to_selfies(s) for s in corpus_smiles]),
         "word": TOKENIZERS["word"].build(sentences),
-        "bpe": TOKENIZERS["bpe"].build(sentences * 5, max_vocab=40),
+        "bpe": TOKENIZERS["bpe"].build(sentences * 5, max_vocab=300),
     }
 
 

@@ -84,7 +84,8 @@ class Text(Domain):
                 if tokenizer is None:
                     tokenizer = TOKENIZERS[dcfg.representation].build(
                         strings, min_frequency=dcfg.min_frequency,
-                        max_vocab=dcfg.max_vocab or None, lowercase=dcfg.lowercase)
+                        max_vocab=dcfg.max_vocab or None, lowercase=dcfg.lowercase,
+                        split=dcfg.text_split, numbers_as_token=dcfg.numbers_as_token)
             ids = tokenizer.encode_batch(strings)
             strings, ids = drop_long(strings, ids, dcfg.max_length, report, rows=rows)
             if dcfg.condition_column:  # each sentence's category (a genre, say)

@@ -7,10 +7,11 @@
   log q(z_j|x)] - log k. It is a stochastic upper bound on the true NLL that tightens as k
   grows; k (default 100) is reported beside it. For a language model (no z) it is the exact
   NLL.
-- ``PPL``: exp(sum of NLL / sum of (words + 1)) over the data: words are the sentence's
-  whitespace-separated words and the 1 is the end-of-sentence token, as in the text-VAE
-  literature. For a word-level tokenizer words are its tokens, so this is the per-token
-  perplexity; for BPE it is still per word, so the two compare.
+- ``PPL``: exp(sum of NLL / sum of (words + 1)) over the data: words are the tokenizer's
+  ``words`` (its tokens for a word-level tokenizer, punctuation cut from words on raw text;
+  whitespace-separated words for BPE) and the 1 is the end-of-sentence token, as in the
+  text-VAE literature. For a word-level tokenizer this is the per-token perplexity; for BPE
+  it is still per word, so the two compare.
 - ``recon`` and ``KL``: the two terms of the negative ELBO, E_q[-log p(x|z)] (the mean over
   the same k codes) and KL(q(z|x) || p(z)) (exact); ``neg_ELBO`` = recon + KL >= NLL.
 - ``active_units``: latent dimensions whose posterior mean varies across the data,
@@ -21,8 +22,8 @@
   mini-batch, so it is bounded by log N rather than log(batch size).
 - ``recon_BLEU``: corpus BLEU-4 (Papineni et al. 2002, x100) of the greedy decoding of each
   posterior mean against the sentence as the tokenizer reads it (<unk> for unknown words,
-  lower-cased if the tokenizer lower-cases), on whitespace words; ``recon_exact`` the fraction
-  decoded exactly.
+  lower-cased if the tokenizer lower-cases), on the tokenizer's words; ``recon_exact`` the
+  fraction decoded exactly.
 - prior samples (n, temperature 1): ``distinct_1`` / ``distinct_2`` (distinct n-grams over
   all n-grams, Li et al. 2016), ``self_BLEU`` (BLEU-4 of each sample against all the others,
   averaged, with the smoothing of Texygen, Zhu et al. 2018; lower is more diverse), and
@@ -279,7 +280,7 @@ def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 
     back = torch.as_tensor(np.argsort(index))
     mu, logvar = torch.cat(mus)[back], torch.cat(logvars)[back]
     n = len(kept)
-    words = sum(len(s.split()) + 1 for s in kept)
+    words = sum(len(tok.words(s)) + 1 for s in kept)
     metrics: dict[str, Any] = {
         "n_sentences": n, "n_skipped": len(sentences) - n, "k": k_used,
         "words_plus_eos": words,
@@ -298,13 +299,13 @@ def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 
     decoded = vae.decode(mu, greedy=True, batch_size=256)
     recon = pd.DataFrame({"input": references, "reconstruction": decoded})
     recon["exact"] = recon["input"] == recon["reconstruction"]
-    metrics["recon_BLEU"] = 100 * corpus_bleu([d.split() for d in decoded],
-                                              [[r.split()] for r in references])
+    metrics["recon_BLEU"] = 100 * corpus_bleu([tok.words(d) for d in decoded],
+                                              [[tok.words(r)] for r in references])
     metrics["recon_exact"] = float(recon["exact"].mean())
     # prior samples
     samples = vae.sample(n_samples, seed=seed, progress=progress) if n_samples else \
         pd.DataFrame({"text": [], "NLL": []})
-    sample_words = [s.split() for s in samples["text"]]
+    sample_words = [tok.words(s) for s in samples["text"]]
     metrics["n_samples"] = len(samples)
     metrics["distinct_1"] = distinct_n(sample_words, 1)
     metrics["distinct_2"] = distinct_n(sample_words, 2)
