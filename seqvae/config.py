@@ -295,6 +295,9 @@ class TrainConfig:
     # steps trained first as a plain autoencoder (z = mu, no KL term); the KL schedule starts
     # after them, and with pretrain_reset_decoder the decoder starts afresh (Li et al. 2019)
     pretrain_steps: int = 0
+    # > 0: the pre-training is this share of the budget instead, counted in the budget's unit
+    # (minutes for a time budget), so it ends whatever the CPU's speed
+    pretrain_fraction: float = 0.0
     pretrain_reset_decoder: bool = True
     # weight of the property head's loss (mean squared error on standardised properties)
     property_weight: float = 1.0
@@ -353,6 +356,16 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ConfigError(f"train.word_dropout must be in [0, 1), got {self.word_dropout}")
+        if not 0.0 <= self.pretrain_fraction < 1.0:
+            raise ConfigError(f"train.pretrain_fraction must be in [0, 1), got "
+                              f"{self.pretrain_fraction}")
+        if self.pretrain_fraction and self.pretrain_steps:
+            raise ConfigError("train.pretrain_steps and train.pretrain_fraction both set the "
+                              "autoencoder pre-training's length: set one of them to 0")
+        if self.pretrain_fraction and not (self.max_steps or self.max_epochs or self.max_minutes):
+            raise ConfigError("train.pretrain_fraction is a share of the budget, and this run "
+                              "has none: set train.max_steps, train.max_epochs or "
+                              "train.max_minutes, or give it in steps (train.pretrain_steps)")
         if not 0.0 < self.kl_cycle_ratio <= 1.0:
             raise ConfigError(f"train.kl_cycle_ratio must be in (0, 1], got {self.kl_cycle_ratio}")
         if not (self.max_steps > 0 or self.max_epochs > 0 or self.max_minutes > 0):

@@ -52,6 +52,9 @@ class TrainState:
     elapsed_s: float = 0.0  # training time, summed over resumed parts
     skipped_batches: int = 0  # batches with a non-finite loss or gradient, skipped
     pretrain_done: bool = False
+    # where autoencoder pre-training ended: the KL schedule counts from here
+    pretrain_end_step: int = 0
+    pretrain_end_progress: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainState:
@@ -240,6 +243,8 @@ class Trainer:
         if self.scaler is not None and meta.get("grad_scaler"):
             self.scaler.load_state_dict(meta["grad_scaler"])
         self.state = TrainState.from_dict(meta["trainer"])
+        if self.state.pretrain_done and "pretrain_end_step" not in meta["trainer"]:
+            self.state.pretrain_end_step = self.config.train.pretrain_steps  # an older checkpoint
         torch.set_rng_state(tensors["rng.torch"])
         self.log(f"resumed from {directory} at step {self.state.step}")
 
@@ -384,9 +389,9 @@ class Trainer:
         times the world size, so the averaged gradient is that of the whole batch's mean."""
         cfg = self.config.train
         step = self.state.step
-        pretraining = step < cfg.pretrain_steps
-        if step == cfg.pretrain_steps > 0 and not self.state.pretrain_done:
+        if self.pretraining and self._pretraining_over(step):
             self._end_pretraining()
+        pretraining = self.pretraining
         beta = self.kl_weight_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.budget_progress(step), cfg, timed=not self.total_steps)
@@ -473,14 +478,33 @@ class Trainer:
         minutes = self.config.train.max_minutes
         return self.elapsed() / (60.0 * minutes) if minutes else None
 
+    @property
+    def pretraining(self) -> bool:
+        """Whether the run is still in its autoencoder pre-training (train.pretrain_steps or
+        train.pretrain_fraction)."""
+        cfg = self.config.train
+        return bool(cfg.pretrain_steps or cfg.pretrain_fraction) and not self.state.pretrain_done
+
+    def _pretraining_over(self, step: int) -> bool:
+        """Whether pre-training's steps or share of the budget are spent at ``step``; under
+        DDP every process switches at the same step (the first to see it over decides)."""
+        cfg = self.config.train
+        if not cfg.pretrain_fraction:
+            return step >= cfg.pretrain_steps
+        over = (self.budget_progress(step) or 0.0) >= cfg.pretrain_fraction
+        if self.world.distributed:
+            (over,) = any_ranks([over], self.world, self.device)
+        return over
+
     def kl_weight_at(self, step: int) -> float:
         """The KL weight at a step: 0 while pre-training as an autoencoder, then the schedule
-        counted from the end of pre-training (a warm-up in budget fractions counts from the
-        start of the run)."""
-        cfg = self.config.train
-        if step < cfg.pretrain_steps:
+        counted from the end of pre-training, in steps or in shares of the budget."""
+        if self.pretraining:
             return 0.0
-        return kl_weight(step - cfg.pretrain_steps, cfg, self.budget_progress(step))
+        progress = self.budget_progress(step)
+        if progress is not None:
+            progress -= self.state.pretrain_end_progress
+        return kl_weight(step - self.state.pretrain_end_step, self.config.train, progress)
 
     def _end_pretraining(self) -> None:
         """Switch from autoencoder pre-training to the VAE: keep the encoder, and with
@@ -500,6 +524,8 @@ class Trainer:
                                           lr=cfg.lr,
                                               weight_decay=cfg.weight_decay)
         self.state.pretrain_done = True
+        self.state.pretrain_end_step = self.state.step
+        self.state.pretrain_end_progress = self.budget_progress() or 0.0
         self.log(f"step {self.state.step}: autoencoder pre-training done; KL term on"
                  + (", decoder reset" if cfg.pretrain_reset_decoder else ""))
 

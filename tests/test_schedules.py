@@ -81,3 +81,43 @@ def test_trainer_progress_counts_in_the_budget_unit(tmp_path):
     timed._started = __import__("time").perf_counter() - 30.0  # 30 s of a 120 s budget
     assert timed.budget_progress(7) == pytest.approx(0.25, abs=0.01)
     assert timed.kl_weight_at(7) == pytest.approx(0.5 * config.train.kl_weight, rel=0.05)
+
+
+def test_pretraining_as_a_share_of_the_budget_then_the_warm_up_from_its_end(tmp_path, small_data):
+    """train.pretrain_fraction: the autoencoder pre-training lasts that share of the budget
+    (its end counted in the budget's unit), and a KL warm-up given as a share starts from it."""
+    import csv
+    import json
+
+    from seqvae.trainer import train
+    from conftest import tiny_config
+
+    out = tmp_path / "run"
+    config = tiny_config(out, *small_data)
+    t = config.train
+    t.max_steps, t.pretrain_fraction, t.kl_warmup_fraction, t.kl_schedule = 40, 0.25, 0.5, "linear"
+    t.kl_weight, t.kl_start_weight, t.log_every, t.pretrain_reset_decoder = 1.0, 0.0, 1, False
+    config.validate()
+    logs: list[str] = []
+    train(config, progress=False, log=logs.append)
+    assert any("step 10: autoencoder pre-training done" in line for line in logs)
+    weights = {int(r["step"]): float(r["kl_weight"])
+               for r in csv.DictReader(open(out / "log.csv")) if r["kl_weight"]}
+    assert weights[5] == 0.0 and weights[10] == 0.0
+    # pre-training ended at step 10 (progress 0.25): the weight reaches 1 half a budget later
+    assert weights[20] == pytest.approx(0.5) and weights[30] == pytest.approx(1.0)
+    assert weights[40] == 1.0
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())["trainer"]
+    assert state["pretrain_end_step"] == 10 and state["pretrain_end_progress"] == 0.25
+
+
+def test_pretraining_fraction_settings_are_checked():
+    from seqvae.config import load_config
+    from seqvae.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pretrain_fraction must be in"):
+        load_config(None, ["train.pretrain_fraction=1.0"])
+    with pytest.raises(ConfigError, match="set one of them"):
+        load_config(None, ["train.pretrain_fraction=0.1", "train.pretrain_steps=100"])
+    with pytest.raises(ConfigError, match="has none"):
+        load_config(None, ["train.pretrain_fraction=0.1", "train.max_minutes=0"])
