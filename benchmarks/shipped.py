@@ -1,8 +1,10 @@
-"""The models that ship in seqvae/pretrained: each trained by one `seqvae train` command on the
-full MOSES training split for a wall-clock budget, resumable across sittings, then exported.
+"""The models that ship in seqvae/pretrained: each trained by one `seqvae train` command (the
+molecular ones on the full MOSES training split, the sentence ones on the shipped Brown
+training split) for a wall-clock budget, resumable across sittings, then exported.
 
     python -m benchmarks.shipped train smiles --minutes 150   # run again to continue a part
     python -m benchmarks.shipped export smiles                # -> seqvae/pretrained/moses-smiles
+    python -m benchmarks.shipped train brown-vae --minutes 60 # -> seqvae/pretrained/brown-vae
 
 `train` runs the model's command (SHIPPED below; `--resume` added when its run folder holds a
 checkpoint, so a killed or time-limited sitting goes on where it stopped: the training clock
@@ -29,8 +31,13 @@ from benchmarks.common import LoadMonitor, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("runs") / "shipped"
-VALID = "default:moses_valid"  # MOSES' validation molecules, never its test split
 SNAPSHOT_MINUTES = 10
+# (training data, validation data, the benchmark that evaluates the model) of the molecular
+# parts: MOSES' training split and its validation molecules (never its test split)
+MOSES_DATA = ("moses:train", "default:moses_valid", "benchmarks/results/moses.md "
+              "(python -m benchmarks.moses --part {part})")
+TEXT_DATA = ("default:brown_train", "default:brown_valid", "benchmarks/results/text_brown.md "
+             "(python -m benchmarks.text_brown)")
 
 # part -> (shipped name, config file, --set overrides on it)
 SHIPPED: dict[str, tuple[str, str, list[str]]] = {
@@ -57,14 +64,20 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
     "charrnn": ("moses-charrnn", "seqvae/configs/moses_smiles.toml",
                 ["model.use_latent=false", "model.decoder_hidden=512", "train.lr_schedule=cosine",
                  "train.eval_every=1000"]),
+    # sentences: the Brown LSTM VAE and its language-model baseline, as their configs say
+    "brown-vae": ("brown-vae", "seqvae/configs/brown_lstm_vae.toml", []),
+    "brown-lm": ("brown-lm", "seqvae/configs/brown_lstm_lm.toml", []),
 }
+DATA: dict[str, tuple[str, str, str]] = {part: TEXT_DATA if part.startswith("brown")
+                                         else MOSES_DATA for part in SHIPPED}
 
 
 def command(part: str, minutes: float) -> list[str]:
     """The `seqvae train` command of a part (without --resume)."""
     name, config, sets = SHIPPED[part]
+    train_data, valid_data, _ = DATA[part]
     return ["seqvae", "train", config, "--out", str(RUNS / name), "--max-minutes", f"{minutes:g}",
-            "--train-data", "moses:train", "--valid-data", VALID, "--no-progress",
+            "--train-data", train_data, "--valid-data", valid_data, "--no-progress",
             *[x for s in [*sets, f"train.snapshot_every_minutes={SNAPSHOT_MINUTES}"]
               for x in ("--set", s)]]
 
@@ -113,9 +126,8 @@ def export(part: str) -> Path:
         f"{record['command']} (`python -m benchmarks.shipped train {part}`, resumed "
         f"{len(sittings) - 1} time(s)): {done['step']:,} steps, {done['elapsed_s'] / 60:.0f} "
         f"training minutes ({done['precision']}) on {sittings[-1]['machine'].get('cpu')} with "
-        f"{sittings[-1]['machine'].get('torch_threads')} threads, full MOSES training split; "
-        "evaluated in benchmarks/results/moses.md (python -m benchmarks.moses --part "
-        f"{part})"), "sittings": [{k: v for k, v in s.items() if k != "machine"}
+        f"{sittings[-1]['machine'].get('torch_threads')} threads, training data "
+        f"{DATA[part][0]}; evaluated in {DATA[part][2].format(part=part)}"), "sittings": [{k: v for k, v in s.items() if k != "machine"}
                                    for s in sittings]}
     destination = ROOT / "seqvae" / "pretrained" / name
     if destination.exists():
