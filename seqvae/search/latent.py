@@ -247,6 +247,7 @@ class LatentSearch:
         self.progress = progress
         self.timings: dict[str, float] = {}
         self.reports: dict[str, dict[str, Any]] = {}  # what a run says of itself (reinvent)
+        self.decoded = 0  # codes decoded by this search's runs (calls count new molecules only)
         self._runs = max((e.run for e in self.oracle.entries.values()), default=-1) + 1
         seed = objective.seed_smiles
         self._seed_fp = None
@@ -313,6 +314,7 @@ class LatentSearch:
                   budget: int) -> np.ndarray:
         z = z.detach().float().cpu()
         strings = self.vae.decode(z)
+        self.decoded += len(strings)
         return self.oracle.score(strings, z.numpy(), method, run, step, budget)
 
     def _check_budget(self, budget: int) -> None:
