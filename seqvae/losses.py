@@ -25,8 +25,8 @@ def gaussian_kl_between(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.
                         prior_logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(prior_mu, exp(prior_logvar))) per dimension, in nats; all four
     of one shape, which the result has too."""
-    return 0.5 * (prior_logvar - logvar
-                  + (logvar.exp() + (mu - prior_mu).pow(2)) * torch.exp(-prior_logvar) - 1.0)
+    return 0.5 * (prior_logvar - logvar + torch.exp(logvar - prior_logvar)
+                  + (mu - prior_mu).pow(2) * torch.exp(-prior_logvar) - 1.0)
 
 
 def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
