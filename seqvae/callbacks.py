@@ -36,7 +36,8 @@ def log_columns(levels: int = 1) -> list[str]:
     of each level in training and validation and its active units."""
     if levels == 1:
         return list(LOG_COLUMNS)
-    return LOG_COLUMNS + [f"{kind}_{level}" for kind in ("train_kl", "valid_kl", "active_units")
+    per_level = ("train_kl", "valid_kl", "active_units")
+    return LOG_COLUMNS + [f"{prefix}_{level}" for prefix in per_level
                           for level in range(1, levels + 1)]
 
 
