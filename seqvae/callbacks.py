@@ -31,6 +31,16 @@ LOG_COLUMNS = [
 ]
 
 
+def log_columns(levels: int = 1) -> list[str]:
+    """The columns of log.csv: LOG_COLUMNS, and for a hierarchical model (levels > 1) the KL
+    of each level in training and validation and its active units."""
+    if levels == 1:
+        return list(LOG_COLUMNS)
+    per_level = ("train_kl", "valid_kl", "active_units")
+    return LOG_COLUMNS + [f"{prefix}_{level}" for prefix in per_level
+                          for level in range(1, levels + 1)]
+
+
 @dataclass
 class StepStats:
     """The figures of one optimisation step (Trainer.train_step returns them)."""
@@ -42,6 +52,7 @@ class StepStats:
     sequences: int
     tokens: int
     property_loss: float | None = None
+    kl_per_level: tuple[float, ...] = ()  # a hierarchical model's KL of z1, of z2
 
 
 class Callback:
@@ -93,14 +104,16 @@ class CSVLog(Callback):
     def __init__(self) -> None:
         self.path: Path | None = None
         self.window = _Window()
+        self.columns = LOG_COLUMNS
 
     def on_setup(self, trainer: Trainer) -> None:
         self.path = trainer.out / "log.csv"
+        self.columns = log_columns(len(trainer.model.latent_sizes))
         if trainer.resumed and self.path.exists():
             self._truncate_after(trainer.state.step)
         else:
             with open(self.path, "w", newline="") as fh:
-                csv.writer(fh).writerow(LOG_COLUMNS)
+                csv.writer(fh).writerow(self.columns)
         self.window.restart()
 
     def on_step_end(self, trainer: Trainer, stats: StepStats | None) -> None:
@@ -119,7 +132,7 @@ class CSVLog(Callback):
     def write(self, row: dict[str, Any]) -> None:
         """Append a row; absent columns stay empty."""
         with open(self.path, "a", newline="") as fh:
-            csv.writer(fh).writerow([_fmt(row.get(c)) for c in LOG_COLUMNS])
+            csv.writer(fh).writerow([_fmt(row.get(c)) for c in self.columns])
 
     def _truncate_after(self, step: int) -> None:
         with open(self.path, newline="") as fh:
@@ -146,9 +159,12 @@ class _Window:
         self.n += 1
         self.sequences += stats.sequences
         self.tokens += stats.tokens
+        levels = [(f"train_kl_{level}", value)
+                  for level, value in enumerate(stats.kl_per_level, start=1)]
         for key, value in (("train_loss", stats.loss), ("train_recon", stats.recon),
-                           ("train_kl", stats.kl), ("train_token_acc", stats.token_acc)):
-            self.sums[key] += value
+                           ("train_kl", stats.kl), ("train_token_acc", stats.token_acc),
+                           *levels):
+            self.sums[key] = self.sums.get(key, 0.0) + value
         if stats.property_loss is not None:
             self.property = (self.property or 0.0) + stats.property_loss
 

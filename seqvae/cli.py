@@ -143,7 +143,9 @@ def _encode(args: argparse.Namespace) -> None:
     table = model.latents(_inputs(args, model), sample=args.sample, logvar=args.logvar,
                           seed=args.seed, **_standardizing(args))
     table.to_csv(args.output, index=False)
-    print(f"wrote {len(table)} latent vectors of size {model.latent_dim} to {args.output}")
+    levels = model.latent_sizes
+    split = (f" (z1: the first {levels[0]}, z2: the last {levels[1]})" if len(levels) > 1 else "")
+    print(f"wrote {len(table)} latent vectors of size {model.latent_dim}{split} to {args.output}")
 
 
 def _reconstruct(args: argparse.Namespace) -> None:

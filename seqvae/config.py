@@ -52,7 +52,12 @@ class ModelConfig:
     bidirectional: bool = True
     encoder_dropout: float = 0.0
 
-    latent_dim: int = 64
+    latent_dim: int = 64  # size of the code z the decoder reads (both levels together)
+    # 2: a hierarchical VAE (Sonderby et al. 2016, top-down): z = [z1, z2] with q(z1 | x),
+    # q(z2 | x, z1), the prior p(z1) = N(0, I) and a learned p(z2 | z1); 1: one level
+    latent_levels: int = 1
+    # latent_levels = 2: the size of z2 (z1 has the rest of latent_dim); 0: half of latent_dim
+    latent_dim_2: int = 0
     variational: bool = True  # False: deterministic autoencoder (z = mu, no KL)
     # False: a plain language model, the same decoder with no z (no encoder; z is zero)
     use_latent: bool = True
@@ -95,6 +100,15 @@ class ModelConfig:
         return len(self.condition_names) + len(self.categories)
 
     @property
+    def latent_sizes(self) -> tuple[int, ...]:
+        """The size of each level of z, in the order of the code: (latent_dim,) for one level,
+        (size of z1, size of z2) for two, summing to latent_dim."""
+        if self.latent_levels == 1:
+            return (self.latent_dim,)
+        second = self.latent_dim_2 or self.latent_dim // 2
+        return (self.latent_dim - second, second)
+
+    @property
     def label_names(self) -> list[str]:
         """The names in ``labels``, in order."""
         return [c.strip() for c in self.labels.split(",") if c.strip()]
@@ -132,6 +146,7 @@ class ModelConfig:
                      "memory_tokens", "max_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        self._validate_levels()
         for name in ("encoder_dropout", "decoder_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
@@ -162,6 +177,29 @@ class ModelConfig:
         if self.decoder in RNN_CELLS and not (self.z_to_input or self.z_to_state):
             raise ConfigError("an RNN decoder needs z somewhere: set model.z_to_input or "
                               "model.z_to_state to true")
+
+    def _validate_levels(self) -> None:
+        """Raise ConfigError on latent_levels / latent_dim_2 that cannot build a model."""
+        if self.latent_levels not in (1, 2):
+            raise ConfigError(f"model.latent_levels must be 1 (one Gaussian latent) or 2 (a "
+                              f"hierarchical latent z = [z1, z2]), got {self.latent_levels}")
+        if self.latent_levels == 1:
+            if self.latent_dim_2:
+                raise ConfigError(f"model.latent_dim_2 ({self.latent_dim_2}) sizes the second "
+                                  "latent level; set model.latent_levels = 2 or leave "
+                                  "model.latent_dim_2 at 0")
+            return
+        if not self.variational or not self.use_latent:
+            raise ConfigError("model.latent_levels = 2 is a hierarchy of Gaussian latents with "
+                              "a learned prior; it needs model.variational = true and "
+                              "model.use_latent = true")
+        if self.latent_dim < 2:
+            raise ConfigError(f"model.latent_levels = 2 splits model.latent_dim between z1 and "
+                              f"z2; it must be at least 2, got {self.latent_dim}")
+        if not 0 <= self.latent_dim_2 < self.latent_dim:
+            raise ConfigError(f"model.latent_dim_2 ({self.latent_dim_2}) is the size of z2 "
+                              f"within model.latent_dim ({self.latent_dim}); choose 1 to "
+                              f"{self.latent_dim - 1}, or 0 for half")
 
 
 @dataclass

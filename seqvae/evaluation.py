@@ -1,5 +1,7 @@
 """Validation figures of a model during training: the ELBO's terms, token and whole-string
-reconstruction, active units, property-head R^2, and the domain's figures of prior samples."""
+reconstruction, active units, property-head R^2, and the domain's figures of prior samples.
+A hierarchical model (model.latent_levels = 2) adds the KL and the active units of each level
+(valid_kl_1, valid_kl_2, active_units_1, active_units_2)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
         batches = SequenceBatches(valid, eval_batch_size(config.model), tokenizer.pad_id,
                                   shuffle=False)
         recon, kl, correct, tokens, mus = 0.0, 0.0, 0.0, 0, []
+        kl_levels = torch.zeros(len(model.latent_sizes), dtype=torch.float64)
         exact, checked, seen = 0, 0, 0
         values = (None if data.valid_properties is None
                   else torch.from_numpy(data.valid_properties[:len(valid)]).to(device))
@@ -50,6 +53,7 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
             out = model(batch, lengths, generator=generator, condition=condition)
             recon += float(out.recon_per_sequence.sum())
             kl += float(out.kl_per_sequence.sum())
+            kl_levels += out.kl_per_level.detach().double().cpu() * len(batch)
             correct += float(out.token_accuracy) * out.n_tokens
             tokens += out.n_tokens
             mus.append(out.mu)
@@ -78,8 +82,15 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
         metrics["valid_neg_elbo"] = (recon + kl) / n
         metrics["valid_token_acc"] = correct / max(tokens, 1)
         metrics["valid_recon_acc"] = exact / max(checked, 1)
-        if n > 1:
-            metrics["active_units"] = float((torch.cat(mus).var(0) > 0.01).sum())
+        active = torch.cat(mus).var(0) > 0.01 if n > 1 else None  # (D,)
+        if active is not None:
+            metrics["active_units"] = float(active.sum())
+        if len(model.latent_sizes) > 1:  # a hierarchical model: each level's share
+            for level, nats in enumerate(kl_levels.tolist(), start=1):
+                metrics[f"valid_kl_{level}"] = nats / n
+            if active is not None:
+                for level, units in enumerate(active.split(model.latent_sizes), start=1):
+                    metrics[f"active_units_{level}"] = float(units.sum())
         head = model.property_head
         if head is not None and n > 1:
             from .model.heads import r_squared
@@ -90,8 +101,7 @@ def validation_metrics(model: SequenceVAE, tokenizer: Any, domain: Domain, data:
                 metrics[f"valid_r2_{name}"] = value
             metrics["valid_property_r2"] = float(np.mean(r2))
     if config.train.eval_samples:
-        z = torch.randn(config.train.eval_samples, config.model.latent_dim, generator=generator,
-                        device=device)
+        z = model.sample_prior(config.train.eval_samples, generator, device)
         gen = model.generate(z, generator=generator)  # a conditional model: the training mean
         strings = [tokenizer.from_model_string(s) for s in tokenizer.decode_batch(gen.tokens.cpu())]
         metrics.update(domain.sample_metrics(strings))

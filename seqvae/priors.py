@@ -1,7 +1,8 @@
-"""Where latent codes are drawn from when sampling: the standard normal N(0, I) the KL term
-pulls the posteriors toward, or the aggregate posterior, the codes the encoder actually gives
-training sequences, fitted after training ("ex-post density estimation", Ghosh et al. 2020,
-"From variational to deterministic autoencoders").
+"""Where latent codes are drawn from when sampling: the model's own prior, the one the KL term
+pulls the posteriors toward ("standard": N(0, I), or for a hierarchical model z1 ~ N(0, I) and
+z2 ~ p(z2 | z1); SequenceVAE.sample_prior), or the aggregate posterior, the codes the encoder
+actually gives training sequences, fitted after training ("ex-post density estimation", Ghosh
+et al. 2020, "From variational to deterministic autoencoders").
 
 The aggregate prior is a Gaussian mixture with full covariances (one component: a single
 full-covariance Gaussian) fitted by expectation-maximisation to codes z ~ q(z|x) of training

@@ -95,8 +95,15 @@ class TrainedModel:
 
     @property
     def latent_dim(self) -> int:
-        """Size of z."""
+        """Size of z (of the whole code [z1, z2] for a hierarchical model)."""
         return self.model.config.latent_dim
+
+    @property
+    def latent_sizes(self) -> tuple[int, ...]:
+        """The size of each latent level within a code: (latent_dim,) for one level, (size of
+        z1, size of z2) for a hierarchical model (model.latent_levels = 2), whose codes are
+        [z1, z2]: ``mu[:, :sizes[0]]`` is z1's part, ``mu[:, sizes[0]:]`` z2's."""
+        return self.model.latent_sizes
 
     @property
     def device(self) -> torch.device:
@@ -112,7 +119,8 @@ class TrainedModel:
         cfg = self.model.config
         n = sum(p.numel() for p in self.model.parameters())
         return (f"{type(self).__name__}({self.tokenizer.kind}, {cfg.encoder}->{cfg.decoder}, "
-                f"latent {cfg.latent_dim}, {n:,} parameters, from {self.path})")
+                f"latent {'+'.join(map(str, self.latent_sizes))}, {n:,} parameters, from "
+                f"{self.path})")
 
     def _generator(self, seed: int | None) -> torch.Generator | None:
         if seed is None:
@@ -281,32 +289,40 @@ class TrainedModel:
     def encode(self, strings: Sequence[str], sample: bool = False, batch_size: int = 1000,
                seed: int | None = None, standardize: bool = False,
                keep_stereo: bool = True) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
-        """Posterior of each string: (mu, logvar), each (N, D); with sample=True one z (N, D).
-        standardize=True reads each molecule's standardised parent (seqvae.standardize:
-        salts out, charges neutralised, stereo dropped with keep_stereo=False). A conditional
-        model (model.conditions) reads each molecule's own properties as its condition."""
+        """Posterior of each string: (mu, logvar), each (N, D); with sample=True one z (N, D)
+        drawn from q(z|x). standardize=True reads each molecule's standardised parent
+        (seqvae.standardize: salts out, charges neutralised, stereo dropped with
+        keep_stereo=False). A conditional model (model.conditions) reads each molecule's own
+        properties as its condition. A hierarchical model's codes are [z1, z2] (its mu: z1's
+        mean, then z2's given it), split by ``latent_sizes``; sample=True draws z1, then z2 from
+        q(z2|x, z1)."""
         strings = self.standardized(strings, standardize, keep_stereo)
-        mu, logvar = self._posterior(self._to_tokens(strings), batch_size,
-                                     self.conditions_of(strings))
-        if sample:
-            return self.model.reparameterize(mu, logvar, self._generator(seed))
-        return mu, logvar
+        codes, logvar = self._posterior(self._to_tokens(strings), batch_size,
+                                        self.conditions_of(strings),
+                                        self._generator(seed) if sample else None, sample)
+        return codes if sample else (codes, logvar)
 
     def _posterior(self, encoded: list[list[int]], batch_size: int,
-                   conditions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   conditions: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None,
+                   sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of token-id sequences, batched (a conditional model under their
-        conditions, (N, C), else the training mean); empty (0, D) for no sequences."""
-        mus, logvars = [], []
+        conditions, (N, C), else the training mean); with sample, (z, logvar) where z is one
+        code drawn from q(z|x) (the noise drawn at once for all N, from ``generator``). Empty
+        (0, D) for no sequences."""
+        noise = self.model.latent_noise(len(encoded), generator) if sample else None
+        codes, logvars = [], []
         for i, (tokens, lengths) in enumerate(self._batches(encoded, batch_size)):
             rows = slice(i * batch_size, i * batch_size + len(tokens))
-            mu, logvar = self.model.encode(
-                tokens, lengths, None if conditions is None else conditions[rows])
-            mus.append(mu)
-            logvars.append(logvar)
-        if not mus:  # no inputs: empty (0, D) codes
+            draw = self.model.posterior_draw(
+                tokens, lengths, None if conditions is None else conditions[rows],
+                None if noise is None else noise[rows])
+            codes.append(draw.z)
+            logvars.append(draw.logvar)
+        if not codes:  # no inputs: empty (0, D) codes
             empty = torch.zeros(0, self.latent_dim, device=self.device)
-            mus, logvars = [empty], [empty.clone()]
-        return torch.cat(mus), torch.cat(logvars)
+            codes, logvars = [empty], [empty.clone()]
+        return torch.cat(codes), torch.cat(logvars)
 
     def latents(self, strings: Sequence[str], sample: bool = False, logvar: bool = False,
                 seed: int | None = None, standardize: bool = False,
@@ -373,7 +389,8 @@ class TrainedModel:
                novelty: bool = False, prior: str = "standard", triage: bool = False,
                reference: Sequence[str] | str | Path | None = None,
                condition: dict[str, float] | None = None) -> pd.DataFrame:
-        """Decode n codes drawn from the prior: "standard", N(0, I), or "aggregate", the
+        """Decode n codes drawn from the prior: "standard", the model's own (N(0, I); for a
+        hierarchical model z1 ~ N(0, I), z2 ~ p(z2 | z1)), or "aggregate", the
         distribution of the training codes fitted after training (``fit_prior``; stored in the
         checkpoint folder, see seqvae.priors). A conditional model samples p(x | z, y) under
         ``condition`` ({"logp": 3.0, "qed": 0.8}; conditions not named take the training
@@ -440,8 +457,7 @@ class TrainedModel:
         if prior not in PRIORS:
             raise DataError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
         if prior == "standard":
-            return lambda size, generator: torch.randn(size, self.latent_dim, generator=generator,
-                                                       device=self.device)
+            return lambda size, generator: self.model.sample_prior(size, generator, self.device)
         mixture = self.aggregate_prior()
         return lambda size, generator: mixture.sample(size, generator, self.device)
 
@@ -516,11 +532,10 @@ class TrainedModel:
                  batch_size: int = 1000, conditions: torch.Tensor | None = None) -> torch.Tensor:
         """Codes of token-id sequences (BOS..EOS), on the CPU: one z ~ q(z|x) each with sample,
         else mu; a conditional model's under ``conditions`` (N, C), else the training mean."""
-        mu, logvar = self._posterior([list(map(int, x)) for x in ids], batch_size,
-                                     None if conditions is None else conditions.to(self.device))
-        if sample:
-            mu = self.model.reparameterize(mu, logvar, self._generator(seed))
-        return mu.cpu()
+        codes, _ = self._posterior([list(map(int, x)) for x in ids], batch_size,
+                                   None if conditions is None else conditions.to(self.device),
+                                   self._generator(seed) if sample else None, sample)
+        return codes.cpu()
 
     def _training_strings(self) -> tuple[list[str], str]:
         from .data import read_strings, resolve_data

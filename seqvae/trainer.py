@@ -190,13 +190,13 @@ class Trainer:
         return model, tokenizer, directory
 
     def _freeze(self) -> None:
-        """train.freeze_encoder: the encoder and posterior layer take no updates."""
+        """train.freeze_encoder: the encoder and posterior layers take no updates."""
         if not self.config.train.freeze_encoder:
             return
         if self.model.encoder is None:
             raise ConfigError("train.freeze_encoder: this model has no encoder (a language "
                               "model, model.use_latent = false)")
-        for module in (self.model.encoder, self.model.posterior):
+        for module in self.model.inference_modules():
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
 
@@ -440,7 +440,8 @@ class Trainer:
         self.state.step = step + 1
         return StepStats(loss.item(), out.recon_loss.item(), out.kl.item(),
                          out.token_accuracy.item(), tokens.size(0), int(lengths.sum()),
-                         None if out.property_loss is None else out.property_loss.item())
+                         None if out.property_loss is None else out.property_loss.item(),
+                         tuple(out.kl_per_level.tolist()) if len(out.kl_per_level) > 1 else ())
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":  # pinned host memory: the copy overlaps the work

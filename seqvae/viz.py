@@ -8,7 +8,10 @@ PANELS = [
     ("loss (nats / sequence)", [("train_loss", "train objective: recon + beta * KL"),
                                 ("valid_neg_elbo", "valid -ELBO: recon + KL")]),
     ("reconstruction (nats / sequence)", [("train_recon", "train"), ("valid_recon", "valid")]),
-    ("KL (nats / sequence)", [("train_kl", "train"), ("valid_kl", "valid")]),
+    # a hierarchical model's levels too (model.latent_levels = 2)
+    ("KL (nats / sequence)", [("train_kl", "train"), ("valid_kl", "valid"),
+                              ("train_kl_1", "train z1"), ("train_kl_2", "train z2"),
+                              ("valid_kl_1", "valid z1"), ("valid_kl_2", "valid z2")]),
     ("KL weight", [("kl_weight", "beta")]),
     ("reconstruction accuracy", [("train_token_acc", "train tokens"),
                                  ("valid_token_acc", "valid tokens"),

@@ -6,20 +6,28 @@
   2016): k codes z_j drawn from q(z|x), log p(x) ~ logsumexp_j [log p(x|z_j) + log p(z_j) -
   log q(z_j|x)] - log k. It is a stochastic upper bound on the true NLL that tightens as k
   grows; k (default 100) is reported beside it. For a language model (no z) it is the exact
-  NLL.
+  NLL. For a hierarchical model (model.latent_levels = 2) each code is drawn level by level,
+  z1 ~ q(z1|x) then z2 ~ q(z2|x, z1), and log p(z) - log q(z|x) is log p(z1) + log p(z2|z1)
+  - log q(z1|x) - log q(z2|x, z1).
 - ``PPL``: exp(sum of NLL / sum of (words + 1)) over the data: words are the tokenizer's
   ``words`` (its tokens for a word-level tokenizer, punctuation cut from words on raw text;
   whitespace-separated words for BPE) and the 1 is the end-of-sentence token, as in the
   text-VAE literature. For a word-level tokenizer this is the per-token perplexity; for BPE
   it is still per word, so the two compare.
 - ``recon`` and ``KL``: the two terms of the negative ELBO, E_q[-log p(x|z)] (the mean over
-  the same k codes) and KL(q(z|x) || p(z)) (exact); ``neg_ELBO`` = recon + KL >= NLL.
+  the same k codes) and KL(q(z|x) || p(z)) (exact; for a hierarchical model z1's exact and
+  z2's, KL(q(z2|x, z1) || p(z2|z1)), averaged over the k codes' z1, reported per level as
+  ``KL_1`` and ``KL_2``); ``neg_ELBO`` = recon + KL >= NLL.
 - ``active_units``: latent dimensions whose posterior mean varies across the data,
-  Cov_x(E_q[z_d]) > 0.01 (Burda et al. 2016), of ``latent_dim``.
+  Cov_x(E_q[z_d]) > 0.01 (Burda et al. 2016), of ``latent_dim`` (a hierarchical model's
+  means are those encode gives, z2's at z1 = its mean; also per level, ``active_units_1`` and
+  ``active_units_2``).
 - ``MI``: the mutual information between x and z under q, the estimator of He et al. 2019
   (I = E_x[-H(q(z|x))] - E_z[log q(z)], with q(z) the aggregate posterior over the data and
   one z per sentence). It is taken over the whole evaluation set at once, not per
-  mini-batch, so it is bounded by log N rather than log(batch size).
+  mini-batch, so it is bounded by log N rather than log(batch size). For a hierarchical model
+  it treats q(z|x) as the Gaussian of encode's means and variances (z2's at z1's mean), an
+  approximation.
 - ``recon_BLEU``: corpus BLEU-4 (Papineni et al. 2002, x100) of the greedy decoding of each
   posterior mean against the sentence as the tokenizer reads it (<unk> for unknown words,
   lower-cased if the tokenizer lower-cases), on the tokenizer's words; ``recon_exact`` the
@@ -42,7 +50,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-LOG_2PI = math.log(2 * math.pi)
+from seqvae.losses import LOG_2PI
 
 
 # -- n-gram statistics ----------------------------------------------------------------------------
@@ -200,41 +208,52 @@ def importance_weighted(model, tokens: torch.Tensor, lengths: torch.Tensor, k: i
                         rows: int | None = None,
                         condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per sentence of a batch (B, T): the importance-weighted NLL with k samples, the mean
-    reconstruction term over those samples, the KL, mu and logvar. A language model
+    reconstruction term over those samples, the KL and its share per latent level
+    (``kl_levels``, (B, L)), mu and logvar (as encode gives them). A language model
     (use_latent=False) gets its exact NLL (k = 1); a conditional model's are of p(x | y), its
     condition (B, C) given (None: the training mean)."""
-    from seqvae.losses import gaussian_kl, sequence_nll
+    from seqvae.losses import sequence_nll
 
     cfg = model.config
-    mu, logvar = model.encode(tokens, lengths, condition)
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     batch = tokens.size(0)
     if not cfg.use_latent or not cfg.variational:
+        mu, logvar = model.encode(tokens, lengths, condition)
         logits = model.decoder(model.embedding(inputs), model.code(mu, condition)).float()
         recon = sequence_nll(logits, targets, cfg.pad_id)
         nll = recon if not cfg.use_latent else torch.full_like(recon, float("nan"))
-        return {"nll": nll, "recon": recon, "kl": torch.zeros_like(recon), "mu": mu,
-                "logvar": logvar}
+        return {"nll": nll, "recon": recon, "kl": torch.zeros_like(recon),
+                "kl_levels": torch.zeros_like(recon).unsqueeze(1), "mu": mu, "logvar": logvar}
+    features = model.posterior_features(tokens, lengths, condition)
+    mean = model.draw_latent(features)
+    mu, logvar = mean.mu, mean.logvar
+    first = model.latent_sizes[0]
     rows = rows or _rows_per_batch(tokens.size(1), cfg.vocab_size)
     per_chunk = max(1, rows // batch)  # samples decoded together for the whole batch
-    std = (0.5 * logvar).exp()
-    log_w, recons = [], []
+    log_w, recons, later_kl = [], [], []
     for start in range(0, k, per_chunk):
         m = min(per_chunk, k - start)
         eps = torch.randn((m, batch, mu.size(1)), generator=generator, device=mu.device)
-        z = (mu + std * eps).reshape(m * batch, -1)  # sample-major: row j*B + i
+        draw = model.draw_latent(features, eps)  # (m, B, D), level by level
+        z = draw.z.reshape(m * batch, -1)  # sample-major: row j*B + i
         emb = model.embedding(inputs).repeat(m, 1, 1)
         logits = model.decoder(emb, model.code(
             z, None if condition is None else condition.repeat(m, 1))).float()
         recon = sequence_nll(logits, targets.repeat(m, 1), cfg.pad_id).view(m, batch)
-        log_pz = (-0.5 * (z.pow(2) + LOG_2PI)).sum(-1).view(m, batch)
-        log_qz = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * logvar).sum(-1)  # (m, B)
+        log_pz = model.prior_log_prob(z).view(m, batch)
+        # z = mu + sigma * eps at every level, so log q(z|x) needs only eps and the variances
+        log_qz = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * draw.logvar).sum(-1)  # (m, B)
         log_w.append(-recon + log_pz - log_qz)
         recons.append(recon)
+        later_kl.append(draw.kl()[..., first:].sum(-1))  # z2's KL at each z1 drawn (m, B)
     log_w_all = torch.cat(log_w)  # (k, B)
     nll = -(torch.logsumexp(log_w_all.double(), 0) - math.log(k)).float()
-    return {"nll": nll, "recon": torch.cat(recons).mean(0),
-            "kl": gaussian_kl(mu, logvar).sum(1), "mu": mu, "logvar": logvar}
+    # z1's KL is exact; z2's depends on z1, so it is averaged over the k codes drawn
+    kl_levels = torch.stack([mean.kl()[:, :first].sum(1)]
+                            + ([torch.cat(later_kl).mean(0)] if len(model.latent_sizes) > 1
+                               else []), dim=1)  # (B, L)
+    return {"nll": nll, "recon": torch.cat(recons).mean(0), "kl": kl_levels.sum(1),
+            "kl_levels": kl_levels, "mu": mu, "logvar": logvar}
 
 
 def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 1000,
@@ -264,6 +283,8 @@ def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 
     k_used = k if (cfg.use_latent and cfg.variational) else 1
     order = np.argsort([len(x) for x in encoded], kind="stable")  # similar lengths together
     sums = {"nll": 0.0, "recon": 0.0, "kl": 0.0}
+    levels = len(model.latent_sizes)
+    kl_levels = torch.zeros(levels, dtype=torch.float64)
     mus, logvars, index = [], [], []
     bar = tqdm(total=len(kept), desc=f"NLL (k={k_used})", unit="sent", disable=not progress)
     for start in range(0, len(order), batch_size):
@@ -272,6 +293,7 @@ def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 
         out = importance_weighted(model, tokens, lengths, k_used, generator)
         for key in sums:
             sums[key] += float(out[key].double().sum())
+        kl_levels += out["kl_levels"].double().sum(0).cpu()
         mus.append(out["mu"])
         logvars.append(out["logvar"])
         index += chosen
@@ -292,6 +314,11 @@ def evaluate_text(vae, sentences: Sequence[str], k: int = 100, n_samples: int = 
     latent = cfg.use_latent
     metrics["latent_dim"] = cfg.latent_dim if latent else 0
     metrics["active_units"] = active_units(mu) if latent else 0
+    if levels > 1:  # a hierarchical model: each level's KL and active units
+        for level, (nats, part) in enumerate(zip(kl_levels.tolist(),
+                                                 mu.split(model.latent_sizes, dim=1)), start=1):
+            metrics[f"KL_{level}"] = nats / n
+            metrics[f"active_units_{level}"] = active_units(part)
     metrics["MI"] = (mutual_information(mu, logvar, generator)
                      if latent and cfg.variational else float("nan"))
     # reconstructions: greedy decoding of the posterior means

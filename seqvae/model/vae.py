@@ -1,6 +1,12 @@
 """SequenceVAE: embeddings -> encoder -> Gaussian posterior -> z -> autoregressive decoder.
 
 The model knows token ids only; molecules and text differ in the tokenizer and the metrics.
+
+With model.latent_levels = 2 the latent is a two-level hierarchy, top-down as in the ladder
+VAE (Sonderby et al. 2016): q(z1 | x) and q(z2 | x, z1) from the encoder's summary, the prior
+p(z1) = N(0, I) and a learned Gaussian p(z2 | z1). The decoder reads the code z = [z1, z2]
+(model.latent_dim numbers in all) wherever a one-level model reads z, so decoding, search and
+export work on one code vector; ``latent_sizes`` says where to split it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..losses import free_bits_kl, free_bits_total, gaussian_kl, sequence_nll
+from ..losses import (free_bits_kl, free_bits_total, gaussian_kl, gaussian_kl_between,
+                      gaussian_log_density, sequence_nll, standard_normal_log_density)
 from .decoders import build_decoder
 from .encoders import build_encoder
 
@@ -27,9 +34,10 @@ class VAEOutput:
     recon_per_sequence: torch.Tensor  # (B,)
     kl_per_sequence: torch.Tensor  # (B,)
     kl_per_dim: torch.Tensor  # (D,) batch mean
-    mu: torch.Tensor  # (B, D)
+    kl_per_level: torch.Tensor  # (L,) batch mean KL of each latent level (z1, z2), summing to kl
+    mu: torch.Tensor  # (B, D) posterior means, as encode gives them
     logvar: torch.Tensor  # (B, D)
-    z: torch.Tensor  # (B, D)
+    z: torch.Tensor  # (B, D) the code the decoder read
     logits: torch.Tensor  # (B, T-1, V), predictions of tokens 1..T-1
     token_accuracy: torch.Tensor  # fraction of non-pad target tokens predicted by argmax
     n_tokens: int  # non-pad target tokens in the batch
@@ -37,6 +45,34 @@ class VAEOutput:
     property_loss: torch.Tensor | None = None
     # a model conditioned on categories: cross-entropy of q(y | x) on the labelled rows, per row
     classifier_loss: torch.Tensor | None = None
+
+
+@dataclass
+class LatentDraw:
+    """Codes from q(z | x), level by level: drawn with given standard normal noise, or at the
+    posterior means. Shapes (..., B, D): noise with leading sample dimensions draws that many
+    codes per row. For two levels the second level's mean and log-variance are those of
+    q(z2 | x, z1) at the z1 drawn, and prior_mu / prior_logvar those of p(z2 | z1) there."""
+
+    z: torch.Tensor  # the code [z1, z2]
+    mu: torch.Tensor  # [mu1, mu2 given z1]
+    logvar: torch.Tensor  # [logvar1, logvar2 given z1]
+    prior_mu: torch.Tensor | None = None  # (..., B, d2) a hierarchical model's p(z2 | z1)
+    prior_logvar: torch.Tensor | None = None
+    deterministic: bool = False  # an autoencoder's or a language model's code: no KL
+
+    def kl(self) -> torch.Tensor:
+        """KL per dimension (..., B, D): KL(q(z1 | x) || N(0, I)), then for two levels
+        KL(q(z2 | x, z1) || p(z2 | z1)); zeros for a deterministic code. Computed when asked,
+        so the loss's graph (and the order autograd sums gradients in) follows the caller."""
+        if self.deterministic:
+            return torch.zeros_like(self.mu)
+        if self.prior_mu is None:
+            return gaussian_kl(self.mu, self.logvar)
+        first = self.mu.size(-1) - self.prior_mu.size(-1)
+        return torch.cat([gaussian_kl(self.mu[..., :first], self.logvar[..., :first]),
+                          gaussian_kl_between(self.mu[..., first:], self.logvar[..., first:],
+                                              self.prior_mu, self.prior_logvar)], dim=-1)
 
 
 @dataclass
@@ -66,10 +102,17 @@ class SequenceVAE(nn.Module):
             for name, value in (("mean", 0.0), ("std", 1.0), ("min", 0.0), ("max", 0.0)):
                 self.register_buffer(f"condition_{name}", torch.full((numeric,), value))
         self.classifier = self.condition_regressor = None
+        self.posterior_2 = self.prior_2 = None
         if config.use_latent:
             self.encoder = build_encoder(config)
-            self.posterior = nn.Linear(self.encoder.output_dim + conditions,
-                                       2 * config.latent_dim)
+            features = self.encoder.output_dim + conditions  # what the posterior reads
+            first, *second = config.latent_sizes
+            self.posterior = nn.Linear(features, 2 * first)  # q(z1 | x)
+            if second:  # q(z2 | x, z1) and the prior p(z2 | z1), an MLP of latent_dim units
+                self.posterior_2 = nn.Linear(features + first, 2 * second[0])
+                self.prior_2 = nn.Sequential(
+                    nn.Linear(first, config.latent_dim), nn.SiLU(),
+                    nn.Linear(config.latent_dim, 2 * second[0]))
             if config.categories:  # q(y | x), for rows without a category (M2, Kingma 2014)
                 self.classifier = nn.Sequential(
                     nn.Linear(self.encoder.output_dim, self.encoder.output_dim), nn.SiLU(),
@@ -94,6 +137,17 @@ class SequenceVAE(nn.Module):
     def device(self) -> torch.device:
         """Where the parameters live."""
         return self.embedding.weight.device
+
+    @property
+    def latent_sizes(self) -> tuple[int, ...]:
+        """The size of each latent level in the code: (latent_dim,), or (size of z1, size of
+        z2) for a hierarchical model; ``z.split(model.latent_sizes, dim=-1)`` gives the levels."""
+        return self.config.latent_sizes
+
+    def inference_modules(self) -> list[nn.Module]:
+        """The modules of q(z | x): the encoder and the posterior layers (none for a language
+        model)."""
+        return [m for m in (self.encoder, self.posterior, self.posterior_2) if m is not None]
 
     # -- conditions (model.conditions) --------------------------------------------------------
     def split_properties(self, values: torch.Tensor | None
@@ -183,32 +237,117 @@ class SequenceVAE(nn.Module):
         model reads the condition (B, C) beside the sequence (None: the training mean).
 
         For a deterministic autoencoder logvar is returned as zeros and is not used; a
-        language model (use_latent=False) returns zeros for both.
+        language model (use_latent=False) returns zeros for both. A hierarchical model
+        returns the code at the posterior means, [mu1, mu2 given mu1], and the log-variances
+        [logvar1, logvar2 given mu1]; ``latent_sizes`` splits them.
         """
+        draw = self.posterior_draw(tokens, lengths, condition)
+        return draw.mu, draw.logvar
+
+    def posterior_draw(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                       condition: torch.Tensor | None = None,
+                       noise: torch.Tensor | None = None) -> LatentDraw:
+        """q(z | x) of tokens (B, T): codes drawn with the standard normal ``noise`` (..., B, D;
+        see latent_noise), or with noise None at the posterior means. A language model's
+        codes are zeros."""
         if not self.config.use_latent:
             zeros = torch.zeros(tokens.size(0), self.config.latent_dim, device=tokens.device)
-            return zeros, zeros.clone()
+            return LatentDraw(zeros, zeros, zeros.clone(), deterministic=True)
+        return self.draw_latent(self.posterior_features(tokens, lengths, condition), noise)
+
+    def posterior_features(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                           condition: torch.Tensor | None = None) -> torch.Tensor:
+        """What the posterior layers read of tokens (B, T): the encoder's summary and, for a
+        conditional model, the standardised condition (B, F)."""
         summary = self.encoder(self.embedding(tokens), lengths)
         # a row of unknown category reads q(y | x), a missing data label its prediction from x
         soft = None if self.classifier is None else self.classifier(summary).float().softmax(-1)
         imputed = (None if self.condition_regressor is None
                    else self.condition_regressor(summary).float())
-        return self._posterior(summary, condition, soft, imputed)
+        return self._features(summary, condition, soft, imputed)
+
+    def _features(self, summary: torch.Tensor, condition: torch.Tensor | None,
+                  soft: torch.Tensor | None = None,
+                  imputed: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's summary (B, H) with the standardised condition appended (``soft``:
+        the category probabilities an unknown category reads, else uniform; ``imputed``: the
+        standardised values a missing property reads, else the training mean)."""
+        standardized = self.standardized_condition(condition, summary.size(0), summary.device,
+                                                   soft, imputed)
+        if standardized is None:
+            return summary
+        return torch.cat([summary, standardized.to(summary.dtype)], dim=-1)
 
     def _posterior(self, summary: torch.Tensor, condition: torch.Tensor | None,
                    soft: torch.Tensor | None = None, imputed: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """mu, logvar from the encoder's summary (B, H) and the condition (``soft``: the
-        category probabilities an unknown category reads, else uniform; ``imputed``: the
-        standardised values a missing property reads, else the training mean)."""
-        standardized = self.standardized_condition(condition, summary.size(0), summary.device,
-                                                   soft, imputed)
-        if standardized is not None:
-            summary = torch.cat([summary, standardized.to(summary.dtype)], dim=-1)
-        mu, logvar = self.posterior(summary).float().chunk(2, dim=-1)  # float32 under autocast
+        """mu, logvar (as encode gives them) from the encoder's summary and the condition
+        (see _features)."""
+        draw = self.draw_latent(self._features(summary, condition, soft, imputed))
+        return draw.mu, draw.logvar
+
+    def latent_noise(self, n: int, generator: torch.Generator | None = None,
+                     device: torch.device | str | None = None) -> torch.Tensor | None:
+        """Standard normal noise (n, D) that draw_latent turns into n codes from q(z | x) (on
+        ``device``, default the model's); None for a model that draws no codes (a
+        deterministic autoencoder, a language model)."""
+        if not (self.config.variational and self.config.use_latent):
+            return None
+        return torch.randn((n, self.config.latent_dim), generator=generator,
+                           device=device or self.device, dtype=torch.float32)
+
+    def draw_latent(self, features: torch.Tensor, noise: torch.Tensor | None = None) -> LatentDraw:
+        """Codes from q(z | x) given posterior_features (B, F): z = mu + sigma * noise level by
+        level, z2's posterior read at the z1 drawn (noise (..., B, D)); at the means with noise
+        None. A deterministic autoencoder ignores the noise: its code is mu and its KL zero."""
+        first = self.latent_sizes[0]
+        # float32 under autocast
+        mu, logvar = self.posterior(features).float().chunk(2, dim=-1)  # (B, d1)
         if not self.config.variational:
-            logvar = torch.zeros_like(mu)
-        return mu, logvar
+            return LatentDraw(mu, mu, torch.zeros_like(mu), deterministic=True)
+        z = mu if noise is None else mu + torch.exp(0.5 * logvar) * noise[..., :first]
+        if self.posterior_2 is None:
+            return LatentDraw(z, mu, logvar)
+        shape = z.shape[:-1]  # (..., B): the first level's terms repeat over the samples
+        features = features.expand(*shape, features.size(-1))
+        mu_2, logvar_2 = self.posterior_2(
+            torch.cat([features, z.to(features.dtype)], dim=-1)).float().chunk(2, dim=-1)
+        z_2 = mu_2 if noise is None else mu_2 + torch.exp(0.5 * logvar_2) * noise[..., first:]
+
+        def joined(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return torch.cat([a.expand(*shape, first), b], dim=-1)
+        return LatentDraw(joined(z, z_2), joined(mu, mu_2), joined(logvar, logvar_2),
+                          *self._prior_2(z))
+
+    def _prior_2(self, z_1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of p(z2 | z1), float32, for z1 (..., d1)."""
+        weight = self.prior_2[0].weight
+        return self.prior_2(z_1.to(weight.device, weight.dtype)).float().chunk(2, dim=-1)
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+        """n codes (n, D) from the prior p(z): N(0, I) for one level; for two, z1 ~ N(0, I) and
+        z2 ~ p(z2 | z1). Drawn with ``generator`` on its device (default the model's), and
+        returned on ``device`` (default: where drawn)."""
+        drawn_on = generator.device if generator is not None else self.device
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=drawn_on)
+        if self.prior_2 is not None:
+            first = self.latent_sizes[0]
+            z_1, noise = z[:, :first].to(self.device), z[:, first:].to(self.device)
+            mu, logvar = self._prior_2(z_1)
+            z = torch.cat([z_1, mu + torch.exp(0.5 * logvar) * noise], dim=-1)
+        return z.to(device or drawn_on)
+
+    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) of codes (..., D), in nats (...,): log N(z; 0, I) for one level; for two,
+        log N(z1; 0, I) + log p(z2 | z1)."""
+        if self.prior_2 is None:
+            return standard_normal_log_density(z).sum(-1)
+        z_1, z_2 = z.split(self.latent_sizes, dim=-1)
+        mu, logvar = self._prior_2(z_1)
+        return (standard_normal_log_density(z_1).sum(-1)
+                + gaussian_log_density(z_2.to(mu.device), mu, logvar).sum(-1).to(z.device))
 
     def _expand_unlabelled(self, condition: torch.Tensor, category_logits: torch.Tensor,
                            labelled: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -241,15 +380,6 @@ class SequenceVAE(nn.Module):
             raise ValueError("this model has no category classifier")
         summary = self.encoder(self.embedding(tokens), lengths)
         return self.classifier(summary).float().softmax(-1)
-
-    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps; a deterministic autoencoder returns mu (a language model's
-        mu is zero)."""
-        if not self.config.variational or not self.config.use_latent:
-            return mu
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * logvar) * eps
 
     def _drop_words(self, inputs: torch.Tensor, rate: float) -> torch.Tensor:
         """Replace decoder input tokens (not BOS, not padding) by <unk> with probability rate."""
@@ -303,19 +433,25 @@ class SequenceVAE(nn.Module):
                     rows, condition = semi["rows"], semi["condition"]
                     tokens, lengths, summary = tokens[rows], lengths[rows], summary[rows]
                     imputed = None if imputed is None else imputed[rows]
-            mu, logvar = self._posterior(summary, condition, None, imputed)
+            features = self._features(summary, condition, None, imputed)
         else:
-            mu, logvar = self.encode(encoder_tokens, encoder_lengths, condition=condition)
-        z = self.reparameterize(mu, logvar, generator) if sample_z else mu
+            features = (self.posterior_features(encoder_tokens, encoder_lengths, condition)
+                        if self.config.use_latent else None)
+        if features is None:  # a language model: its code is zero
+            draw = mean = self.posterior_draw(encoder_tokens, encoder_lengths)
+        else:
+            noise = (self.latent_noise(features.size(0), generator, features.device)
+                     if sample_z else None)
+            draw = self.draw_latent(features, noise)
+            # the means encode gives: a second level's are read at z1 = mu1, not at the z1 drawn
+            mean = draw if noise is None or self.posterior_2 is None else self.draw_latent(features)
+        z, mu, logvar = draw.z, mean.mu, mean.logvar
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
         if word_dropout > 0 and self.training:
             inputs = self._drop_words(inputs, word_dropout)
         logits = self.decoder(self.embedding(inputs), self.code(z, condition, imputed)).float()
         recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,) or expanded
-        if self.config.variational and self.config.use_latent:
-            kl_dims = gaussian_kl(mu, logvar)  # (B, D)
-        else:
-            kl_dims = torch.zeros_like(mu)
+        kl_dims = draw.kl()  # (B, D)
         if semi is None:
             kl_term = (free_bits_kl(kl_dims, free_bits, kl_target)
                        if self.config.variational and self.config.use_latent else kl_dims.sum())
@@ -353,6 +489,8 @@ class SequenceVAE(nn.Module):
             recon_per_sequence=recon,
             kl_per_sequence=kl_per_sequence,
             kl_per_dim=kl_per_dim,
+            kl_per_level=torch.stack([part.sum() for part in
+                                      kl_per_dim.split(self.latent_sizes)]),
             mu=mu, logvar=logvar, z=z, logits=logits,
             token_accuracy=correct.float() / max(n_tokens, 1),
             n_tokens=n_tokens,

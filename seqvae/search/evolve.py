@@ -30,7 +30,7 @@ def latent_ga(search: Any, budget: int, run: int, generator: torch.Generator, st
     dim = search.vae.latent_dim
     prior_start = isinstance(start, str) and start == "prior" and seed_smiles is None
     if prior_start:
-        z = torch.randn(population, dim, generator=generator)
+        z = search.vae.model.sample_prior(population, generator)
     else:
         z = search.start_codes(start, population, generator, seed_smiles)
         z = z + start_sigma * torch.randn(z.shape, generator=generator)
@@ -53,7 +53,7 @@ def latent_ga(search: Any, budget: int, run: int, generator: torch.Generator, st
         if idle >= patience:
             break
         if not pool:  # nothing valid yet: draw again
-            z = torch.randn(population, dim, generator=generator)
+            z = search.vae.model.sample_prior(population, generator)
             continue
         ranked = sorted(pool.values(), key=lambda item: -item[0])[:population]
         codes = torch.as_tensor(np.stack([code for _, code in ranked]))

@@ -9,8 +9,9 @@ Five optimisers behind one interface, all spending one budget of oracle calls::
     best = search.run("bo", budget=500, seed=0)        # a DataFrame, best first
     search.run("prior", budget=500, seed=0)            # the baseline, on the same search log
 
-* ``"prior"``: decode codes drawn from the prior N(0, I) (or around the starting codes) and
-  keep the best; the baseline every other method must beat.
+* ``"prior"``: decode codes drawn from the model's prior (N(0, I); for a hierarchical model
+  z1 ~ N(0, I), then z2 ~ p(z2 | z1)), or around the starting codes, and keep the best; the
+  baseline every other method must beat.
 * ``"gradient"``: gradient ascent on z through a property head (seqvae.search.heads, or
   the head a model was trained with, model.properties),
   with a Gaussian prior penalty, 0.5 * prior_weight * |z|^2, and a projection onto the ball
@@ -276,7 +277,7 @@ class LatentSearch:
             if start != "prior":
                 raise ConfigError(f"start must be 'prior', 'best', a list of SMILES or codes; "
                                   f"got {start!r} (a seed molecule goes in seed_smiles=)")
-            return torch.randn(n, dim, generator=generator)
+            return self.vae.model.sample_prior(n, generator)
         if isinstance(start, (np.ndarray, torch.Tensor)):
             codes = torch.as_tensor(np.asarray(start), dtype=torch.float32)
             if codes.dim() != 2 or codes.size(1) != dim:
@@ -363,8 +364,8 @@ class LatentSearch:
         for step in range(max_rounds):
             if self.oracle.calls >= budget:
                 break
-            noise = torch.randn(batch_size, self.vae.latent_dim, generator=generator)
-            z = noise if centres is None else centres + sigma * noise
+            z = (self.vae.model.sample_prior(batch_size, generator) if centres is None else
+                 centres + sigma * torch.randn(batch_size, self.vae.latent_dim, generator=generator))
             before = self.oracle.calls
             self._evaluate(z, "prior", run, step, budget)
             bar.update(self.oracle.calls - before)

@@ -138,8 +138,8 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
     for step in range(max_steps):
         if search.oracle.calls >= budget:
             break
-        noise = torch.randn(batch_size, dim, generator=generator)
-        z = noise if centres is None else centres + z_sigma * noise
+        z = (search.vae.model.sample_prior(batch_size, generator) if centres is None else
+             centres + z_sigma * torch.randn(batch_size, dim, generator=generator))
         z = z.to(device)
         with torch.no_grad():
             out = agent.generate(z, generator=generator)
