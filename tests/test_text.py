@@ -280,6 +280,7 @@ def test_end_of_pretraining_resets_every_decoder_parameter(decoder):
     cfg.model.vocab_size = 20
     trainer = Trainer.__new__(Trainer)
     trainer.config, trainer.state, trainer.log = cfg, TrainState(step=5), lambda *_: None
+    trainer.total_steps = 100
     trainer.model = SequenceVAE(cfg.model)
     trainer.optimizer = torch.optim.Adam(trainer.model.parameters())
     with torch.no_grad():
@@ -291,6 +292,7 @@ def test_end_of_pretraining_resets_every_decoder_parameter(decoder):
         changed = not torch.equal(p, before[name])
         assert changed == name.startswith("decoder."), name
     assert trainer.state.pretrain_done
+    assert (trainer.state.pretrain_end_step, trainer.state.pretrain_end_progress) == (5, 0.05)
 
 
 def test_text_model_scores_each_sentence(text_run):
