@@ -59,6 +59,14 @@ class ModelConfig:
     # latent_levels = 2: the size of z2 (z1 has the rest of latent_dim); 0: half of latent_dim
     latent_dim_2: int = 0
     variational: bool = True  # False: deterministic autoencoder (z = mu, no KL)
+    # BN-VAE (Zhu et al. 2020): > 0 batch-normalises the posterior means of z (z1) with this
+    # fixed scale gamma and a learned shift, so each dimension's mean code varies across the
+    # data by gamma and the KL cannot vanish (at least latent_dim * gamma^2 / 2 nats); 0: off
+    mu_batchnorm: float = 0.0
+    # a bag-of-words head: an MLP from z to the vocabulary that must predict the sequence's
+    # tokens, in any order (Zhao et al. 2017), so z carries what the sequence says; its loss
+    # (nats per sequence) is added with weight train.bow_weight
+    bag_of_words: bool = False
     # False: a plain language model, the same decoder with no z (no encoder; z is zero)
     use_latent: bool = True
 
@@ -166,6 +174,15 @@ class ModelConfig:
             raise ConfigError(f"model.conditions names a property twice: {self.conditions!r}")
         if self.property_names and self.property_hidden < 1:
             raise ConfigError("model.property_hidden must be at least 1")
+        if self.mu_batchnorm < 0 or (self.mu_batchnorm and not (self.variational
+                                                                and self.use_latent)):
+            raise ConfigError(f"model.mu_batchnorm ({self.mu_batchnorm}) scales a VAE's "
+                              "batch-normalised posterior means: it must be 0 (off) or "
+                              "positive, on a model with model.variational = true and "
+                              "model.use_latent = true")
+        if self.bag_of_words and not self.use_latent:
+            raise ConfigError("model.bag_of_words predicts a sequence's tokens from z; a "
+                              "language model (model.use_latent = false) has no z")
         if self.encoder == "transformer" and self.encoder_hidden % self.n_heads:
             raise ConfigError(
                 f"model.encoder_hidden ({self.encoder_hidden}) must be divisible by "
@@ -339,6 +356,8 @@ class TrainConfig:
     pretrain_reset_decoder: bool = True
     # weight of the property head's loss (mean squared error on standardised properties)
     property_weight: float = 1.0
+    # weight of the bag-of-words loss (model.bag_of_words), nats per sequence
+    bow_weight: float = 1.0
     # a model conditioned on categories (data.condition_column): weight of its classifier
     # q(y | x)'s cross-entropy on the labelled rows, per row, beside the ELBO (M2's alpha)
     classifier_weight: float = 1.0
@@ -419,14 +438,14 @@ class TrainConfig:
                               "would stay random)")
         if (self.free_bits < 0 or self.kl_weight < 0 or self.kl_start_weight < 0
                 or self.kl_target < 0 or self.pretrain_steps < 0 or self.property_weight < 0
-                or self.classifier_weight < 0
+                or self.classifier_weight < 0 or self.bow_weight < 0
                 or self.max_skipped_batches < 0 or self.prior_codes < 0
                 or self.snapshot_every_minutes < 0):
             raise ConfigError("train.free_bits, train.kl_target, train.kl_weight, "
-                              "train.kl_start_weight, train.pretrain_steps, train.property_weight and "
+                              "train.kl_start_weight, train.pretrain_steps, "
+                              "train.property_weight, train.classifier_weight, train.bow_weight, "
                               "train.max_skipped_batches, train.prior_codes and "
-                              "train.snapshot_every_minutes must not be "
-                              "negative")
+                              "train.snapshot_every_minutes must not be negative")
 
 
 @dataclass

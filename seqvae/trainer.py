@@ -413,7 +413,8 @@ class Trainer:
                                    kl_target=cfg.kl_target, properties=properties,
                                    property_weight=cfg.property_weight,
                                    encoder_input=encoder_input, condition=condition,
-                                   classifier_weight=cfg.classifier_weight)
+                                   classifier_weight=cfg.classifier_weight,
+                                   bow_weight=cfg.bow_weight)
         loss = out.loss
         self.optimizer.zero_grad(set_to_none=True)
         # under DDP all processes skip together, or one would wait forever in the all-reduce

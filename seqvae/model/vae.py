@@ -84,6 +84,28 @@ class Generated:
     finished: torch.Tensor  # (B,) True where the sequence produced EOS within max_length
 
 
+class NormalizedMeans(nn.Module):
+    """BN-VAE's posterior means (Zhu et al. 2020): batch-normalised over the batch while
+    training (running statistics in evaluation, or for a batch of one), times a fixed scale
+    gamma, plus a learned shift, so each dimension's mean code varies across the data and the
+    expected KL stays at least gamma^2 / 2 nats per dimension."""
+
+    def __init__(self, dim: int, gamma: float):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(dim, affine=False)
+        self.shift = nn.Parameter(torch.zeros(dim))
+        self.gamma = gamma
+
+    def forward(self, mu: torch.Tensor) -> torch.Tensor:
+        norm = self.norm
+        batch_stats = self.training and mu.size(0) > 1
+        normalized = F.batch_norm(mu, norm.running_mean, norm.running_var, training=batch_stats,
+                                  momentum=norm.momentum, eps=norm.eps)
+        if batch_stats:
+            norm.num_batches_tracked.add_(1)
+        return self.gamma * normalized + self.shift
+
+
 class SequenceVAE(nn.Module):
     """A VAE (or, with variational=False, a deterministic autoencoder) over token sequences;
     with use_latent=False the same decoder alone, a language model that sees no z."""
@@ -113,6 +135,8 @@ class SequenceVAE(nn.Module):
                 self.prior_2 = nn.Sequential(
                     nn.Linear(first, config.latent_dim), nn.SiLU(),
                     nn.Linear(config.latent_dim, 2 * second[0]))
+            self.mu_norm = (NormalizedMeans(first, config.mu_batchnorm) if config.mu_batchnorm
+                            else None)
             if config.categories:  # q(y | x), for rows without a category (M2, Kingma 2014)
                 self.classifier = nn.Sequential(
                     nn.Linear(self.encoder.output_dim, self.encoder.output_dim), nn.SiLU(),
@@ -123,10 +147,15 @@ class SequenceVAE(nn.Module):
                     nn.Linear(self.encoder.output_dim, self.encoder.output_dim), nn.SiLU(),
                     nn.Linear(self.encoder.output_dim, numeric))
         else:  # a language model: nothing reads the input but the decoder
-            self.encoder = self.posterior = None
+            self.encoder = self.posterior = self.mu_norm = None
         # a conditional decoder reads the code [z, standardised condition]
         self.decoder = build_decoder(replace(config, latent_dim=config.latent_dim + conditions)
                                      if conditions else config)
+        # the bag-of-words head: z -> logits over the vocabulary, one set per sequence
+        self.bow_head = (nn.Sequential(nn.Linear(config.latent_dim, config.decoder_hidden),
+                                       nn.Tanh(), nn.Linear(config.decoder_hidden,
+                                                            config.vocab_size))
+                         if config.bag_of_words else None)
         self.property_head = None
         if config.head_names:  # an MLP on z, trained beside the VAE (model.properties, labels)
             from .heads import PropertyHead
@@ -147,7 +176,8 @@ class SequenceVAE(nn.Module):
     def inference_modules(self) -> list[nn.Module]:
         """The modules of q(z | x): the encoder and the posterior layers (none for a language
         model)."""
-        return [m for m in (self.encoder, self.posterior, self.posterior_2) if m is not None]
+        return [m for m in (self.encoder, self.posterior, self.mu_norm, self.posterior_2)
+                if m is not None]
 
     # -- conditions (model.conditions) --------------------------------------------------------
     def split_properties(self, values: torch.Tensor | None
@@ -303,6 +333,8 @@ class SequenceVAE(nn.Module):
         first = self.latent_sizes[0]
         # float32 under autocast
         mu, logvar = self.posterior(features).float().chunk(2, dim=-1)  # (B, d1)
+        if self.mu_norm is not None:
+            mu = self.mu_norm(mu)
         if not self.config.variational:
             return LatentDraw(mu, mu, torch.zeros_like(mu), deterministic=True)
         z = mu if noise is None else mu + torch.exp(0.5 * logvar) * noise[..., :first]
@@ -318,6 +350,14 @@ class SequenceVAE(nn.Module):
             return torch.cat([a.expand(*shape, first), b], dim=-1)
         return LatentDraw(joined(z, z_2), joined(mu, mu_2), joined(logvar, logvar_2),
                           *self._prior_2(z))
+
+    def bag_of_words_loss(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """-sum over each sequence's target tokens (not padding, not EOS) of log softmax of
+        the bag-of-words head at its z, per sequence (B,)."""
+        log_probs = self.bow_head(z.to(self.bow_head[0].weight.dtype)).float().log_softmax(-1)
+        picked = log_probs.gather(1, targets)  # (B, T-1)
+        counted = (targets != self.config.pad_id) & (targets != self.config.eos_id)
+        return -(picked * counted).sum(1)
 
     def _prior_2(self, z_1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of p(z2 | z1), float32, for z1 (..., d1)."""
@@ -394,7 +434,7 @@ class SequenceVAE(nn.Module):
                 properties: torch.Tensor | None = None, property_weight: float = 1.0,
                 encoder_input: tuple[torch.Tensor, torch.Tensor] | None = None,
                 condition: torch.Tensor | None = None,
-                classifier_weight: float = 1.0) -> VAEOutput:
+                classifier_weight: float = 1.0, bow_weight: float = 1.0) -> VAEOutput:
         """Encode, sample z, decode with teacher forcing, and compute the loss terms.
 
         sample_z=False decodes from mu (as an autoencoder does); free_bits and kl_target are
@@ -402,7 +442,8 @@ class SequenceVAE(nn.Module):
         loss adds property_weight times its mean squared error (standardised) at z.
         encoder_input (tokens, lengths) is what the encoder reads when it is not the decoder's
         target (another spelling of each row, seqvae.augment). A conditional model reads
-        ``condition`` (B, C; see standardized_condition) in its encoder and its decoder."""
+        ``condition`` (B, C; see standardized_condition) in its encoder and its decoder. A model
+        with a bag-of-words head adds bow_weight times its loss (nats per sequence)."""
         batch = tokens.size(0)
         encoder_tokens, encoder_lengths = (encoder_input if encoder_input is not None
                                            else (tokens, lengths))
@@ -471,6 +512,8 @@ class SequenceVAE(nn.Module):
             targets = targets[pick]
         if classifier_loss is not None:
             loss = loss + classifier_weight * classifier_loss
+        if self.bow_head is not None:
+            loss = loss + bow_weight * self.bag_of_words_loss(z, targets).mean()
         mask = targets != self.config.pad_id
         n_tokens = int(mask.sum())
         correct = ((logits.argmax(-1) == targets) & mask).sum()
