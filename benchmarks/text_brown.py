@@ -14,7 +14,25 @@ and text_brown_curves.png from whatever parts exist:
     python -m benchmarks.text_brown --part transformer --minutes 20
     python -m benchmarks.text_brown --part table
 
-A quick trial of the whole pipeline: --minutes 0.5 --k 5 --samples 100.
+Levers that make z carry more of the sentence (issue 22), measured on the Brown *validation*
+split (--split valid: recipes are chosen there, never on the test split):
+
+    python -m benchmarks.text_brown --part fb05 --split valid      # free bits 0.5 nats/dim
+    python -m benchmarks.text_brown --part bn --split valid        # BN-VAE, gamma 1
+    python -m benchmarks.text_brown --part bow --split valid       # bag-of-words loss
+    python -m benchmarks.text_brown --part bn_bow --split valid    # both
+    python -m benchmarks.text_brown --part fb_ae_frac --split valid  # schedules as fractions
+    python -m benchmarks.text_brown --part lm --split valid         # the LM they compare with
+
+The held-out corpus check: the LM and the shipped recipe (SHIPPED_PART) retrained on another
+corpus, raw text read by the punctuation split (data/PROVENANCE.md): their NLL ratio beside
+Brown's.
+
+    python -m benchmarks.text_brown --corpus kjv --part lm
+    python -m benchmarks.text_brown --corpus kjv --part fb_ae
+
+Each record is benchmarks/results/text_brown[_CORPUS]_PART[_valid].json. A quick trial of the
+whole pipeline: --minutes 0.5 --k 5 --samples 100.
 """
 
 from __future__ import annotations
@@ -41,6 +59,25 @@ PARTS: dict[str, tuple[str, str, list[str]]] = {
               "brown_lstm_vae.toml", []),
     "transformer": ("Transformer-decoder VAE, annealing + free bits 0.2/dim",
                     "brown_transformer_vae.toml", []),
+    # levers for a latent that carries the sentence (chosen on the validation split)
+    "fb05": ("LSTM VAE, free bits 0.5/dim", "brown_lstm_vae.toml", ["train.free_bits=0.5"]),
+    "bn": ("LSTM VAE, BN-VAE gamma 1", "brown_lstm_vae.toml", ["model.mu_batchnorm=1.0"]),
+    "bow": ("LSTM VAE, bag-of-words loss", "brown_lstm_vae.toml",
+            ["model.bag_of_words=true", "train.bow_weight=1.0"]),
+    "bn_bow": ("LSTM VAE, BN-VAE gamma 1 + bag-of-words loss", "brown_lstm_vae.toml",
+               ["model.mu_batchnorm=1.0", "model.bag_of_words=true", "train.bow_weight=1.0"]),
+    "fb_ae_frac": ("LSTM VAE, the shipped recipe with its schedules as budget fractions "
+                   "(AE pre-training 10%, KL warm-up 50%)", "brown_lstm_vae.toml",
+                   ["train.pretrain_steps=0", "train.pretrain_fraction=0.1",
+                    "train.kl_warmup_fraction=0.5"]),
+}
+SHIPPED_PART = "fb_ae"  # the recipe of brown_lstm_vae.toml as it is
+# corpus -> (training, validation, test data, overrides): Brown comes tokenized (the configs'
+# whitespace split); the others are raw text, read by the punctuation split
+CORPORA: dict[str, tuple[str, str, str, list[str]]] = {
+    "brown": ("default:brown_train", "default:brown_valid", "default:brown_test", []),
+    **{name: (f"default:{name}_train", f"default:{name}_valid", f"default:{name}_test",
+              ['data.text_split="punctuation"']) for name in ("kjv", "enwiki")},
 }
 COLUMNS = [("NLL", "NLL", 2), ("PPL", "PPL", 1), ("recon", "recon", 2), ("KL", "KL", 2),
            ("AU", "active_units", 0), ("MI", "MI", 2), ("recon BLEU", "recon_BLEU", 1),
@@ -56,8 +93,16 @@ PUBLISHED = [
 INTERPOLATION = ("he was a tall man with a long face .", "the children played in the garden .")
 
 
-def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int) -> dict[str, Any]:
-    """Train one model for ``minutes``, evaluate it on the Brown test split, return the record."""
+def record_name(part: str, corpus: str = "brown", split: str = "test") -> str:
+    """The results file stem of a part trained on ``corpus`` and evaluated on ``split``."""
+    return ("text_brown" + ("" if corpus == "brown" else f"_{corpus}") + f"_{part}"
+            + ("" if split == "test" else f"_{split}"))
+
+
+def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int,
+             corpus: str = "brown", split: str = "test") -> dict[str, Any]:
+    """Train one model for ``minutes`` on ``corpus``, evaluate it on its ``split`` ("valid"
+    to choose between recipes, "test" to report), return the record."""
     from seqvae import load
     from seqvae.config import load_config
     from seqvae.data import read_strings, resolve_data
@@ -65,17 +110,19 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int) -> di
     from seqvae.trainer import Trainer
 
     label, config_name, overrides = PARTS[part]
-    out = RUNS / part
+    train_data, valid_data, test_data, corpus_overrides = CORPORA[corpus]
+    out = RUNS / (part if corpus == "brown" else f"{corpus}_{part}")
     if out.exists():
         import shutil
         shutil.rmtree(out)
-    settings = overrides + [f'train.out_dir="{out}"', f"train.max_minutes={minutes}",
-                            f"train.seed={seed}"]
+    settings = overrides + corpus_overrides + [
+        f'train.out_dir="{out}"', f"train.max_minutes={minutes}", f"train.seed={seed}",
+        f'data.train="{train_data}"', f'data.valid="{valid_data}"']
     config = load_config(files("seqvae").joinpath("configs", config_name), settings)
     trainer = Trainer(config, progress=True)
     summary = trainer.fit()
     vae = load(out)
-    test = read_strings(resolve_data("default:brown_test"))
+    test = read_strings(resolve_data(test_data if split == "test" else valid_data))
     start = time.perf_counter()
     report = evaluate_text(vae, test, k=k, n_samples=n_samples,
                            train_sentences=vae.training_sentences(), seed=seed)
@@ -83,19 +130,23 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int) -> di
     if report.metrics["latent_dim"]:
         from seqvae.viz import latent_map
         latent_map(report.mu, [len(s.split()) for s in report.reconstructions["input"]],
-                   RESULTS_DIR / f"text_brown_{part}_latent.png", "words",
-                   f"{label}: Brown test posterior means")
+                   RESULTS_DIR / f"{record_name(part, corpus, split)}_latent.png", "words",
+                   f"{label}: {corpus} {split} posterior means")
     path = vae.interpolate(*INTERPOLATION, steps=5)
     import pandas as pd
     log = pd.read_csv(out / "log.csv")
     valid = log.dropna(subset=["valid_neg_elbo"])
     samples = report.samples.head(10)
     return {
-        "part": part, "label": label, "config": f"seqvae/configs/{config_name}"
-        + (" + " + " ".join(overrides) if overrides else ""),
+        "part": part, "label": label, "corpus": corpus, "split": split,
+        "config": f"seqvae/configs/{config_name}"
+        + (" + " + " ".join(overrides + corpus_overrides) if overrides + corpus_overrides
+           else ""),
         "command": f"python -m benchmarks.text_brown --part {part} --minutes {minutes:g} "
                    f"--seed {seed}" + (f" --k {k}" if k != 100 else "")
-                   + (f" --samples {n_samples}" if n_samples != 1000 else ""),
+                   + (f" --samples {n_samples}" if n_samples != 1000 else "")
+                   + (f" --corpus {corpus}" if corpus != "brown" else "")
+                   + (f" --split {split}" if split != "test" else ""),
         "minutes": minutes, "train_seconds": summary["elapsed_s"], "steps": summary["step"],
         "epochs": summary["step"] / trainer.steps_per_epoch,
         "parameters": summary["parameters"], "precision": summary["precision"],
@@ -113,9 +164,104 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int) -> di
     }
 
 
+# issue 22's goals for a sentence VAE at a fixed budget, against the LM of the same budget
+GOALS = {"NLL / LM": 1.01, "KL": 15.0, "MI": 8.0, "AU share": 0.75, "recon BLEU": 20.0}
+
+
+def _records(corpus: str = "brown", split: str = "test") -> dict[str, dict[str, Any]]:
+    """The parts recorded for ``corpus`` and ``split``."""
+    found = {}
+    for part in PARTS:
+        path = RESULTS_DIR / f"{record_name(part, corpus, split)}.json"
+        if path.exists():
+            found[part] = json.loads(path.read_text())
+    return found
+
+
+def _cells(m: dict[str, Any]) -> list[str]:
+    """A record's metric cells in COLUMNS order ("-" for what a model without z lacks)."""
+    cells = []
+    for _, key, digits in COLUMNS:
+        value = m.get(key, float("nan"))
+        if key == "active_units":
+            cells.append(f"{int(value)} / {m['latent_dim']}" if m["latent_dim"] else "-")
+        elif key in ("KL", "MI") and not m["latent_dim"]:
+            cells.append("-")
+        else:
+            cells.append(f"{value:.{digits}f}")
+    return cells
+
+
+def _goals_met(m: dict[str, Any], lm_nll: float) -> list[str]:
+    """The names of GOALS a VAE's metrics meet."""
+    figures = {"NLL / LM": m["NLL"] / lm_nll, "KL": m["KL"], "MI": m["MI"],
+               "AU share": m["active_units"] / max(m["latent_dim"], 1),
+               "recon BLEU": m["recon_BLEU"]}
+    return [name for name, goal in GOALS.items()
+            if (figures[name] <= goal if name == "NLL / LM" else figures[name] >= goal)]
+
+
+def levers_section() -> list[str]:
+    """The levers measured on the Brown validation split, against the LM's validation NLL."""
+    parts = _records(split="valid")
+    if not parts:
+        return []
+    lines = ["", "## Levers for a latent that carries the sentence (Brown validation split)", "",
+             "Recipes are compared on the validation split (2,850 sentences), never on the test "
+             "split. Goals (issue 22): NLL within 1% of the LM's, KL >= 15 nats, MI >= 8 "
+             "nats, active units >= 3/4, reconstruction BLEU-4 >= 20.", ""]
+    head = ["model", "budget", "k", *[c[0] for c in COLUMNS], "NLL / LM", "goals met"]
+    lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    lm = parts.get("lm", {}).get("metrics", {}).get("NLL")
+    for r in parts.values():
+        m = r["metrics"]
+        ratio = f"{m['NLL'] / lm:.4f}" if lm and m["latent_dim"] else "-"
+        met = (", ".join(_goals_met(m, lm)) or "none") if lm and m["latent_dim"] else "-"
+        lines.append(f"| {r['label']} | {r['minutes']:g} min | {m['k']} | "
+                     + " | ".join(_cells(m)) + f" | {ratio} | {met} |")
+    if lm:
+        vaes = {p: r for p, r in parts.items() if r["metrics"]["latent_dim"]}
+        if vaes:
+            best = max(vaes, key=lambda p: (len(_goals_met(vaes[p]["metrics"], lm)),
+                                            -vaes[p]["metrics"]["NLL"]))
+            met = _goals_met(vaes[best]["metrics"], lm)
+            lines += ["", f"Most goals met: **{vaes[best]['label']}** ({len(met)} of "
+                      f"{len(GOALS)}: {', '.join(met) or 'none'})."]
+    return lines
+
+
+def corpus_check_section() -> list[str]:
+    """The shipped recipe's NLL ratio to the LM on each other corpus beside Brown's (test
+    splits)."""
+    brown = _records()
+    if "lm" not in brown or SHIPPED_PART not in brown:
+        return []
+    reference = brown[SHIPPED_PART]["metrics"]["NLL"] / brown["lm"]["metrics"]["NLL"]
+    lines = []
+    for corpus in CORPORA:
+        if corpus == "brown":
+            continue
+        parts = _records(corpus)
+        if "lm" not in parts or SHIPPED_PART not in parts:
+            continue
+        ratio = parts[SHIPPED_PART]["metrics"]["NLL"] / parts["lm"]["metrics"]["NLL"]
+        points = 100 * (ratio - reference)
+        if not lines:
+            lines = ["", "## Held-out corpus check", "",
+                     f"The shipped recipe ({PARTS[SHIPPED_PART][0]}) and the LM retrained on "
+                     "another corpus (raw text, punctuation split), each for its budget, "
+                     "evaluated on that corpus' test split; goal: the NLL ratio within 1 point "
+                     "of Brown's.", "",
+                     "| corpus | VAE NLL | LM NLL | NLL / LM | Brown's NLL / LM | difference "
+                     "(points) | within 1 point |", "|---|---:|---:|---:|---:|---:|---|"]
+        lines.append(f"| {corpus} | {parts[SHIPPED_PART]['metrics']['NLL']:.2f} | "
+                     f"{parts['lm']['metrics']['NLL']:.2f} | {ratio:.4f} | {reference:.4f} | "
+                     f"{points:+.2f} | {'yes' if abs(points) <= 1 else 'no'} |")
+    return lines
+
+
 def table() -> str:
-    parts = {p: json.loads((RESULTS_DIR / f"text_brown_{p}.json").read_text())
-             for p in PARTS if (RESULTS_DIR / f"text_brown_{p}.json").exists()}
+    parts = _records()
     lines = ["# Sentence VAEs on the Brown corpus at a fixed CPU budget", "",
              "Each model trained for the stated wall-clock budget on the Brown training split "
              "(data/brown_train.txt.gz, 50,718 sentences) on the machine below, and evaluated "
@@ -128,19 +274,10 @@ def table() -> str:
              "posterior mean; distinct-2 and self-BLEU over the prior samples.", ""]
     head = ["model", "budget", "k", *[c[0] for c in COLUMNS], "train time"]
     lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for p, r in parts.items():
+    for r in parts.values():
         m = r["metrics"]
-        cells = []
-        for _, key, digits in COLUMNS:
-            value = m.get(key, float("nan"))
-            if key == "active_units":
-                cells.append(f"{int(value)} / {m['latent_dim']}" if m["latent_dim"] else "-")
-            elif key in ("KL", "MI") and not m["latent_dim"]:
-                cells.append("-")
-            else:
-                cells.append(f"{value:.{digits}f}")
-        lines.append(f"| {r['label']} | {r['minutes']:g} min | {m['k']} | " + " | ".join(cells)
-                     + f" | {r['train_seconds'] / 60:.1f} min |")
+        lines.append(f"| {r['label']} | {r['minutes']:g} min | {m['k']} | "
+                     + " | ".join(_cells(m)) + f" | {r['train_seconds'] / 60:.1f} min |")
     lines += ["", "Published rows on the Penn Treebank (../shared/ANCHORS.md), for orientation "
               "only: a different corpus (PTB: lower-cased, 10k vocabulary, 42k training "
               "sentences; Brown here: 50.7k sentences, lower-cased by these configs, 10k "
@@ -171,6 +308,7 @@ def table() -> str:
         lines += ["", f"Interpolation between the posterior means of \"{path['from']}\" and "
                   f"\"{path['to']}\" (greedy decoding):", ""]
         lines += [f"- t = {pt['t']:.2f}: {pt['text']}" for pt in path["path"]]
+    lines += levers_section() + corpus_check_section()
     if parts:
         _curves(parts)
         lines += ["", "Validation reconstruction term, KL and active units during training: "
@@ -210,10 +348,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=100, help="importance samples per sentence")
     parser.add_argument("--samples", type=int, default=1000, help="prior samples")
+    parser.add_argument("--corpus", choices=list(CORPORA), default="brown",
+                        help="the corpus trained on and evaluated (see data/PROVENANCE.md)")
+    parser.add_argument("--split", choices=["test", "valid"], default="test",
+                        help="evaluated on: valid to choose between recipes, test to report")
     args = parser.parse_args()
     if args.part != "table":
-        result = run_part(args.part, args.minutes, args.seed, args.k, args.samples)
-        path = RESULTS_DIR / f"text_brown_{args.part}.json"
+        result = run_part(args.part, args.minutes, args.seed, args.k, args.samples,
+                          args.corpus, args.split)
+        path = RESULTS_DIR / f"{record_name(args.part, args.corpus, args.split)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
     text = table()
