@@ -63,6 +63,8 @@ DEFAULT_DATA = {
     "brown_genres_train": "brown_genres_train.csv.gz",
     "brown_genres_valid": "brown_genres_valid.csv.gz",
     "brown_genres_test": "brown_genres_test.csv.gz",
+    # measured aqueous solubility (Huuskonen 2000): columns SMILES, logS, name, split
+    "solubility": "solubility.csv.gz",
 }
 _DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _N_EXAMPLES = 10  # skipped rows remembered in a SkipReport
