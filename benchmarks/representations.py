@@ -765,8 +765,8 @@ def traversal(model: Any, mu: np.ndarray, base: int, units: dict[str, int],
     from seqvae.chem import canonical_smiles
     from seqvae.search.objectives import compute_properties
 
-    out: dict[str, Any] = {"base": base, "span_sd": span, "rows": {}}
     offsets = np.linspace(-span, span, steps)
+    out: dict[str, Any] = {"base": base, "offsets_sd": offsets.tolist(), "rows": {}}
     for name, unit in units.items():
         z = np.repeat(mu[base:base + 1], steps, axis=0)
         z[:, unit] = mu[:, unit].mean() + offsets * mu[:, unit].std()
@@ -917,8 +917,9 @@ def _latent_features(model: Any, options: Options, prefix: str) -> dict[str, Any
     moved = traversal(model, mu, 0, units)
     names = list(units)
     _strip_picture([moved["rows"][n]["smiles"] for n in names],
-                   [[f"{n} unit {units[n]}: " + ("-" if v is None else f"{v:.2f}")
-                     for v in moved["rows"][n]["values"]] for n in names],
+                   [[f"unit {units[n]} {sd:+.1f} sd: {n} " + ("-" if v is None else f"{v:.2f}")
+                     for sd, v in zip(moved["offsets_sd"], moved["rows"][n]["values"])]
+                    for n in names],
                    Path(f"{prefix}_traversal.png"))
     _property_maps(mu[finite], properties.targets[finite], names,
                    f"posterior means of {finite.sum():,} MOSES validation molecules, first two "
