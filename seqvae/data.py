@@ -66,6 +66,8 @@ DEFAULT_DATA = {
     # raw English as people write it (data/make_raw_text.py): Wikipedia sentences, KJV verses
     **{f"{corpus}_{split}": f"{corpus}_{split}.txt.gz"
        for corpus in ("enwiki", "kjv") for split in ("train", "valid", "test")},
+    # measured aqueous solubility (Huuskonen 2000): columns SMILES, logS, name, split
+    "solubility": "solubility.csv.gz",
 }
 _DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _N_EXAMPLES = 10  # skipped rows remembered in a SkipReport

@@ -81,6 +81,23 @@ def property_histograms(samples: dict, reference: dict, path: str | Path,
     return _save(fig, path)
 
 
+def principal_components(mu, n: int = 2):
+    """Latent codes (N, D) projected on their first n principal components (N, n), and the
+    share of the variance each component holds (n,); a code of fewer than n dimensions is
+    padded with zeros."""
+    import numpy as np
+
+    mu = np.asarray(mu, dtype=np.float64)
+    centred = mu - mu.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:n].T
+    share = (s[:n] ** 2) / max(float((s ** 2).sum()), 1e-300)
+    if xy.shape[1] < n:
+        xy = np.c_[xy, np.zeros((len(mu), n - xy.shape[1]))]
+        share = np.r_[share, np.zeros(n - len(share))]
+    return xy, share
+
+
 def latent_map(mu, values, path: str | Path, value_label: str = "",
                title: str = "posterior means, first two principal components") -> Path:
     """Scatter of latent codes (N, D) on their first two principal components, coloured by
@@ -90,17 +107,13 @@ def latent_map(mu, values, path: str | Path, value_label: str = "",
     import matplotlib.pyplot as plt
     import numpy as np
 
-    mu = np.asarray(mu, dtype=np.float64)
-    centred = mu - mu.mean(0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T if mu.shape[1] >= 2 else np.c_[centred, np.zeros(len(mu))]
-    share = (s[:2] ** 2) / max(float((s ** 2).sum()), 1e-300)
+    xy, share = principal_components(mu)
     fig, ax = plt.subplots(figsize=(6, 5))
     points = ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(values, dtype=float), s=6,
                         cmap="viridis", alpha=0.7)
     fig.colorbar(points, ax=ax, label=value_label)
     ax.set_xlabel(f"PC 1 ({share[0]:.0%} of the variance)")
-    ax.set_ylabel(f"PC 2 ({share[1]:.0%})" if len(share) > 1 else "")
+    ax.set_ylabel(f"PC 2 ({share[1]:.0%})")
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 
