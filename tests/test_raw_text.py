@@ -33,6 +33,11 @@ def raw_word() -> WordTokenizer:
     return WordTokenizer.build(RAW * 2)
 
 
+@pytest.fixture(scope="module")
+def raw_bpe() -> BpeTokenizer:
+    return BpeTokenizer.build(RAW * 20, max_vocab=400)
+
+
 def test_punctuation_and_clitics_are_cut_from_words_and_put_back(raw_word):
     tok = raw_word
     assert tok.split == "punctuation" and not tok.lowercase and not tok.numbers_as_token
@@ -148,9 +153,8 @@ ANY_TEXT = st.text(alphabet=st.characters(), max_size=200)
 
 @FUZZ
 @given(text=ANY_TEXT)
-def test_text_tokenizers_take_any_unicode_string(raw_word, text):
-    bpe = _bpe()
-    for tok in (raw_word, bpe):
+def test_text_tokenizers_take_any_unicode_string(raw_word, raw_bpe, text):
+    for tok in (raw_word, raw_bpe):
         ids = tok.encode(text)
         assert ids[0] == tok.bos_id and ids[-1] == tok.eos_id
         tok.decode(ids)
@@ -160,17 +164,8 @@ def test_text_tokenizers_take_any_unicode_string(raw_word, text):
 @FUZZ
 @given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp"),
                                            blacklist_characters="<"), max_size=200))
-def test_bpe_round_trips_every_string_its_normalizer_leaves_alone(text):
-    tok = _bpe()
+def test_bpe_round_trips_every_string_its_normalizer_leaves_alone(raw_bpe, text):
+    tok = raw_bpe
     if unicodedata.normalize("NFKC", text) == text and text.strip() == text:
         assert tok.decode(tok.encode(text)) == text
 
-
-_BPE: list[BpeTokenizer] = []
-
-
-def _bpe() -> BpeTokenizer:
-    """One small BPE tokenizer for the fuzz tests (hypothesis re-runs the test body)."""
-    if not _BPE:
-        _BPE.append(BpeTokenizer.build(RAW * 20, max_vocab=400))
-    return _BPE[0]
