@@ -233,7 +233,7 @@ def iter_strings(
 ) -> Iterator[list[str]]:
     """``read_strings`` a chunk of up to ``rows`` rows at a time, so a file of any size is
     read in flat memory; the chunks joined are exactly ``read_strings(path, column)``."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     if not path.is_file():
         raise DataError(f"no such data file: {path}")
     kind = _file_kind(path)
@@ -487,7 +487,7 @@ def select_categories(path: str | Path, column: str, rows: list[int], report: An
     positions in ``rows`` stay, and their labels. A row without one is skipped and counted
     ("unlabelled"), or with ``keep_unlabelled`` kept with the label ""; with ``categories`` given (the training split's), one whose
     label is not among them is skipped ("unseen_category")."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     if _file_kind(path) != "csv":
         raise DataError(f"data.condition_column is read from a CSV file; {path} is not one")
     options: dict[str, Any] = {"encoding": _encoding(path), "encoding_errors": "replace"}
@@ -520,7 +520,7 @@ def read_labels(path: str | Path, columns: Sequence[str]) -> np.ndarray:
     """Numeric label columns of a CSV, one row per data row (as read_strings counts them):
     (N, L) floats, NaN where a cell is empty. A missing column, or a cell that is not a
     number, is a DataError naming the column and rows."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     if _file_kind(path) != "csv":
         raise DataError(f"data.label_columns are read from a CSV file; {path} is not one")
     options: dict[str, Any] = {"encoding": _encoding(path), "encoding_errors": "replace"}
@@ -633,6 +633,13 @@ def default_data_path(name: str) -> Path:
     return path
 
 
+def user_path(path: str | Path) -> Path:
+    """A path a user typed, "~" and "~user" expanded where they name a home (os.path's rule: an
+    unknown user's "~name" stays as written, so it fails later as a missing file, not as
+    pathlib's RuntimeError)."""
+    return Path(os.path.expanduser(os.fspath(path)))
+
+
 def resolve_data(spec: str | Path) -> Path:
     """A data path from "moses:SPLIT", "default:NAME" or a filesystem path."""
     text = str(spec)
@@ -640,7 +647,7 @@ def resolve_data(spec: str | Path) -> Path:
         return moses_path(text.removeprefix("moses:"))
     if text.startswith("default:"):
         return default_data_path(text.removeprefix("default:"))
-    return Path(text).expanduser()
+    return user_path(text)
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

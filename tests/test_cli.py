@@ -66,6 +66,8 @@ def test_train_verb_with_overrides_and_resume(capsys, tmp_path, small_data):
     (["train", "--set", "train.learnin_rate=1"], "unknown key 'train.learnin_rate'"),
     (["sample", "/nonexistent/run"], "does not exist"),
     (["encode", "{run}", "/nonexistent.csv"], "nonexistent.csv"),
+    # "~name" of a user this machine does not have: a missing file, not pathlib's RuntimeError
+    (["encode", "{run}", "~nosuchuser0/in.csv"], "~nosuchuser0/in.csv"),
     (["interpolate", "{run}", "CCO", "C1CC"], "cannot parse"),
 ])
 def test_errors_are_one_clear_line(capsys, trained_run, args, message):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import user_path
 from ..errors import DataError
 from . import _features
 from ._compute import (ChemNet, NeighbourIndex, Workers, canonical_forms, dedupe, describe,
@@ -77,7 +78,7 @@ class MolecularReference:
 
 def cache_dir() -> Path:
     """Where reference statistics are cached: $SEQVAE_CACHE, else ~/.cache/seqvae."""
-    return Path(os.environ.get("SEQVAE_CACHE", Path.home() / ".cache" / "seqvae")).expanduser()
+    return user_path(os.environ.get("SEQVAE_CACHE", Path.home() / ".cache" / "seqvae"))
 
 
 def _versions() -> dict[str, str]:
@@ -211,7 +212,7 @@ def _read_smiles(path: Path) -> list[str]:
 def _read_train(path: Path, cache: bool) -> frozenset[str]:
     """The training SMILES for novelty. Parsing the 1.6M-row MOSES CSV takes a second, so the
     strings are cached as plain text (one a line), keyed by the file's content."""
-    raw = path.expanduser().read_bytes()
+    raw = user_path(path).read_bytes()
     cached = cache_dir() / "train" / f"{hashlib.sha256(raw).hexdigest()[:24]}-{FORMAT}.txt"
     if cache and cached.is_file():
         return frozenset(cached.read_text(encoding="utf-8").split("\n")[1:])
@@ -247,12 +248,12 @@ def load_reference(reference: str | Path | MolecularReference = "moses", *,
         if scaffold_test is not None:
             files["TestSF"] = Path(scaffold_test)
         for p in files.values():
-            if not p.expanduser().is_file():
+            if not user_path(p).is_file():
                 raise DataError(f"no such reference file: {p}")
         train_path = Path(train) if train is not None else None
         digest = hashlib.sha256()
         for name, p in files.items():
-            digest.update(name.encode() + b"\0" + p.expanduser().read_bytes())
+            digest.update(name.encode() + b"\0" + user_path(p).read_bytes())
         key = f"{digest.hexdigest()[:24]}-{FORMAT}"
     meta = {"name": "moses" if moses else str(reference), **_versions()}
     path = cache_dir() / "references" / key
