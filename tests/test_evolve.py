@@ -26,8 +26,8 @@ def test_ga_spends_its_budget_and_climbs_above_the_prior(vae):
     baseline = LatentSearch(vae, objective)
     baseline.run("prior", budget=400, seed=0, batch_size=40)
     ga, prior = oracle_scores(evolved.oracle), oracle_scores(baseline.oracle)
-    # later generations are smaller molecules (seeds 0, 1, 2: last-100 means 0.19, 0.22, 0.20
-    # against the prior's 0.13)
+    # later generations are smaller molecules (shipped moses-selfies of 2026-12, seeds 0, 1, 2:
+    # last-100 means 0.335, 0.410, 0.379 against the prior's 0.274, 0.279, 0.281)
     assert ga[-100:].mean() > prior.mean() + 0.04
     assert np.sort(ga)[-10:].mean() > np.sort(prior)[-10:].mean()
 
