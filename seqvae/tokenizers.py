@@ -147,6 +147,15 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "...")
 
 
+def _check_max_vocab(max_vocab: int | None) -> None:
+    """Refuse a vocabulary cap that leaves no room beyond the special tokens."""
+    if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
+        raise TokenizerError(
+            f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
+            "special tokens; pass a larger value or None"
+        )
+
+
 class SequenceTokenizer:
     """A regex pre-tokenizer plus a word-level vocabulary, wrapping a Hugging Face tokenizer."""
 
@@ -185,11 +194,7 @@ class SequenceTokenizer:
         cls, corpus: Iterable[str], min_frequency: int = 1, max_vocab: int | None = None
     ) -> SequenceTokenizer:
         """Build from strings in the model's representation; ids by descending count, then token."""
-        if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
-            raise TokenizerError(
-                f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
-                "special tokens; pass a larger value or None"
-            )
+        _check_max_vocab(max_vocab)
         regex = re.compile(cls.pattern)
         counts: Counter[str] = Counter()
         for text in corpus:
@@ -202,11 +207,7 @@ class SequenceTokenizer:
     ) -> SequenceTokenizer:
         """``build`` from token counts already taken (token -> occurrences), e.g. while a
         large file was checked a chunk at a time."""
-        if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
-            raise TokenizerError(
-                f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
-                "special tokens; pass a larger value or None"
-            )
+        _check_max_vocab(max_vocab)
         counts = Counter(counts)
         for token in SPECIAL_TOKENS:
             counts.pop(token, None)
@@ -470,11 +471,7 @@ class _TextTokenizer(SequenceTokenizer):
         if split not in TEXT_SPLITS:
             raise TokenizerError(f"unknown text split {split!r}; choose one of {TEXT_SPLITS}")
         max_vocab = max_vocab or cls.default_vocab
-        if max_vocab is not None and max_vocab <= len(SPECIAL_TOKENS):
-            raise TokenizerError(
-                f"max_vocab={max_vocab} leaves no room beyond the {len(SPECIAL_TOKENS)} "
-                "special tokens; pass a larger value or None"
-            )
+        _check_max_vocab(max_vocab)
         model, pre_tokenizer, decoder = cls._model(split)
         hf = Tokenizer(model)
         # word level sees words, so runs of spaces are one; BPE keeps the text's spacing

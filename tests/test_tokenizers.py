@@ -222,6 +222,8 @@ def test_build_min_frequency_and_max_vocab() -> None:
     assert list(tokenizer.vocab) == [PAD, BOS, EOS, UNK, "C", "O"]
     with pytest.raises(TokenizerError, match="max_vocab"):
         SmilesTokenizer.build(["CCO"], max_vocab=4)
+    with pytest.raises(TokenizerError, match="max_vocab=3 leaves no room"):
+        SmilesTokenizer.from_counts({"C": 5}, max_vocab=3)
     with pytest.raises(TokenizerError, match="corpus"):
         SmilesTokenizer.build([])
 
