@@ -342,6 +342,33 @@ def _goal_met(objective: str, value: float) -> bool:
     return value >= (QED_GOAL if objective == "qed" else JTVAE_TOP[0])
 
 
+def _shipped_sha256() -> str:
+    """SHA-256 of the shipped MODEL's weights: which model a record measured."""
+    from seqvae.pretrained import pretrained_path
+    from seqvae.priors import model_digest
+    return model_digest(pretrained_path(MODEL))
+
+
+def _models_text(prefix: str) -> str:
+    """Which weights the records measured, against the MODEL shipped now."""
+    paths = [p for p in sorted(RESULTS_DIR.glob(f"{prefix}*.json"))
+             if prefix == "search_quick_" or not p.name.startswith("search_quick_")]
+    if not paths:
+        return ""
+    current = _shipped_sha256()
+    recorded = [json.loads(p.read_text()).get("model_sha256") for p in paths]
+    same = sum(r == current for r in recorded)
+    unknown = sum(r is None for r in recorded)
+    other = len(recorded) - same - unknown
+    text = (f" Of the {len(recorded)} records, {same} measured the {MODEL} shipped now "
+            f"(weights SHA-256 {current[:12]}...)")
+    if other:
+        text += f", {other} other weights"
+    if unknown:
+        text += f", {unknown} a model they did not record (written before records named it)"
+    return text + "."
+
+
 def build_table(quick: bool) -> str:
     """search.md and pictures from the parts present."""
     from rdkit import Chem
@@ -502,7 +529,8 @@ def build_table(quick: bool) -> str:
     lines = ["# Latent property search, MOSES SELFIES VAE (seqvae, shipped moses-selfies)", "",
              "Each optimiser is given a budget of oracle calls per seed; an oracle call is "
              "one evaluation of the true objective on a new valid molecule (seqvae.search). "
-             "plogp is JT-VAE's z-scored penalized logP." + budget_text + " Rerun: the commands "
+             "plogp is JT-VAE's z-scored penalized logP." + budget_text + _models_text(prefix)
+             + " Rerun: the commands "
              "in benchmarks/search.py; rebuild this page from the records: `--part table`.", "",
              *body]
     lines += ["## Published, for orientation (other models, data and protocols)", "",
@@ -550,6 +578,7 @@ def main() -> None:
         name = _name("constrained", args.quick)
     if record is not None:
         record["machine"] = machine()
+        record["model_sha256"] = _shipped_sha256()
         print(f"wrote {_save(name, record)}")
     print(build_table(args.quick))
 

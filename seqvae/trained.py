@@ -10,6 +10,7 @@ model's ``domain`` (seqvae.domains).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -24,7 +25,7 @@ import torch
 from .domains import Domain, domain_for
 from .errors import CheckpointError, DataError, SeqVAEError
 from .model import SequenceVAE
-from .priors import DEFAULT_CODES, DEFAULT_COMPONENTS, PRIORS, GaussianMixture
+from .priors import DEFAULT_CODES, DEFAULT_COMPONENTS, PRIORS, GaussianMixture, model_digest
 
 __all__ = ["TrainedModel", "load", "check_sampling", "slerp"]
 
@@ -87,6 +88,14 @@ class TrainedModel:
         self.path = path
         self.domain: Domain = domain_for(tokenizer.kind)
         self._aggregate: GaussianMixture | None = None  # fitted or loaded on first use
+
+    @functools.cached_property
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of the model.safetensors this model was loaded from (None for a model built
+        in memory): what a fitted prior or property head is bound to."""
+        if self.path is None or not (Path(self.path) / "model.safetensors").is_file():
+            return None
+        return model_digest(self.path)
 
     @property
     def molecular(self) -> bool:

@@ -190,6 +190,18 @@ def test_gradient_ascent_needs_a_matching_head(vae, head):
         LatentSearch(vae, O.penalized_logp(), head=head[0]).run("gradient", budget=10)
 
 
+def test_a_head_is_bound_to_the_model_it_was_fitted_to(vae, head, tmp_path):
+    fitted = head[0]
+    assert fitted.model_sha256 == vae.weights_sha256 is not None
+    fitted.save(tmp_path / "head")
+    assert PropertyHead.load(tmp_path / "head").model_sha256 == vae.weights_sha256
+    other = load("moses-smiles")  # the same latent size, other weights
+    assert other.latent_dim == vae.latent_dim
+    with pytest.raises(ConfigError, match="fitted to the codes of another model"):
+        LatentSearch(other, O.qed(), head=PropertyHead.load(tmp_path / "head"))
+    LatentSearch(vae, O.qed(), head=PropertyHead.load(tmp_path / "head"))  # its own model
+
+
 def test_bayesian_optimisation_runs_on_budget(vae):
     search = LatentSearch(vae, O.qed())
     table = search.run("bo", budget=18, seed=0, n_init=8, q=5, num_restarts=2,

@@ -45,6 +45,9 @@ class PropertyHead(nn.Module):
         self.net = nn.Sequential(*layers)
         self.register_buffer("mean", torch.zeros(len(self.names)))
         self.register_buffer("std", torch.ones(len(self.names)))
+        # SHA-256 of the model.safetensors whose codes the head was fitted to (None: unknown,
+        # as for a head saved before seqvae recorded it); LatentSearch refuses another model's
+        self.model_sha256: str | None = None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Predicted properties (B, P) in their own units; differentiable in z."""
@@ -87,7 +90,8 @@ class PropertyHead(nn.Module):
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(tensors, str(out / "head.safetensors"))
         meta = {"format": HEAD_FORMAT, "format_version": 1, "latent_dim": self.latent_dim,
-                "names": self.names, "hidden": self.hidden, "dropout": self.dropout}
+                "names": self.names, "hidden": self.hidden, "dropout": self.dropout,
+                "model_sha256": self.model_sha256}
         if report is not None:
             meta["report"] = report.to_dict()  # a seqvae.search.HeadReport
         (out / "head.json").write_text(jsonio.dumps(meta, indent=2))
@@ -112,6 +116,7 @@ class PropertyHead(nn.Module):
             raise CheckpointError(f"{meta_path} is not a seqvae property head")
         try:
             head = cls(meta["latent_dim"], meta["names"], meta["hidden"], meta["dropout"])
+            head.model_sha256 = meta.get("model_sha256")
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{meta_path} lacks or garbles a field ({exc})") from None
         try:

@@ -95,6 +95,7 @@ def fit_property_head(vae: Any, smiles: Sequence[str], properties: Sequence[str]
     valid_idx, train_idx = order[:n_valid], order[n_valid:]
     torch.manual_seed(seed)
     head = PropertyHead(z.size(1), list(table.columns), hidden, dropout)
+    head.model_sha256 = vae.weights_sha256
     head.standardise_on(y[train_idx])
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     best_error, best_state, best_epoch = math.inf, None, 0

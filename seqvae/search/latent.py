@@ -240,6 +240,13 @@ class LatentSearch:
         if head is not None and head.latent_dim != vae.latent_dim:
             raise ConfigError(f"the property head reads {head.latent_dim}-dimensional codes; "
                               f"the model's latent has {vae.latent_dim} dimensions")
+        bound, weights = getattr(head, "model_sha256", None), getattr(vae, "weights_sha256", None)
+        if bound is not None and weights is not None and bound != weights:
+            raise ConfigError("the property head was fitted to the codes of another model (its "
+                              f"model_sha256 {bound[:12]}... is not this model's {weights[:12]}...), "
+                              "so its predictions would mean nothing here; fit one to this "
+                              "model with seqvae.search.fit_property_head (or `seqvae optimize "
+                              "--save-head`)")
         self.vae = vae
         self.objective = objective
         self.head = head
