@@ -163,3 +163,15 @@ def test_optimize_in_python(model):
     assert result.runs[0]["method"] == "prior" and result.runs[0]["calls"] <= 12
     assert "prior" in result.curves and lines and lines[0].startswith("prior: best")
     assert (result.results["atoms"] <= 30).all()
+
+
+@pytest.mark.parametrize("top_p", [1e-300, 0.3, 0.999])
+def test_nucleus_keeps_at_least_the_most_likely_token(top_p):
+    from seqvae.model.vae import filtered_probs
+    logits = torch.randn(4, 12, generator=torch.Generator().manual_seed(0))
+    probs = filtered_probs(logits, top_p=top_p)
+    assert torch.allclose(probs.sum(-1), torch.ones(4))
+    kept = probs > 0
+    assert kept.gather(1, logits.argmax(-1, keepdim=True)).all()
+    if top_p == 1e-300:  # underflows to 0 in float32: only the top token is left
+        assert kept.sum(-1).tolist() == [1, 1, 1, 1]

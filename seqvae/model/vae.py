@@ -605,6 +605,7 @@ def filtered_probs(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> 
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         # drop a token once the mass before it already reaches top_p (the first always stays)
         drop_sorted = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+        drop_sorted[:, 0] = False  # even where top_p underflows to 0 in the tensor's precision
         drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
         probs = probs.masked_fill(drop, 0.0)
         probs = probs / probs.sum(-1, keepdim=True)
