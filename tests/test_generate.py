@@ -175,3 +175,8 @@ def test_nucleus_keeps_at_least_the_most_likely_token(top_p):
     assert kept.gather(1, logits.argmax(-1, keepdim=True)).all()
     if top_p == 1e-300:  # underflows to 0 in float32: only the top token is left
         assert kept.sum(-1).tolist() == [1, 1, 1, 1]
+
+
+def test_a_temperature_at_the_edge_of_float32_still_samples(model):
+    table = model.sample(3, seed=0, temperature=3.4028235677973366e38)
+    assert len(table) == 3

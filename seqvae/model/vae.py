@@ -578,7 +578,9 @@ class SequenceVAE(nn.Module):
             if greedy:
                 chosen = logits.argmax(-1)
             else:
-                probs = filtered_probs(logits / max(temperature, 1e-6), top_k, top_p)
+                # within float32's range: a temperature that rounds to inf would turn the
+                # masked -inf logits into NaN (above 1e30 every token is equally likely anyway)
+                probs = filtered_probs(logits / min(max(temperature, 1e-6), 1e30), top_k, top_p)
                 chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             nll[running] += -log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1)
             tokens[running, t] = chosen
