@@ -26,9 +26,10 @@ from seqvae.trained import TrainedModel
 from seqvae.trainer import Trainer, train
 
 from conftest import size_reward, tiny_config
+from test_model import VOCAB as MODEL_VOCAB, make_batch
 
 QUIET = dict(progress=False, log=lambda *_: None)
-VOCAB = 20
+VOCAB = MODEL_VOCAB  # make_batch draws tokens below it
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccccc1"]
 
 
@@ -42,15 +43,8 @@ def small(**overrides) -> ModelConfig:
 
 
 def batch(lengths=(7, 5, 9), seed=0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random token rows BOS .. EOS, padded."""
-    g = torch.Generator().manual_seed(seed)
-    lengths = torch.tensor(lengths)
-    tokens = torch.randint(4, VOCAB, (len(lengths), int(lengths.max())), generator=g)
-    tokens[:, 0] = 1
-    for i, n in enumerate(lengths.tolist()):
-        tokens[i, n - 1] = 2
-        tokens[i, n:] = 0
-    return tokens, lengths
+    """Random token rows BOS .. EOS, padded (test_model's helper, same vocabulary)."""
+    return make_batch(lengths, seed=seed)
 
 
 def seeded(seed: int) -> torch.Generator:
