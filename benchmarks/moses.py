@@ -48,6 +48,7 @@ PARTS = ("smiles", "selfies", "charrnn", "molsets")
 SEQVAE_PARTS = PARTS[:3]  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
+LM_PARTS = ("charrnn",)  # models with no latent
 PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE", "selfies": "seqvae SELFIES VAE",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
@@ -411,7 +412,10 @@ def _cell(values: list[float]) -> str:
 
 
 def _label(r: dict[str, Any], prior: str | None) -> str:
-    return r["label"] + (f", {PRIOR_LABELS[prior]}" if prior else "")
+    """The row's model and the prior its samples came from; a language model (no latent)
+    draws no z, so its row names none."""
+    named = prior and r.get("part") not in LM_PARTS
+    return r["label"] + (f", {PRIOR_LABELS[prior]}" if named else "")
 
 
 def _threads(r: dict[str, Any]) -> Any:
