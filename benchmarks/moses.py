@@ -44,13 +44,15 @@ RUNS = Path("runs") / "moses"
 N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
-PARTS = ("smiles", "selfies", "charrnn", "molsets")
-SEQVAE_PARTS = PARTS[:3]  # trained by benchmarks/shipped.py
+PARTS = ("smiles", "smiles-enc128", "selfies", "charrnn", "molsets")
+SEQVAE_PARTS = PARTS[:4]  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
 LM_PARTS = ("charrnn",)  # models with no latent
 PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
-LABELS = {"smiles": "seqvae SMILES VAE", "selfies": "seqvae SELFIES VAE",
+LABELS = {"smiles": "seqvae SMILES VAE",
+          "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
+          "selfies": "seqvae SELFIES VAE",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "molsets": "molsets VAE (its code and config)"}
 PUBLISHED = {  # ../shared/ANCHORS.md: molecularsets/moses README, 30,000 samples, mean of 3 seeds
@@ -384,9 +386,10 @@ def _molsets_per_epoch_weight(epoch: int) -> float | None:
     return float(m.KLAnnealer(m.VAETrainer(config)._n_epoch(), config)(epoch))
 
 
-# issue 17's goals for the shipped models (30,000 samples; the better prior of a VAE)
-GOALS = {"smiles": {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">=", 0.8),
-                    "Filters": (">=", 0.99)},
+# issue 17's goals for the shipped models (30,000 samples; each prior of a VAE)
+SMILES_GOALS = {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">=", 0.8),
+                "Filters": (">=", 0.99)}
+GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS,
          "selfies": {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}}
 
 
@@ -468,7 +471,7 @@ def _findings(parts: dict[str, Any]) -> list[str]:
     lm = parts.get("charrnn")
     if lm and "evaluations" in lm:
         _, lm_m = _best(lm)
-        for p in ("smiles", "selfies"):
+        for p in (p for p in SEQVAE_PARTS if p not in LM_PARTS):
             if p not in parts or "evaluations" not in parts[p]:
                 continue
             for prior, ms in _groups(parts[p]):
