@@ -76,6 +76,14 @@ class ModelConfig:
     # RNN: on the input embeddings, the top layer's output and between layers; Transformer:
     # inside its layers
     decoder_dropout: float = 0.0
+    # SELFIES: the decoder reads, beside each token, how many atoms the prefix has derived and
+    # how many ring/branch index symbols are due (seqvae.model.counter): the index symbols
+    # count atoms, which an RNN does poorly, and an index off by one is a wrong ring, not an
+    # invalid string
+    selfies_counter: bool = False
+    # the role of each vocabulary token for selfies_counter (set by the trainer from the
+    # tokenizer: seqvae.model.counter.selfies_roles)
+    token_roles: list[int] = field(default_factory=list)
     z_to_input: bool = True  # RNN: concatenate z to the input of every step
     z_to_state: bool = True  # RNN: initial hidden state computed from z
 
@@ -482,6 +490,10 @@ class Config:
         if self.model.condition_names and self.data.text:  # (numeric labels are molecular too)
             raise ConfigError("model.conditions are molecular properties; a text model cannot "
                               "be conditioned on them")
+        if self.model.selfies_counter and self.data.representation != "selfies":
+            raise ConfigError("model.selfies_counter counts the atoms a SELFIES string derives; "
+                              f"data.representation is {self.data.representation!r}: set it to "
+                              "\"selfies\" or model.selfies_counter = false")
         if self.model.property_names and self.data.text:
             raise ConfigError("model.properties are molecular properties; a text model "
                               f"({self.data.representation}) cannot have them")
@@ -528,10 +540,14 @@ def set_value(cfg: Config, dotted: str, value: Any, source: str = "override") ->
         raise ConfigError(f"{source}: unknown key '{section}.{key}'"
                           f"{_did_you_mean(key, fields_)}; valid keys of [{section}]: "
                           f"{', '.join(fields_)}")
-    setattr(target, key, _coerce(f"{section}.{key}", value, type(getattr(target, key)), source))
+    # a list's items: the field's annotation says which ("list[int]"; names otherwise)
+    annotation = str(next(f.type for f in dataclasses.fields(target) if f.name == key))
+    item = int if annotation == "list[int]" else str
+    setattr(target, key, _coerce(f"{section}.{key}", value, type(getattr(target, key)), source,
+                                 item))
 
 
-def _coerce(name: str, value: Any, kind: type, source: str) -> Any:
+def _coerce(name: str, value: Any, kind: type, source: str, item: type = str) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -555,9 +571,12 @@ def _coerce(name: str, value: Any, kind: type, source: str) -> Any:
                 pass
     elif kind is str and isinstance(value, str):
         return value
-    elif kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)  # a list of names (model.categories)
-    raise ConfigError(f"{source}: {name} must be {kind.__name__}, got {value!r}")
+    elif kind is list and isinstance(value, list) and all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value):
+        return list(value)  # names (model.categories) or numbers (model.token_roles)
+    raise ConfigError(f"{source}: {name} must be "
+                      f"{f'a list of {item.__name__}' if kind is list else kind.__name__}, "
+                      f"got {value!r}")
 
 
 def _did_you_mean(name: str, options: Any) -> str:
@@ -619,7 +638,8 @@ def dump_toml(cfg: Config) -> str:
             elif isinstance(value, str):
                 text = _toml_string(value)
             elif isinstance(value, list):
-                text = "[" + ", ".join(_toml_string(v) for v in value) + "]"
+                text = "[" + ", ".join(_toml_string(v) if isinstance(v, str) else repr(v)
+                                       for v in value) + "]"
             else:
                 text = repr(value)
             lines.append(f"{key} = {text}")

@@ -39,7 +39,8 @@ from .schedules import kl_weight, learning_rate
 
 __all__ = ["Trainer", "TrainState", "StepStats", "Batch", "train"]
 
-DERIVED_FIELDS = ("vocab_size", "pad_id", "bos_id", "eos_id", "unk_id", "max_length")
+DERIVED_FIELDS = ("vocab_size", "pad_id", "bos_id", "eos_id", "unk_id", "max_length",
+                  "token_roles")
 
 
 @dataclass
@@ -183,7 +184,7 @@ class Trainer:
             if new:
                 from .model import grow_vocabulary
                 tokenizer = tokenizer.extended(new)
-                model = grow_vocabulary(model, len(new))
+                model = grow_vocabulary(model, new)
                 self.init_source["new_tokens"] = new
                 self.log(f"vocabulary extended by {len(new)} token(s) of the training data: "
                          + " ".join(new[:20]) + (" ..." if len(new) > 20 else ""))
@@ -215,6 +216,9 @@ class Trainer:
         model.labels = ",".join(self.config.data.label_names)  # the head learns them too
         model.category_column = self.config.data.condition_column
         model.categories = list(self.data.categories or [])
+        if model.selfies_counter:  # each token's part in a SELFIES derivation
+            from .model.counter import selfies_roles
+            model.token_roles = selfies_roles(list(tok.vocab))
 
     def _build_model(self, restored: SequenceVAE | None) -> None:
         if restored is not None:

@@ -120,7 +120,7 @@ def test_grown_vocabulary_keeps_every_old_prediction(trained_run):
     from seqvae import load
     from seqvae.model import grow_vocabulary
     source = load(trained_run)
-    grown = grow_vocabulary(source.model, 2).eval()
+    grown = grow_vocabulary(source.model, ["[Xe]", "[Rn]"]).eval()
     old = source.model.state_dict()
     new = grown.state_dict()
     v = source.model.config.vocab_size

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from seqvae.checkpoint import load_checkpoint
 from seqvae.errors import CheckpointError, ConfigError, DataError
+from seqvae.model.counter import selfies_roles
 from seqvae.trainer import train
 
 from conftest import tiny_config
@@ -163,8 +164,10 @@ def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, trained_r
     {"model.encoder": "lstm", "model.decoder": "lstm", "model.decoder_layers": 2},
     {"model.variational": False},
     {"data.representation": "selfies"},
+    {"data.representation": "selfies", "model.selfies_counter": True, "train.word_dropout": 0.2},
     {"train.kl_schedule": "cyclical", "train.word_dropout": 0.3, "train.free_bits": 0.5},
-], ids=["transformer", "lstm", "autoencoder", "selfies", "cyclical-wdrop-freebits"])
+], ids=["transformer", "lstm", "autoencoder", "selfies", "selfies-counter",
+        "cyclical-wdrop-freebits"])
 def test_every_variant_trains_saves_and_samples(tmp_path, small_data, overrides):
     import seqvae
     cfg = tiny_config(tmp_path / "run", *small_data,
@@ -180,6 +183,9 @@ def test_every_variant_trains_saves_and_samples(tmp_path, small_data, overrides)
         assert model.tokenizer.kind == "selfies"
         # SELFIES decode to molecules whatever the tokens; only an empty string is invalid
         assert table.loc[table["SMILES"] != "", "valid"].all()
+        if overrides.get("model.selfies_counter"):  # roles saved with the model, one per token
+            assert model.config.model.token_roles == selfies_roles(list(model.tokenizer.vocab))
+            assert model.model.counter is not None
     mu, _ = model.encode(["CCO"])
     if overrides.get("model.variational") is False:
         assert torch.equal(model.encode(["CCO"], sample=True), mu)

@@ -11,6 +11,7 @@ export work on one code vector; ``latent_sizes`` says where to split it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..losses import (free_bits_kl, free_bits_total, gaussian_kl, gaussian_kl_between,
                       gaussian_log_density, sequence_nll, standard_normal_log_density)
+from .counter import DerivationCounter, selfies_roles
 from .decoders import build_decoder
 from .encoders import build_encoder
 
@@ -118,6 +120,14 @@ class SequenceVAE(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim,
                                       padding_idx=config.pad_id)
+        self.counter = None
+        if config.selfies_counter:  # the decoder reads the SELFIES derivation counts too
+            if len(config.token_roles) != config.vocab_size:
+                raise ValueError(f"ModelConfig.token_roles has {len(config.token_roles)} "
+                                 f"entries for a vocabulary of {config.vocab_size}: set it "
+                                 "from the tokenizer (seqvae.model.counter.selfies_roles)")
+            self.counter = DerivationCounter(config.token_roles, config.max_length,
+                                             config.embedding_dim)
         numeric = len(config.condition_names)
         conditions = config.condition_width  # numeric properties, then one per category
         if numeric:  # standardisation and range of the properties, from the training data
@@ -421,6 +431,16 @@ class SequenceVAE(nn.Module):
         summary = self.encoder(self.embedding(tokens), lengths)
         return self.classifier(summary).float().softmax(-1)
 
+    def decoder_embedding(self, inputs: torch.Tensor, prefix: torch.Tensor | None = None
+                          ) -> torch.Tensor:
+        """What the decoder reads (B, T, E) for its input tokens (B, T): their embeddings and,
+        with model.selfies_counter, the derivation counts of ``prefix``, the true tokens (by
+        default ``inputs``; word dropout replaces some inputs but not what was derived)."""
+        emb = self.embedding(inputs)
+        if self.counter is not None:
+            emb = emb + self.counter(inputs if prefix is None else prefix)
+        return emb
+
     def _drop_words(self, inputs: torch.Tensor, rate: float) -> torch.Tensor:
         """Replace decoder input tokens (not BOS, not padding) by <unk> with probability rate."""
         drop = torch.rand(inputs.shape, device=inputs.device) < rate
@@ -488,9 +508,11 @@ class SequenceVAE(nn.Module):
             mean = draw if noise is None or self.posterior_2 is None else self.draw_latent(features)
         z, mu, logvar = draw.z, mean.mu, mean.logvar
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T-1)
+        prefix = inputs
         if word_dropout > 0 and self.training:
             inputs = self._drop_words(inputs, word_dropout)
-        logits = self.decoder(self.embedding(inputs), self.code(z, condition, imputed)).float()
+        logits = self.decoder(self.decoder_embedding(inputs, prefix),
+                              self.code(z, condition, imputed)).float()
         recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,) or expanded
         kl_dims = draw.kl()  # (B, D)
         if semi is None:
@@ -567,11 +589,16 @@ class SequenceVAE(nn.Module):
         running = torch.arange(batch, device=device)  # batch positions still decoding
         state = self.decoder.initial_state(z)
         token = torch.full((batch, 1), cfg.bos_id, dtype=torch.long, device=device)
+        counts = (None if self.counter is None
+                  else self.counter.advance(self.counter.start(batch, device), token[:, 0]))
         never = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
         never[[cfg.pad_id, cfg.bos_id]] = True  # not outputs: padding and the start marker
         steps = 0
         for t in range(max_length):
-            logits, state = self.decoder.step(self.embedding(token), z, state)  # (R, V)
+            emb = self.embedding(token)  # (R, 1, E)
+            if counts is not None:
+                emb = emb + self.counter.embed(counts).unsqueeze(1)
+            logits, state = self.decoder.step(emb, z, state)  # (R, V)
             logits = logits.float()
             log_probs = F.log_softmax(logits, dim=-1)  # the model's own, for the NLL
             logits = logits.masked_fill(never, float("-inf"))
@@ -593,6 +620,10 @@ class SequenceVAE(nn.Module):
                     break
                 running, chosen, z = running[keep], chosen[keep], z[keep]
                 state = self.decoder.select(state, keep)
+                if counts is not None:
+                    counts = self.counter.select(counts, keep)
+            if counts is not None:
+                counts = self.counter.advance(counts, chosen)
             token = chosen.unsqueeze(1)
         return Generated(tokens=tokens[:, :steps], nll=nll, finished=finished)
 
@@ -614,15 +645,19 @@ def filtered_probs(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> 
     return probs
 
 
-def grow_vocabulary(model: SequenceVAE, n_new: int) -> SequenceVAE:
-    """A copy of ``model`` with ``n_new`` tokens appended to its vocabulary: every weight kept,
+def grow_vocabulary(model: SequenceVAE, new_tokens: Sequence[str]) -> SequenceVAE:
+    """A copy of ``model`` with ``new_tokens`` appended to its vocabulary: every weight kept,
     the new rows of the token embedding and of the decoder's output layer (weights and bias)
     set to the mean of the existing ordinary tokens' rows (the four special ones left out), so
-    a new token starts as an average token rather than as noise."""
+    a new token starts as an average token rather than as noise. A model that counts SELFIES
+    derivations (model.selfies_counter) learns each new token's role from its spelling."""
     import copy
 
+    n_new = len(new_tokens)
     config = copy.deepcopy(model.config)
     config.vocab_size = model.config.vocab_size + n_new
+    if config.selfies_counter:
+        config.token_roles = [*config.token_roles, *selfies_roles(new_tokens)]
     grown = SequenceVAE(config).to(model.device)
     state = model.state_dict()
     first = 4  # PAD BOS EOS UNK
