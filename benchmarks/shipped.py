@@ -51,7 +51,9 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
     # a candidate for moses-smiles (issue 17): the same recipe with a bidirectional GRU-128
     # encoder instead of GRU-256. At equal steps the 150-minute SMILES VAE's FCD curve follows
     # the language model's (moses.md); the gap at equal minutes is steps: with the GRU-256
-    # encoder the VAE made 14,549 steps in 150 minutes to the language model's 25,517
+    # encoder the VAE made 14,549 steps in 150 minutes to the language model's 25,517. Measured
+    # (2026-12-01): 23,133 steps, but a validation -ELBO about 1 nat worse at equal minutes and
+    # fewer valid samples; not shipped
     "smiles-enc128": ("moses-smiles-enc128", "seqvae/configs/moses_smiles.toml",
                       ["model.encoder_hidden=128", "model.decoder_hidden=512",
                        "train.free_bits=0.3", "train.lr_schedule=cosine",
