@@ -87,8 +87,8 @@ def _test_split():
     return load_reference("moses", progress=False).splits["Test"]
 
 
-def fcd_to_test(smiles: list[str]) -> tuple[float, float]:
-    """(validity, FCD/Test of the valid ones) for a small curve point."""
+def fcd_against(split: Any, smiles: list[str]) -> tuple[float, float]:
+    """(validity, FCD of the valid ones to a reference split's statistics) for a small set."""
     from seqvae.metrics import molecules as M
     from seqvae.metrics._features import canonical_pairs
 
@@ -96,9 +96,13 @@ def fcd_to_test(smiles: list[str]) -> tuple[float, float]:
     if len(pairs) < 2:
         return len(pairs) / len(smiles), float("nan")
     stats = M.gaussian_stats(M.ChemNet().activations([p[1] for p in pairs]))
-    test = _test_split()
-    return len(pairs) / len(smiles), M.frechet_distance(test.fcd_mu, test.fcd_sigma, stats["mu"],
-                                                        stats["sigma"])
+    return len(pairs) / len(smiles), float(M.frechet_distance(
+        split.fcd_mu, split.fcd_sigma, stats["mu"], stats["sigma"]))
+
+
+def fcd_to_test(smiles: list[str]) -> tuple[float, float]:
+    """(validity, FCD/Test of the valid ones) for a small curve point."""
+    return fcd_against(_test_split(), smiles)
 
 
 def train_part(part: str, minutes: float, seed: int, every: float, train: str = "moses:train",

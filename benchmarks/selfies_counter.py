@@ -106,12 +106,7 @@ def index_accuracy(model, smiles: list[str], batch_size: int = 250) -> dict[str,
             out = model.model(tokens, lengths, sample_z=False)
             probs = out.logits.float().softmax(-1)
             inputs, targets = tokens[:, :-1], tokens[:, 1:]
-            state = counter.start(inputs.size(0), inputs.device)
-            due = []
-            for t in range(inputs.size(1)):
-                state = counter.advance(state, inputs[:, t])
-                due.append(state[1])
-            index = torch.stack(due, 1) > 0  # the next symbol is an index
+            index = counter.states(inputs)[1] > 0  # the next symbol is an index
             real = targets != model.model.config.pad_id
             predicted = probs.argmax(-1)
             for is_index in (True, False):
@@ -130,18 +125,9 @@ def index_accuracy(model, smiles: list[str], batch_size: int = 250) -> dict[str,
             "wrong_one_off": one_off / max(wrong_total, 1)}
 
 
-def fcd_to(stats: Any, smiles: list[str]) -> float:
-    from seqvae.metrics import molecules as M
-    from seqvae.metrics._features import canonical_pairs
-    pairs = [p for p in canonical_pairs(smiles) if p is not None]
-    if len(pairs) < 2:
-        return float("nan")
-    mine = M.gaussian_stats(M.ChemNet().activations([p[1] for p in pairs]))
-    return float(M.frechet_distance(stats.fcd_mu, stats.fcd_sigma, mine["mu"], mine["sigma"]))
-
-
 def measure(run: Path, n_molecules: int, n_samples: int) -> dict[str, Any]:
     import seqvae
+    from benchmarks.moses import fcd_against
     from seqvae.data import read_strings, resolve_data
     from seqvae.metrics import load_reference
 
@@ -158,7 +144,7 @@ def measure(run: Path, n_molecules: int, n_samples: int) -> dict[str, Any]:
             "parameters": sum(p.numel() for p in model.model.parameters()),
             **accuracy, "samples": n_samples, "valid": float(table["valid"].mean()),
             **{f"samples_{k}": v for k, v in ring_fractions(smiles).items()},
-            "fcd_valid": fcd_to(reference, smiles),
+            "fcd_valid": fcd_against(reference, smiles)[1],
             "measure_seconds": time.perf_counter() - started}
 
 

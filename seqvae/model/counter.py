@@ -8,8 +8,8 @@ A decoder that gets this index wrong by one still writes a valid molecule, with 
 atom too small or too large (or, further off, a 3-membered ring or a macrocycle), so a SELFIES
 model's mistakes are not filtered out as a SMILES model's invalid strings are, they are sampled.
 benchmarks/selfies_counter.py measures how often a model gets these indices right, teacher-
-forced on validation molecules, and what the counts below change. Counting atoms is what the index needs, and an RNN counts poorly, so the counts are given: the
-decoder's input at each step is the token's embedding plus an embedding of the number of atoms
+forced on validation molecules, and what the counts below change. Counting atoms is what the
+index needs, and an RNN counts poorly, so the counts are given: the decoder's input at each step is the token's embedding plus an embedding of the number of atoms
 derived up to and including that token, plus one of the number of index symbols that follow
 it (0 to 3). Both are functions of the prefix alone, computed the same way while training
 (over the whole teacher-forced input) and while generating (one token at a time).
@@ -76,7 +76,7 @@ class DerivationCounter(nn.Module):
         return atoms, due
 
     def embed(self, state: CounterState) -> torch.Tensor:
-        """(B, dim): what the decoder adds to the embedding of the token that led to state."""
+        """(..., dim): what the decoder adds to the embedding of the token that led to state."""
         atoms, due = state
         return self.count(atoms.clamp(max=self.max_count)) + self.due(due)
 
@@ -84,13 +84,17 @@ class DerivationCounter(nn.Module):
     def select(state: CounterState, index: torch.Tensor) -> CounterState:
         return state[0].index_select(0, index), state[1].index_select(0, index)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, T) token ids of a prefix -> (B, T, dim), the state after each of them."""
+    def states(self, tokens: torch.Tensor) -> CounterState:
+        """(B, T) token ids of a prefix -> (atoms, indices due), each (B, T): the state after
+        each token."""
         state = self.start(tokens.size(0), tokens.device)
-        states = []
+        atoms, due = [], []
         for t in range(tokens.size(1)):
             state = self.advance(state, tokens[:, t])
-            states.append(state)
-        atoms = torch.stack([s[0] for s in states], dim=1)
-        due = torch.stack([s[1] for s in states], dim=1)
-        return self.count(atoms.clamp(max=self.max_count)) + self.due(due)
+            atoms.append(state[0])
+            due.append(state[1])
+        return torch.stack(atoms, dim=1), torch.stack(due, dim=1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) token ids of a prefix -> (B, T, dim), the embedding of the state after each."""
+        return self.embed(self.states(tokens))
