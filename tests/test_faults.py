@@ -43,6 +43,15 @@ def finished(run: Path) -> bool:
     return path.exists() and json.loads(path.read_text()).get("step") == 40
 
 
+def _checkpoint_step(run: Path) -> int:
+    """The step of the run's last complete checkpoint (0 before the first)."""
+    try:
+        kept = resolve_checkpoint(run)
+        return json.loads((kept / "trainer_state.json").read_text())["trainer"]["step"]
+    except (CheckpointError, OSError, ValueError, KeyError):  # none yet, or mid-write
+        return 0
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, small_data) -> Path:
     """The uninterrupted run."""
@@ -71,15 +80,23 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, small_data, reference):
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         if kills < 3:
-            # wait for training to start (set-up writes the run's config.toml), then a
-            # random moment
+            # wait for training to start (set-up writes the run's config.toml)
             deadline = time.monotonic() + 120
             marker = run / "config.toml"
             while process.poll() is None and not (marker.exists()
                                                   and marker.stat().st_mtime >= began - 0.01):
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 1.0))
+            # then a random moment in mid-training: once its last checkpoint has passed a
+            # random step beyond where it resumed (a wall-clock delay alone can outlast all 40
+            # tiny steps on a fast CPU), and a random few milliseconds more, so that some
+            # kills land inside a checkpoint write
+            start = _checkpoint_step(run)
+            target = rng.randint(start + 1, max(start + 1, 38))
+            while process.poll() is None and _checkpoint_step(run) < target:
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.02))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
