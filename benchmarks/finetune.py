@@ -99,6 +99,7 @@ def arm_config(arm: str, model: str, files: dict[str, Path], minutes: float, run
     common = [f'data.train="{files["train"]}"', f'data.valid="{files["valid"]}"',
               f"train.max_minutes={minutes}", "train.eval_every=100",
               "train.checkpoint_every=100", f"train.prior_codes={N_SERIES}",
+              "train.precision=fp32",  # every arm in fp32, on any CPU
               f'train.out_dir="{run}"']
     if arm == "fine-tuned":
         return load_config(ROOT / "seqvae/configs/finetune.toml",

@@ -7,7 +7,7 @@
     python -m benchmarks.selfies_counter --part table                  # rebuild the report
 
 plain and counter: the shipped moses-selfies recipe (benchmarks/shipped.py, part selfies),
-without and with model.selfies_counter, each a `seqvae train` of --minutes CPU minutes on MOSES'
+without and with model.selfies_counter, in fp32, each a `seqvae train` of --minutes CPU minutes on MOSES'
 training split (`--resume` added when its folder holds a checkpoint, so a killed part goes on).
 shipped: the 150-minute runs/shipped/moses-selfies itself, measured the same way, for scale.
 
@@ -52,7 +52,10 @@ def command(arm: str, minutes: float) -> list[str]:
     """The arm's `seqvae train` command: the shipped SELFIES recipe, counts on or off."""
     from benchmarks.shipped import SHIPPED
     _, config, sets = SHIPPED["selfies"]
-    sets = [*sets, f"model.selfies_counter={'true' if arm == 'counter' else 'false'}"]
+    # fp32 on every CPU, as the shipped model was trained (auto would pick bf16 where the CPU
+    # has it, and the arms would not be comparable with the shipped row)
+    sets = [*sets, f"model.selfies_counter={'true' if arm == 'counter' else 'false'}",
+            "train.precision=fp32"]
     return ["seqvae", "train", config, "--out", str(RUNS / arm), "--max-minutes", f"{minutes:g}",
             "--train-data", "moses:train", "--valid-data", VALID, "--no-progress",
             *[x for s in sets for x in ("--set", s)]]
