@@ -219,7 +219,7 @@ def importance_weighted(model, tokens: torch.Tensor, lengths: torch.Tensor, k: i
     batch = tokens.size(0)
     if not cfg.use_latent or not cfg.variational:
         mu, logvar = model.encode(tokens, lengths, condition)
-        logits = model.decoder(model.decoder_embedding(inputs), model.code(mu, condition)).float()
+        logits = model.teacher_forced_logits(inputs, model.code(mu, condition))
         recon = sequence_nll(logits, targets, cfg.pad_id)
         nll = recon if not cfg.use_latent else torch.full_like(recon, float("nan"))
         return {"nll": nll, "recon": recon, "kl": torch.zeros_like(recon),
@@ -236,9 +236,8 @@ def importance_weighted(model, tokens: torch.Tensor, lengths: torch.Tensor, k: i
         eps = torch.randn((m, batch, mu.size(1)), generator=generator, device=mu.device)
         draw = model.draw_latent(features, eps)  # (m, B, D), level by level
         z = draw.z.reshape(m * batch, -1)  # sample-major: row j*B + i
-        emb = model.decoder_embedding(inputs).repeat(m, 1, 1)
-        logits = model.decoder(emb, model.code(
-            z, None if condition is None else condition.repeat(m, 1))).float()
+        logits = model.teacher_forced_logits(inputs.repeat(m, 1), model.code(
+            z, None if condition is None else condition.repeat(m, 1)))
         recon = sequence_nll(logits, targets.repeat(m, 1), cfg.pad_id).view(m, batch)
         log_pz = model.prior_log_prob(z).view(m, batch)
         # z = mu + sigma * eps at every level, so log q(z|x) needs only eps and the variances

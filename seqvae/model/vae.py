@@ -441,6 +441,13 @@ class SequenceVAE(nn.Module):
             emb = emb + self.counter(inputs if prefix is None else prefix)
         return emb
 
+    def teacher_forced_logits(self, inputs: torch.Tensor, code: torch.Tensor,
+                              prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's logits (B, T, V), in fp32, over decoder inputs (B, T) given their code
+        (what ``code`` returns for z): each position reads the inputs before it. ``prefix`` as in
+        decoder_embedding."""
+        return self.decoder(self.decoder_embedding(inputs, prefix), code).float()
+
     def _drop_words(self, inputs: torch.Tensor, rate: float) -> torch.Tensor:
         """Replace decoder input tokens (not BOS, not padding) by <unk> with probability rate."""
         drop = torch.rand(inputs.shape, device=inputs.device) < rate
@@ -511,8 +518,7 @@ class SequenceVAE(nn.Module):
         prefix = inputs
         if word_dropout > 0 and self.training:
             inputs = self._drop_words(inputs, word_dropout)
-        logits = self.decoder(self.decoder_embedding(inputs, prefix),
-                              self.code(z, condition, imputed)).float()
+        logits = self.teacher_forced_logits(inputs, self.code(z, condition, imputed), prefix)
         recon = sequence_nll(logits, targets, self.config.pad_id)  # (B,) or expanded
         kl_dims = draw.kl()  # (B, D)
         if semi is None:

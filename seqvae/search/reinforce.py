@@ -178,9 +178,9 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
                          dim=1).to(device)
         inputs, targets = full[:, :-1], full[:, 1:]
         with torch.no_grad():
-            prior_ll = -sequence_nll(prior.decoder(prior.decoder_embedding(inputs), prior.code(z)).float(),
+            prior_ll = -sequence_nll(prior.teacher_forced_logits(inputs, prior.code(z)),
                                      targets, cfg.pad_id)
-        agent_ll = -sequence_nll(agent.decoder(agent.decoder_embedding(inputs), agent.code(z)).float(),
+        agent_ll = -sequence_nll(agent.teacher_forced_logits(inputs, agent.code(z)),
                                  targets, cfg.pad_id)
         augmented = prior_ll + sigma * rewards_t.to(device)
         loss = (augmented - agent_ll).pow(2).mean()
