@@ -151,6 +151,16 @@ def measure(run: Path, n_molecules: int, n_samples: int) -> dict[str, Any]:
             "measure_seconds": time.perf_counter() - started}
 
 
+def _verdict(plain: float, counter: float, margin: float = 0.05) -> str:
+    """What the FCD change says; a relative change under ``margin`` is read as none (one
+    sampling seed per arm: a small change is not told apart from the seed's)."""
+    change = (counter - plain) / plain
+    if abs(change) < margin:
+        return (f"the counts make no clear difference to FCD/Valid ({100 * change:+.1f}%, "
+                f"within {100 * margin:.0f}%)")
+    return f"the counts {'help' if change < 0 else 'hurt'} FCD/Valid ({100 * change:+.1f}%)"
+
+
 def markdown(record: dict[str, Any]) -> str:
     rows = record["rows"]
     ref = record.get("validation_rings", {})
@@ -178,8 +188,7 @@ def markdown(record: dict[str, Any]) -> str:
             f"points), the samples holding a ring of more than 8 atoms from "
             f"{a['samples_rings_over_8']:.3f} to {b['samples_rings_over_8']:.3f}, and FCD/Valid "
             f"from {a['fcd_valid']:.2f} to {b['fcd_valid']:.2f} ({b['steps']:,} steps against "
-            f"{a['steps']:,}): the counts "
-            + ("help" if b["fcd_valid"] < a["fcd_valid"] else "do not help") + " on FCD/Valid.")
+            f"{a['steps']:,}): " + _verdict(a["fcd_valid"], b["fcd_valid"]) + ".")
         lines.append("")
     for name, r in rows.items():
         if "command" in r:
