@@ -212,7 +212,8 @@ def run_readme() -> dict:
     name = "readme" if precision == "fp32" else f"readme_{precision}"
     return record(name, cwd / "runs" / "default", load, commands=commands,
                   command_seconds=timings,
-                  readme_samples=None if samples is None else score_samples(samples, training_set()))
+                  readme_samples=(None if samples is None
+                                  else score_samples(samples, training_set())))
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -226,6 +227,13 @@ def _records() -> list[dict]:
     return found
 
 
+def _cpu(r: dict) -> str:
+    """The kind of CPU a record was measured on (torch's CPU capability and the CPU's name):
+    steps in a time budget, and so every figure, are compared only within one kind."""
+    m = r.get("machine") or {}
+    return f"{m.get('cpu', '?')} {m.get('torch_cpu_capability', '?')}"
+
+
 def _pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.1f}%"
 
@@ -234,9 +242,9 @@ def table() -> None:
     records = _records()
     if not records:
         raise SystemExit("no recipes_*.json yet: run --variant NAME or --part readme first")
-    rows = ["| recipe | steps | mol/s | KL (nats) | active units | recon exact | valid N(0,I) "
-            "| valid aggregate | unique | novelty | load |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| recipe | CPU | precision | steps | mol/s | KL (nats) | active units | recon exact "
+            "| valid N(0,I) | valid aggregate | unique | novelty | load |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
         ev = r.get("last_evaluation", {})
         std = r["samples"].get("standard", {})
@@ -244,7 +252,9 @@ def table() -> None:
         best = max((s for s in (std, agg) if s), key=lambda s: s["valid"])
         rate = r.get("molecules_per_s")
         rows.append(
-            f"| {r['variant']} | {r['steps']:,} | {rate:.0f} | {ev.get('valid_kl', float('nan')):.1f} "
+            f"| {r['variant']} | {_cpu(r)} | {r.get('precision', '')} | {r['steps']:,} "
+            f"| {rate:.0f} "
+            f"| {ev.get('valid_kl', float('nan')):.1f} "
             f"| {ev.get('active_units', float('nan')):.0f} | {_pct(r.get('reconstruction_exact'))} "
             f"| {_pct(std.get('valid'))} ± {_pct(std.get('valid_se'))} "
             f"| {_pct(agg.get('valid')) if agg else 'none'} "
@@ -266,29 +276,35 @@ def table() -> None:
     lines.append("")
     by_name = {r["variant"]: r for r in records}
     sentences = []
-    if vae:
-        def best_valid(r):
-            return max(s["valid"] for s in r["samples"].values())
-        top = max(vae, key=best_valid)
-        sentences.append(f"Of the VAE recipes, **{top['variant']}** gives the most valid prior "
-                         f"samples: {_pct(best_valid(top))}.")
-        gains = [(r["variant"], r["samples"]["aggregate"]["valid"] - r["samples"]["standard"]["valid"])
-                 for r in vae if "aggregate" in r["samples"]]
-        if gains:
-            sentences.append("The aggregate prior against N(0, I), in validity points: "
-                             + ", ".join(f"{n} {100 * g:+.1f}" for n, g in gains) + ".")
-        if "lm" in by_name:
+
+    def best_valid(r):
+        return max(s["valid"] for s in r["samples"].values())
+
+    for cpu in dict.fromkeys(_cpu(r) for r in vae):  # each kind of CPU apart
+        mine = [r for r in vae if _cpu(r) == cpu]
+        top = max(mine, key=best_valid)
+        sentences.append(f"On {cpu}, of the {len(mine)} VAE recipe(s) measured there, "
+                         f"**{top['variant']}** gives the most valid prior samples: "
+                         f"{_pct(best_valid(top))}.")
+        if "lm" in by_name and _cpu(by_name["lm"]) == cpu:
             lm = by_name["lm"]["samples"]["standard"]["valid"]
             sentences.append(f"The language model with no latent (the CharRNN-class peer) gives "
-                             f"{_pct(lm)} valid at the same budget; the best VAE recipe "
+                             f"{_pct(lm)} valid at the same budget on the same kind of CPU; the "
+                             f"best VAE recipe there "
                              f"{'reaches' if best_valid(top) >= lm else 'stays below'} it "
                              f"({100 * (best_valid(top) - lm):+.1f} points).")
+    gains = [(r["variant"], r["samples"]["aggregate"]["valid"] - r["samples"]["standard"]["valid"])
+             for r in vae if "aggregate" in r["samples"]]
+    if gains:
+        sentences.append("The aggregate prior against N(0, I), in validity points: "
+                         + ", ".join(f"{n} {100 * g:+.1f}" for n, g in gains) + ".")
     for r in (by_name[n] for n in README_RECORDS if n in by_name):
         s = r["readme_samples"]
         met = [k for k, goal in GOALS.items() if s[k] >= goal]
         sentences.append(
             f"The README's main job (`{' && '.join(r['commands'])}`), run exactly: "
-            f"{r['steps']:,} steps in {r['train_seconds']:.0f} s of training ({r['precision']}); its "
+            f"{r['steps']:,} steps in {r['train_seconds']:.0f} s of training ({r['precision']} "
+            f"on {_cpu(r)}); its "
             f"samples file holds {_pct(s['valid'])} valid molecules, unique {s['unique']:.3f}, "
             f"novelty {s['novelty']:.3f} (goals: valid {GOALS['valid']:.0%}, unique "
             f"{GOALS['unique']}, novelty {GOALS['novelty']}; "
