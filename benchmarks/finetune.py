@@ -190,23 +190,37 @@ def chosen_recipes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
     return chosen
 
 
+def cpu_kind(m: dict[str, Any] | None) -> str:
+    """The kind of CPU a row was trained on: steps in a time budget are comparable only
+    within one kind."""
+    m = m or {}
+    return f"{m.get('cpu', '?')} {m.get('torch_cpu_capability', '?')}"
+
+
 def part_recipe(model: str, minutes: float, n: int) -> dict[str, Any]:
     """Each recipe of RECIPES trained and judged on the series' validation molecules; the record
-    is rewritten after each, and recipes it holds for the same model, minutes and samples (and
-    the same overrides) are not trained again."""
+    is rewritten after each. Recipes it holds for the same model, minutes and samples (and the
+    same overrides), trained on this kind of CPU, are not trained again; rows from another kind
+    stay in the record but neither count in the choice nor stand for this one's."""
     files = series()
+    here = machine()
     record = (json.loads(RECIPE_RECORD.read_text()) if RECIPE_RECORD.is_file() else {})
     same = [record.get(k) for k in ("model", "minutes", "samples")] == [model, minutes, n]
     rows = record.get("rows", {}) if same else {}
     for name, (arm, extra, why) in RECIPES.items():
-        if name in rows and rows[name]["overrides"] == extra:
+        if (name in rows and rows[name]["overrides"] == extra
+                and cpu_kind(rows[name].get("machine")) == cpu_kind(here)):
             continue
         slug = name.replace(" ", "-")
         row = train_arm(arm_config(arm, model, files, minutes, RUNS / "recipe" / slug, extra))
-        row.update(arm=arm, overrides=extra, tries=why, **validation_figures(row["path"], files, n))
+        row.update(arm=arm, overrides=extra, tries=why, machine=here,
+                   **validation_figures(row["path"], files, n))
         rows[name] = row
+        comparable = {k: r for k, r in rows.items()
+                      if cpu_kind(r.get("machine")) == cpu_kind(here)}
         record = {"model": model, "minutes": minutes, "samples": n, "rows": rows,
-                  "chosen": chosen_recipes(rows), "machine": machine(),
+                  "chosen": chosen_recipes(comparable), "chosen_on": cpu_kind(here),
+                  "machine": here,
                   "command": f"python -m benchmarks.finetune --part recipe --model {model} "
                              f"--minutes {minutes:g} --samples {n}"}
         RECIPE_RECORD.write_text(json.dumps(record, indent=2, default=str) + "\n")
@@ -256,14 +270,18 @@ def recipe_markdown(r: dict[str, Any]) -> str:
              f"molecules, {r['samples']:,} N(0, I) samples (seed 0) scored against its "
              f"{N_VALID} validation molecules, never the held-out ones. Learning rates are "
              f"cosine-decayed to a tenth. Command: `{r['command']}`.", "",
-             "| recipe | tries | steps | valid | in class | FCD to validation | novel vs series |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| recipe | tries | CPU | steps | valid | in class | FCD to validation "
+             "| novel vs series |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for name, row in r["rows"].items():
-        lines.append(f"| {name} | {row['tries']} | {row['steps']:,} | {row['valid']:.3f} | "
+        lines.append(f"| {name} | {row['tries']} | {cpu_kind(row.get('machine'))} | "
+                     f"{row['steps']:,} | {row['valid']:.3f} | "
                      f"{row['in_class']:.3f} | {row['FCD_valid']:.2f} | "
                      f"{row['novel_vs_series']:.3f} |")
     lines += ["", "Chosen (lowest FCD to validation among an arm's recipes with validity at "
-              f"least {GOAL_VALID}, or among all of its recipes where none reaches it): "
+              f"least {GOAL_VALID}, or among all of its recipes where none reaches it; only rows "
+              f"trained on {r.get('chosen_on', 'one kind of CPU')}, as the time budget makes "
+              "steps depend on the CPU): "
               + "; ".join(f"{arm}: {name}" for arm, name in r["chosen"].items()) + "."]
     return "\n".join(lines)
 
