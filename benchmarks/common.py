@@ -122,6 +122,14 @@ def same_machine(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(a[k] == b[k] for k in keys)
 
 
+def cpu_kind(info: dict[str, Any] | None) -> str:
+    """The kind of CPU a machine() record describes (its name and torch's CPU capability):
+    steps in a time budget, and so every figure of a budgeted run, compare only within one
+    kind."""
+    info = info or {}
+    return f"{info.get('cpu', '?')} {info.get('torch_cpu_capability', '?')}"
+
+
 def machines_markdown(records: Sequence[tuple[str, dict[str, Any] | None]],
                       heading: str = "##") -> str:
     """A Markdown description of the machines that named parts ran on: one section when all

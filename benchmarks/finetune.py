@@ -49,7 +49,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import RESULTS_DIR, LoadMonitor, load_text, machine, machine_markdown
+from benchmarks.common import (RESULTS_DIR, LoadMonitor, cpu_kind, load_text, machine,
+                               machine_markdown)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "finetune"
@@ -188,13 +189,6 @@ def chosen_recipes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
         if eligible:
             chosen[arm] = min(eligible, key=lambda n: eligible[n]["FCD_valid"])
     return chosen
-
-
-def cpu_kind(m: dict[str, Any] | None) -> str:
-    """The kind of CPU a row was trained on: steps in a time budget are comparable only
-    within one kind."""
-    m = m or {}
-    return f"{m.get('cpu', '?')} {m.get('torch_cpu_capability', '?')}"
 
 
 def part_recipe(model: str, minutes: float, n: int) -> dict[str, Any]:

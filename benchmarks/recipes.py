@@ -28,8 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import (RESULTS_DIR, LoadMonitor, load_text, machine, machines_markdown,
-                               write_results)
+from benchmarks.common import (RESULTS_DIR, LoadMonitor, cpu_kind, load_text, machine,
+                               machines_markdown, write_results)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "recipes"
@@ -228,10 +228,8 @@ def _records() -> list[dict]:
 
 
 def _cpu(r: dict) -> str:
-    """The kind of CPU a record was measured on (torch's CPU capability and the CPU's name):
-    steps in a time budget, and so every figure, are compared only within one kind."""
-    m = r.get("machine") or {}
-    return f"{m.get('cpu', '?')} {m.get('torch_cpu_capability', '?')}"
+    """The kind of CPU a record was measured on."""
+    return cpu_kind(r.get("machine"))
 
 
 def _pct(x: float | None) -> str:

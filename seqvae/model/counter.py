@@ -9,10 +9,11 @@ atom too small or too large (or, further off, a 3-membered ring or a macrocycle)
 model's mistakes are not filtered out as a SMILES model's invalid strings are, they are sampled.
 benchmarks/selfies_counter.py measures how often a model gets these indices right, teacher-
 forced on validation molecules, and what the counts below change. Counting atoms is what the
-index needs, and an RNN counts poorly, so the counts are given: the decoder's input at each step is the token's embedding plus an embedding of the number of atoms
-derived up to and including that token, plus one of the number of index symbols that follow
-it (0 to 3). Both are functions of the prefix alone, computed the same way while training
-(over the whole teacher-forced input) and while generating (one token at a time).
+index needs, and an RNN counts poorly, so the counts are given: the decoder's input at each
+step is the token's embedding plus an embedding of the number of atoms derived up to and
+including that token, plus one of the number of index symbols that follow it (0 to 3).
+Both are functions of the prefix alone, computed the same way while training (over the whole
+teacher-forced input) and while generating (one token at a time).
 """
 
 from __future__ import annotations
