@@ -10,14 +10,18 @@ seeds (mean +- std), every metric of seqvae.metrics, beside the published MOSES 
     python -m benchmarks.moses --part molsets --minutes 150    # molsets' VAE, its own code
     python -m benchmarks.moses --part table                    # rebuild moses.md
 
-A seqvae part reads runs/shipped/NAME (it must have finished its budget): the FCD/Test curve
+A seqvae part reads runs/shipped/NAME (it must have finished its budget) or, where that
+scratch folder is gone (a fresh clone), the exported model seqvae/pretrained/NAME with the run's
+record that benchmarks/shipped.py keeps in benchmarks/results/shipped/NAME: the FCD/Test curve
 over training time from the run's snapshots (each sampled CURVE_SAMPLES times, FCD of its valid
 samples to the MOSES test statistics; FCD is biased upwards at that sample size, so the curve
-shows the trend and the table the full-sample figure); the full evaluation per prior and seed,
-each kept in runs/shipped/NAME/moses_eval.json as it is done (a killed evaluation goes on
-where it stopped); training molecules/s from the run's log and the achieved GFLOP/s (FLOPs of a
-training step's forward and backward per token, counted by torch, times the run's tokens/s)
-against this machine's fp32 GEMM peak measured in the same invocation.
+shows the trend and the table the full-sample figure), kept in the record as curve.json
+(`--curve-only` computes just that, while the snapshots exist); the full evaluation per prior
+and seed, each kept in the record's moses_eval.json as it is done (a killed evaluation goes on
+where it stopped, in this sitting or a later one); training molecules/s from the run's log and
+the achieved GFLOP/s (FLOPs of a training step's forward and backward per token, counted by
+torch, times the run's tokens/s) against this machine's fp32 GEMM peak measured in the same
+invocation.
 
 molsets' part trains in this process (the clock stops while snapshots are taken); its KL
 weight follows its own KLAnnealer spread over the budget (see molsets_compare.MolsetsRun.train).
@@ -36,7 +40,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import (RESULTS_DIR, LoadMonitor, gemm_text, load_text, machine, machines_markdown,
+from benchmarks.common import (RESULTS_DIR, LoadMonitor, cpu_kind, gemm_text, load_text, machine, machines_markdown,
                                peak_rss_mib)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,38 +204,93 @@ def _run_folder(part: str) -> Path:
     return ROOT / SHIPPED_RUNS / SHIPPED[part][0]
 
 
+def _record_folder(part: str) -> Path:
+    from benchmarks.shipped import RECORDS, SHIPPED
+    return RECORDS / SHIPPED[part][0]
+
+
+def _run_file(part: str, name: str) -> Path:
+    """A file of a part's run: in runs/shipped/NAME, else in the record kept in results."""
+    for folder in (_run_folder(part), _record_folder(part)):
+        if (folder / name).is_file():
+            return folder / name
+    raise SystemExit(f"{part}: no {name} in {_run_folder(part)} or {_record_folder(part)}: run "
+                     f"`python -m benchmarks.shipped train {part}` until it has spent its budget")
+
+
+def _model(part: str, summary: dict[str, Any]):
+    """The trained model of a part: the run's checkpoint, else the exported model, which must
+    be the one the record describes (the same number of steps)."""
+    import seqvae
+    from benchmarks.shipped import SHIPPED
+    run = _run_folder(part)
+    if (run / "checkpoint").is_dir():
+        return seqvae.load(run)
+    name = SHIPPED[part][0]
+    model = seqvae.load(name)
+    steps = _shipped_steps(name)
+    if steps != summary["step"]:
+        raise SystemExit(f"seqvae/pretrained/{name} was trained {steps} steps but the record in "
+                         f"{_record_folder(part)} describes {summary['step']}: export the run "
+                         f"(`python -m benchmarks.shipped export {part}`) or train it again")
+    return model
+
+
+def _shipped_steps(name: str) -> int | None:
+    """Steps of the model shipped as seqvae/pretrained/NAME, from its config.json's notes."""
+    config = ROOT / "seqvae" / "pretrained" / name / "config.json"
+    if not config.is_file():
+        return None
+    sittings = json.loads(config.read_text()).get("notes", {}).get("sittings") or [{}]
+    return sittings[-1].get("steps_to")
+
+
+def curve_part(part: str) -> list[dict[str, Any]]:
+    """The FCD/Test curve of a part from its run's snapshots, kept in its record."""
+    summary = json.loads(_run_file(part, "summary.json").read_text())
+    model = _model(part, summary)
+    record = _record_folder(part)
+    record.mkdir(parents=True, exist_ok=True)
+    points = _snapshot_curve(model, _run_folder(part))
+    if points:
+        (record / "curve.json").write_text(json.dumps(
+            {"steps": summary["step"], "curve_samples": CURVE_SAMPLES, "points": points},
+            indent=2) + "\n")
+    elif (record / "curve.json").is_file():
+        points = json.loads((record / "curve.json").read_text())["points"]
+    return points
+
+
 def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str, Any]:
     """The record of a seqvae part: curve, every metric per prior and seed, throughput."""
-    import seqvae
     from benchmarks.common import gemm_peak
     from seqvae.priors import has_prior
 
-    run = _run_folder(part)
-    summary_file = run / "summary.json"
-    if not summary_file.is_file():
-        raise SystemExit(f"{run} has not finished training: run `python -m benchmarks.shipped "
-                         f"train {part}` until it has spent its budget")
-    summary = json.loads(summary_file.read_text())
-    sittings = json.loads((run / "sittings.json").read_text())
-    model = seqvae.load(run)
+    summary = json.loads(_run_file(part, "summary.json").read_text())
+    sittings = json.loads(_run_file(part, "sittings.json").read_text())
+    model = _model(part, summary)
+    record = _record_folder(part)
+    record.mkdir(parents=True, exist_ok=True)
     priors = ["standard"] + (["aggregate"] if has_prior(model.path) else [])
     result: dict[str, Any] = {
-        "part": part, "label": LABELS[part], "run": str(run.relative_to(ROOT)),
+        "part": part, "label": LABELS[part], "model": str(Path(model.path).resolve()
+                                                          .relative_to(ROOT)),
         "command": sittings["command"], "sittings": sittings["sittings"],
         "train_seconds": summary["elapsed_s"], "steps": summary["step"],
         "parameters": summary["parameters"], "precision": summary["precision"],
         "train_data": model.config.data.train, "valid_data": model.config.data.valid,
         "n_samples": n_samples, "seeds": list(seeds), "priors": priors,
         "curve_samples": CURVE_SAMPLES}
-    result.update(_throughput(model, run, summary["step"]))
+    result.update(_throughput(model, _run_file(part, "log.csv"), summary["step"]))
     result["train_molecules"] = summary["data"]["train"]["n_kept"]
     result["epochs"] = result["molecules_seen"] / result["train_molecules"]
     result["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
+    result["train_cpu"] = cpu_kind(sittings["sittings"][-1]["machine"])
     peak = gemm_peak()
     result["gemm_peak"] = peak
     result["gflops_share_of_peak"] = result["achieved_gflops"] / peak["fp32"]["gflops"]
-    result["curve"] = _snapshot_curve(model, run)
-    cache_file = run / "moses_eval.json"
+    result["curve"] = curve_part(part)
+    cache_file = record / "moses_eval.json"
     done = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     from seqvae.priors import model_digest
     digest = model_digest(model.path)  # the weights an evaluation kept in moses_eval.json was of
@@ -247,7 +306,7 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
                     sample_seconds = time.perf_counter() - start
                     start = time.perf_counter()
                     report = _score(list(table["SMILES"].fillna("")),
-                                    run / f"samples_{prior}_{seed}.csv")
+                                    ROOT / RUNS / f"{part}_samples_{prior}_{seed}.csv")
                     metrics_seconds = time.perf_counter() - start
                 if seed == seeds[0]:
                     _pictures(f"{part}_{prior}", report)
@@ -264,7 +323,7 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
     return result
 
 
-def _throughput(model, run: Path, steps: int) -> dict[str, Any]:
+def _throughput(model, log_file: Path, steps: int) -> dict[str, Any]:
     """Training molecules/s and tokens/s from the run's log (mean over its logged windows) and
     the FLOPs of one training step's forward and backward per token (torch's FlopCounterMode
     on a batch of validation molecules), whose product is the achieved GFLOP/s."""
@@ -273,7 +332,7 @@ def _throughput(model, run: Path, steps: int) -> dict[str, Any]:
 
     from seqvae.data import read_strings, resolve_data
 
-    log = pd.read_csv(run / "log.csv")
+    log = pd.read_csv(log_file)
     rates = log.dropna(subset=["molecules_per_s", "tokens_per_s"])
     strings = read_strings(resolve_data(VALID))[:model.config.train.batch_size]
     ids = model._to_tokens(strings)  # in the model's representation (SELFIES converted)
@@ -482,13 +541,33 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                 fcd = _mean_std([x["FCD/Test"] for x in ms])[0]
                 valid = _mean_std([x["valid"] for x in ms])[0]
                 ratio = fcd / lm_m["FCD/Test"]
+                vae_cpu, lm_cpu = _train_cpu(parts[p]), _train_cpu(lm)
+                kind = ("" if vae_cpu == lm_cpu else
+                        f"; not like for like: the VAE trained on {vae_cpu} "
+                        f"({parts[p]['steps']:,} steps), the LM on {lm_cpu} ({lm['steps']:,})")
                 lines.append(
                     f"- {_label(parts[p], prior)} against {lm['label']} at "
                     f"{lm['train_seconds'] / 60:.0f} min: FCD/Test {fcd:.4f} against "
                     f"{lm_m['FCD/Test']:.4f} ({ratio:.2f}x; within 10%: "
                     f"{'yes' if ratio <= 1.1 else 'no'}), validity {valid:.4f} against "
-                    f"{lm_m['valid']:.4f} ({100 * (valid - lm_m['valid']):+.1f} points).")
+                    f"{lm_m['valid']:.4f} ({100 * (valid - lm_m['valid']):+.1f} points){kind}.")
+    from benchmarks.shipped import SHIPPED
+    for p in (p for p in SEQVAE_PARTS if p in parts):
+        shipped = _shipped_steps(SHIPPED[p][0])
+        if shipped is not None and shipped != parts[p].get("steps"):
+            lines.append(f"- seqvae/pretrained/{SHIPPED[p][0]} now holds a model trained "
+                         f"{shipped:,} steps; the rows of {parts[p]['label']} are of the earlier "
+                         f"one ({parts[p]['steps']:,} steps) until `python -m benchmarks.moses "
+                         f"--part {p}` runs again.")
     return lines
+
+
+def _train_cpu(r: dict[str, Any]) -> str:
+    """The kind of CPU a seqvae part's model trained on (its last sitting's machine)."""
+    if r.get("train_cpu"):
+        return r["train_cpu"]
+    sittings = r.get("sittings") or [{}]
+    return cpu_kind(sittings[-1].get("machine") or r.get("machine"))
 
 
 def table() -> str:
@@ -642,7 +721,18 @@ def main() -> None:
     parser.add_argument("--train", default="moses:train", help="training data (a quick trial: "
                         "default:moses_train)")
     parser.add_argument("--samples", type=int, default=N_SAMPLES)
+    parser.add_argument("--curve-only", action="store_true",
+                        help="a seqvae part: only the FCD curve from the run's snapshots, kept "
+                        "in benchmarks/results/shipped/NAME/curve.json for a later evaluation")
     args = parser.parse_args()
+    if args.curve_only:
+        if args.part not in SEQVAE_PARTS:
+            parser.error("--curve-only is for a seqvae part: " + ", ".join(SEQVAE_PARTS))
+        points = curve_part(args.part)
+        if not points:
+            raise SystemExit(f"no snapshots in {_run_folder(args.part)}/snapshots")
+        print(f"{len(points)} curve point(s) kept in {_record_folder(args.part)}/curve.json")
+        return
     if args.part in SEQVAE_PARTS:
         result = evaluate_part(args.part, tuple(args.seeds), args.samples)
     elif args.part == "molsets":

@@ -13,6 +13,11 @@ counts only training, summed over the parts) and appends what each sitting did (
 keeps a snapshot of its weights every 10 training minutes for the FCD curve of
 benchmarks/moses.py. `export` writes the float16 checkpoint folder with the command in its
 config.json notes.
+
+runs/ is a scratch folder that a fresh clone lacks, so after each sitting the run's record
+(sittings.json, and once the budget is spent summary.json and log.csv) is also kept in
+benchmarks/results/shipped/NAME/, where benchmarks/moses.py finds it when it evaluates the
+exported model in another sitting.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import LoadMonitor, machine
+from benchmarks.common import RESULTS_DIR, LoadMonitor, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("runs") / "shipped"
+RECORDS = RESULTS_DIR / "shipped"  # each run's record, kept where a clone has it
+RECORD_FILES = ("sittings.json", "summary.json", "log.csv")
 SNAPSHOT_MINUTES = 10
 # (training data, validation data, the benchmark that evaluates the model) of the molecular
 # parts: MOSES' training split and its validation molecules (never its test split)
@@ -118,8 +125,19 @@ def train(part: str, minutes: float) -> None:
     sittings = json.loads(path.read_text())["sittings"] if path.is_file() else []
     path.write_text(json.dumps({"command": " ".join(cmd), "sittings": sittings + [sitting]},
                                indent=2) + "\n")
+    keep_record(out, name)
     if code:
         sys.exit(code)
+
+
+def keep_record(out: Path, name: str) -> Path:
+    """Copy a run's record files (those it has yet) to benchmarks/results/shipped/NAME."""
+    record = RECORDS / name
+    record.mkdir(parents=True, exist_ok=True)
+    for file in RECORD_FILES:
+        if (out / file).is_file():
+            shutil.copyfile(out / file, record / file)
+    return record
 
 
 def export(part: str) -> Path:
@@ -133,6 +151,7 @@ def export(part: str) -> Path:
     if not summary.is_file():
         sys.exit(f"{out} has not finished: run `python -m benchmarks.shipped train {part}` first")
     done = json.loads(summary.read_text())
+    keep_record(out, name)
     record = json.loads((out / "sittings.json").read_text())
     sittings = record["sittings"]
     notes = {"trained_by": (
