@@ -3,6 +3,7 @@ recipe, measured the same way; and the README's main job run exactly as written.
 
     python -m benchmarks.recipes --variant cosine --minutes 10   # one recipe (see VARIANTS)
     python -m benchmarks.recipes --part readme                   # the README's main job
+    python -m benchmarks.recipes --part readme --precision fp32  # it held to fp32 (bf16 CPU)
     python -m benchmarks.recipes --part table                    # recipes.md + recipes.png
 
 Each recipe is `seqvae train --max-minutes M` with the default config and the recipe's
@@ -38,8 +39,10 @@ N_RECON = 1000
 # the goals of issue 17 for the README's main job (10 minutes, fp32, 1,000 samples)
 GOALS = {"valid": 0.70, "unique": 0.95, "novelty": 0.90}
 
-# the README's main job, as run on a CPU that trains in fp32 and on one with bf16
-README_RECORDS = ("readme", "readme_bf16")
+# the README's main job: as run on a CPU that trains in fp32 (AVX2), on one with bf16 (where
+# precision = auto picks bf16), and on that one held to fp32 (--precision fp32): the last two
+# make the like-for-like bf16 / fp32 ratio
+README_RECORDS = ("readme", "readme_fp32_avx512", "readme_bf16")
 
 # name -> (what it changes, --set overrides on the default config)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -188,11 +191,24 @@ def readme_commands() -> list[str]:
     return [part.strip() for part in line.split("&&") if part.strip().startswith("seqvae ")]
 
 
-def run_readme() -> dict:
+def readme_name(precision: str, info: dict | None) -> str:
+    """The record name of a README job: by the precision it trained in and, for fp32, the
+    kind of CPU (an fp32 run on an AVX-512 CPU is a record of its own beside AVX2's)."""
+    if precision != "fp32":
+        return f"readme_{precision}"
+    capability = (info or {}).get("torch_cpu_capability", "")
+    return "readme" if capability in ("", "AVX2", "DEFAULT") else f"readme_fp32_{capability.lower()}"
+
+
+def run_readme(force_precision: str | None = None) -> dict:
     """The README's main job, exactly: its commands in a scratch folder, then its samples file
-    scored (validity, uniqueness, novelty) and the model's figures."""
+    scored (validity, uniqueness, novelty) and the model's figures. With a precision, the train
+    command gains `--set train.precision=P` (fp32 on a CPU where auto picks bf16)."""
     import pandas as pd
     commands = readme_commands()
+    if force_precision:
+        commands = [c + f" --set train.precision={force_precision}" if c.startswith("seqvae train")
+                    else c for c in commands]
     cwd = RUNS / "readme"
     if cwd.exists():
         shutil.rmtree(cwd)
@@ -209,7 +225,7 @@ def run_readme() -> dict:
     samples = pd.read_csv(cwd / out_arg.group(1)) if out_arg else None
     # precision = auto trains in bf16 where the CPU has it: a record of its own beside fp32's
     precision = json.loads((cwd / "runs" / "default" / "summary.json").read_text())["precision"]
-    name = "readme" if precision == "fp32" else f"readme_{precision}"
+    name = readme_name(precision, machine())
     return record(name, cwd / "runs" / "default", load, commands=commands,
                   command_seconds=timings,
                   readme_samples=(None if samples is None
@@ -307,6 +323,16 @@ def table() -> None:
             f"novelty {s['novelty']:.3f} (goals: valid {GOALS['valid']:.0%}, unique "
             f"{GOALS['unique']}, novelty {GOALS['novelty']}; "
             + (f"met: {', '.join(met)}" if met else "none met") + ").")
+    readmes = [by_name[n] for n in README_RECORDS if n in by_name]
+    for cpu in dict.fromkeys(_cpu(r) for r in readmes):  # bf16 against fp32 on one CPU kind
+        kinds = {r["precision"]: r for r in readmes if _cpu(r) == cpu}
+        if "fp32" in kinds and "bf16" in kinds:
+            a, b = kinds["bf16"], kinds["fp32"]
+            sentences.append(
+                f"On {cpu}, the same job in bf16 made {a['steps']:,} steps to fp32's "
+                f"{b['steps']:,} ({a['steps'] / b['steps']:.2f}x) and its samples file holds "
+                f"{_pct(a['readme_samples']['valid'])} valid against "
+                f"{_pct(b['readme_samples']['valid'])}.")
     lines += [" ".join(sentences), "", "![validity per recipe](recipes.png)", "",
               "## Machines", "",
               machines_markdown([(r["variant"], r.get("machine")) for r in records])]
@@ -342,11 +368,14 @@ def main() -> None:
                         help="recipe(s) to train and measure (repeat the flag)")
     parser.add_argument("--part", choices=["readme", "table"])
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--precision", choices=["fp32", "bf16"],
+                        help="--part readme: train in this precision instead of the README's "
+                        "auto (fp32 on a bf16 CPU gives the like-for-like bf16 / fp32 ratio)")
     args = parser.parse_args()
     for name in args.variant or []:
         run_variant(name, args.minutes)
     if args.part == "readme":
-        run_readme()
+        run_readme(args.precision)
     if args.part == "table" or args.variant or args.part == "readme":
         table()
 
