@@ -261,8 +261,15 @@ def curve_part(part: str) -> list[dict[str, Any]]:
     return points
 
 
-def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str, Any]:
-    """The record of a seqvae part: curve, every metric per prior and seed, throughput."""
+def sampler_name(prior: str, temperature: float) -> str:
+    """A sampler's key: its prior, and the decoding temperature where it is not 1."""
+    return prior if temperature == 1 else f"{prior}@{temperature:g}"
+
+
+def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
+                  temperatures: tuple[float, ...] = (1.0,)) -> dict[str, Any]:
+    """The record of a seqvae part: curve, every metric per sampler (each prior at each
+    decoding temperature) and seed, throughput."""
     from benchmarks.common import gemm_peak
     from seqvae.priors import has_prior
 
@@ -272,6 +279,7 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
     record = _record_folder(part)
     record.mkdir(parents=True, exist_ok=True)
     priors = ["standard"] + (["aggregate"] if has_prior(model.path) else [])
+    samplers = [(prior, t) for prior in priors for t in temperatures]
     result: dict[str, Any] = {
         "part": part, "label": LABELS[part], "model": str(Path(model.path).resolve()
                                                           .relative_to(ROOT)),
@@ -280,6 +288,7 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
         "parameters": summary["parameters"], "precision": summary["precision"],
         "train_data": model.config.data.train, "valid_data": model.config.data.valid,
         "n_samples": n_samples, "seeds": list(seeds), "priors": priors,
+        "samplers": [sampler_name(*s) for s in samplers],
         "curve_samples": CURVE_SAMPLES}
     result.update(_throughput(model, _run_file(part, "log.csv"), summary["step"]))
     result["train_molecules"] = summary["data"]["train"]["n_kept"]
@@ -295,26 +304,28 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int) -> dict[str
     from seqvae.priors import model_digest
     digest = model_digest(model.path)  # the weights an evaluation kept in moses_eval.json was of
     evaluations = []
-    for prior in priors:
+    for prior, temperature in samplers:
+        sampler = sampler_name(prior, temperature)
         for seed in seeds:
-            key = f"{prior}/{seed}/{n_samples}/{digest}"
+            key = f"{sampler}/{seed}/{n_samples}/{digest}"
             if key not in done:
                 with LoadMonitor(every=10.0) as load:
                     start = time.perf_counter()
                     table = model.sample(n_samples, seed=seed, prior=prior, batch_size=1000,
-                                         progress=True)
+                                         temperature=temperature, progress=True)
                     sample_seconds = time.perf_counter() - start
                     start = time.perf_counter()
                     report = _score(list(table["SMILES"].fillna("")),
-                                    ROOT / RUNS / f"{part}_samples_{prior}_{seed}.csv")
+                                    ROOT / RUNS / f"{part}_samples_{_file_tag(sampler)}_{seed}.csv")
                     metrics_seconds = time.perf_counter() - start
                 if seed == seeds[0]:
-                    _pictures(f"{part}_{prior}", report)
-                done[key] = {"prior": prior, "seed": seed, "metrics": report.metrics,
+                    _pictures(f"{part}_{_file_tag(sampler)}", report)
+                done[key] = {"prior": prior, "temperature": temperature, "sampler": sampler,
+                             "seed": seed, "metrics": report.metrics,
                              "sample_seconds": sample_seconds, "metrics_seconds": metrics_seconds,
                              "load_average": load.summary()}
                 cache_file.write_text(json.dumps(done, indent=2) + "\n")
-                print(f"  {prior} seed {seed}: valid {report.metrics['valid']:.4f}, FCD/Test "
+                print(f"  {sampler} seed {seed}: valid {report.metrics['valid']:.4f}, FCD/Test "
                       f"{report.metrics['FCD/Test']:.4f}", flush=True)
             evaluations.append(done[key])
     result["evaluations"] = evaluations
@@ -456,13 +467,24 @@ GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS,
          "selfies": {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}}
 
 
+def _file_tag(sampler: str) -> str:
+    """A sampler's key as part of a file name ("standard@0.9" -> "standard_t0.9")."""
+    return sampler.replace("@", "_t")
+
+
+def _samplers(r: dict[str, Any]) -> list[str]:
+    """The samplers a record evaluated (a record from before temperatures: its priors)."""
+    return r.get("samplers", r.get("priors", []))
+
+
 def _groups(r: dict[str, Any]) -> list[tuple[str | None, list[dict[str, float]]]]:
-    """(prior, metrics of each seed) of a record; a record from before the per-prior, per-seed
-    evaluation holds one sample of N(0, I) (or molsets' prior)."""
+    """(sampler, metrics of each seed) of a record; a record from before the per-prior,
+    per-seed evaluation holds one sample of N(0, I) (or molsets' prior)."""
     if "evaluations" not in r:
         return [(None, [r["metrics"]])]
-    return [(prior, [e["metrics"] for e in r["evaluations"] if e["prior"] == prior])
-            for prior in r["priors"]]
+    return [(sampler, [e["metrics"] for e in r["evaluations"]
+                       if e.get("sampler", e["prior"]) == sampler])
+            for sampler in _samplers(r)]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -477,11 +499,13 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
-def _label(r: dict[str, Any], prior: str | None) -> str:
-    """The row's model and the prior its samples came from; a language model (no latent)
-    draws no z, so its row names none."""
+def _label(r: dict[str, Any], sampler: str | None) -> str:
+    """The row's model, the prior its samples came from (a language model, with no latent,
+    draws no z, so its row names none) and the decoding temperature where it is not 1."""
+    prior, _, temperature = (sampler or "").partition("@")
     named = prior and r.get("part") not in LM_PARTS
-    return r["label"] + (f", {PRIOR_LABELS[prior]}" if named else "")
+    return (r["label"] + (f", {PRIOR_LABELS[prior]}" if named else "")
+            + (f", T = {temperature}" if temperature else ""))
 
 
 def _threads(r: dict[str, Any]) -> Any:
@@ -499,13 +523,11 @@ def _seeds_text(r: dict[str, Any]) -> str:
     return f"seed {_show(_seed(r))}"
 
 
-def _best(r: dict[str, Any]) -> tuple[str | None, dict[str, float]]:
-    """The prior of a record with the lower mean FCD/Test, and its mean metrics (for the LM,
-    which has one prior: the VAEs' priors are each reported, none picked by test figures)."""
-    means = [(prior, {k: _mean_std([m[k] for m in ms])[0] for k in ms[0]
-                      if isinstance(ms[0][k], (int, float))})
-             for prior, ms in _groups(r)]
-    return min(means, key=lambda pm: pm[1]["FCD/Test"])
+def _means(r: dict[str, Any]) -> dict[str | None, dict[str, float]]:
+    """Each sampler of a record and its metrics' means over the seeds."""
+    return {sampler: {k: _mean_std([m[k] for m in ms])[0] for k in ms[0]
+                      if isinstance(ms[0][k], (int, float))}
+            for sampler, ms in _groups(r)}
 
 
 def _goal_value(x: float, goal: float) -> str:
@@ -533,11 +555,17 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                          + "; ".join(verdicts) + ".")
     lm = parts.get("charrnn")
     if lm and "evaluations" in lm:
-        _, lm_m = _best(lm)
+        lm_means = _means(lm)
         for p in (p for p in SEQVAE_PARTS if p not in LM_PARTS):
             if p not in parts or "evaluations" not in parts[p]:
                 continue
             for prior, ms in _groups(parts[p]):
+                # the LM at the same decoding temperature (its only prior is N(0, I)'s key)
+                temperature = (prior or "").partition("@")[2]
+                lm_key = "standard" + (f"@{temperature}" if temperature else "")
+                if lm_key not in lm_means:
+                    continue
+                lm_m = lm_means[lm_key]
                 fcd = _mean_std([x["FCD/Test"] for x in ms])[0]
                 valid = _mean_std([x["valid"] for x in ms])[0]
                 ratio = fcd / lm_m["FCD/Test"]
@@ -546,7 +574,7 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                         f"; not like for like: the VAE trained on {vae_cpu} "
                         f"({parts[p]['steps']:,} steps), the LM on {lm_cpu} ({lm['steps']:,})")
                 lines.append(
-                    f"- {_label(parts[p], prior)} against {lm['label']} at "
+                    f"- {_label(parts[p], prior)} against {_label(lm, lm_key)} at "
                     f"{lm['train_seconds'] / 60:.0f} min: FCD/Test {fcd:.4f} against "
                     f"{lm_m['FCD/Test']:.4f} ({ratio:.2f}x; within 10%: "
                     f"{'yes' if ratio <= 1.1 else 'no'}), validity {valid:.4f} against "
@@ -598,7 +626,8 @@ def table() -> str:
             + ") measured by `seqvae.metrics` against the MOSES test and scaffold-test splits "
             "(molsets' own reference statistics). A VAE is sampled from each prior it has: "
             "N(0, I), and the aggregate posterior fitted to 20,000 training codes after "
-            "training (seqvae.priors). Published rows: molecularsets/moses README "
+            "training (seqvae.priors), decoded at temperature 1 unless a row names another "
+            "(chosen on validation molecules by benchmarks/samplers.py). Published rows: molecularsets/moses README "
             "(30,000 samples, mean of 3 seeds) via ../shared/ANCHORS.md, each trained as "
             "published (days on a GPU); shown for scale."
             + (f" ({'; '.join(derived)}.)" if derived else ""), ""]
@@ -682,8 +711,9 @@ def _run_lines(p: str, r: dict[str, Any]) -> list[str]:
         f"metrics {min(metric_s):.0f} to {max(metric_s):.0f} s. Training molecules read "
         f"{_show(_train_molecules(r))}; validation data {_valid_data(r)}.",
         f"  Load while training: {loads}.",
-        "  Pictures: " + ", ".join(f"moses_{p}_{prior}_samples.png, moses_{p}_{prior}_properties.png"
-                                    for prior in r["priors"]) + " (first seed)."]
+        "  Pictures: " + ", ".join(f"moses_{p}_{_file_tag(s)}_samples.png, "
+                                    f"moses_{p}_{_file_tag(s)}_properties.png"
+                                    for s in _samplers(r)) + " (first seed)."]
 
 
 def _curve_picture(parts: dict[str, Any]) -> None:
@@ -717,6 +747,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="molsets' training seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
                         help="sampling seeds of a seqvae part")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0],
+                        help="decoding temperatures of a seqvae part, each a row per prior "
+                        "(choose one on validation molecules with benchmarks.samplers)")
     parser.add_argument("--every", type=float, default=450, help="seconds between curve points")
     parser.add_argument("--train", default="moses:train", help="training data (a quick trial: "
                         "default:moses_train)")
@@ -734,7 +767,8 @@ def main() -> None:
         print(f"{len(points)} curve point(s) kept in {_record_folder(args.part)}/curve.json")
         return
     if args.part in SEQVAE_PARTS:
-        result = evaluate_part(args.part, tuple(args.seeds), args.samples)
+        result = evaluate_part(args.part, tuple(args.seeds), args.samples,
+                               tuple(args.temperatures))
     elif args.part == "molsets":
         result = train_part(args.part, args.minutes, args.seed, args.every, args.train, args.samples)
     if args.part != "table":
