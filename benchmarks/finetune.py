@@ -194,31 +194,45 @@ def chosen_recipes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
 def part_recipe(model: str, minutes: float, n: int) -> dict[str, Any]:
     """Each recipe of RECIPES trained and judged on the series' validation molecules; the record
     is rewritten after each. Recipes it holds for the same model, minutes and samples (and the
-    same overrides), trained on this kind of CPU, are not trained again; rows from another kind
-    stay in the record but neither count in the choice nor stand for this one's."""
+    same overrides), trained on this kind of CPU (and, for the fine-tuned arm, from the same
+    weights of the model: a retrained shipped model starts them again), are not trained again;
+    rows from another kind stay in the record but neither count in the choice nor stand for
+    this one's."""
     files = series()
     here = machine()
+    base = base_digest(model)
     record = (json.loads(RECIPE_RECORD.read_text()) if RECIPE_RECORD.is_file() else {})
     same = [record.get(k) for k in ("model", "minutes", "samples")] == [model, minutes, n]
     rows = record.get("rows", {}) if same else {}
     for name, (arm, extra, why) in RECIPES.items():
         if (name in rows and rows[name]["overrides"] == extra
-                and cpu_kind(rows[name].get("machine")) == cpu_kind(here)):
+                and cpu_kind(rows[name].get("machine")) == cpu_kind(here)
+                and (arm == "scratch" or rows[name].get("base_digest") == base)):
             continue
         slug = name.replace(" ", "-")
         row = train_arm(arm_config(arm, model, files, minutes, RUNS / "recipe" / slug, extra))
-        row.update(arm=arm, overrides=extra, tries=why, machine=here,
+        row.update(arm=arm, overrides=extra, tries=why, machine=here, base_digest=base,
                    **validation_figures(row["path"], files, n))
         rows[name] = row
         comparable = {k: r for k, r in rows.items()
-                      if cpu_kind(r.get("machine")) == cpu_kind(here)}
+                      if cpu_kind(r.get("machine")) == cpu_kind(here)
+                      and (r["arm"] == "scratch" or r.get("base_digest") == base)}
         record = {"model": model, "minutes": minutes, "samples": n, "rows": rows,
                   "chosen": chosen_recipes(comparable), "chosen_on": cpu_kind(here),
+                  "base_digest": base,
                   "machine": here,
                   "command": f"python -m benchmarks.finetune --part recipe --model {model} "
                              f"--minutes {minutes:g} --samples {n}"}
         RECIPE_RECORD.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record
+
+
+def base_digest(model: str) -> str:
+    """SHA-256 of the weights a fine-tuned arm starts from (a shipped name or a run folder)."""
+    from seqvae.pretrained import resolve
+    from seqvae.priors import model_digest
+    path = resolve(model)
+    return model_digest(path / "checkpoint" if (path / "checkpoint").is_dir() else path)
 
 
 def recipes_for(model: str, minutes: float) -> dict[str, str]:
@@ -268,14 +282,17 @@ def recipe_markdown(r: dict[str, Any]) -> str:
              "| novel vs series |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for name, row in r["rows"].items():
-        lines.append(f"| {name} | {row['tries']} | {cpu_kind(row.get('machine'))} | "
+        earlier = (row["arm"] != "scratch" and r.get("base_digest")
+                   and row.get("base_digest") != r["base_digest"])
+        lines.append(f"| {name}{' (from earlier weights)' if earlier else ''} | {row['tries']} "
+                     f"| {cpu_kind(row.get('machine'))} | "
                      f"{row['steps']:,} | {row['valid']:.3f} | "
                      f"{row['in_class']:.3f} | {row['FCD_valid']:.2f} | "
                      f"{row['novel_vs_series']:.3f} |")
     lines += ["", "Chosen (lowest FCD to validation among an arm's recipes with validity at "
               f"least {GOAL_VALID}, or among all of its recipes where none reaches it; only rows "
               f"trained on {r.get('chosen_on', 'one kind of CPU')}, as the time budget makes "
-              "steps depend on the CPU): "
+              "steps depend on the CPU, and fine-tuned from the model's present weights): "
               + "; ".join(f"{arm}: {name}" for arm, name in r["chosen"].items()) + "."]
     return "\n".join(lines)
 
