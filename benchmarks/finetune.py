@@ -241,8 +241,9 @@ def recipes_for(model: str, minutes: float) -> dict[str, str]:
     if not RECIPE_RECORD.is_file():
         return {}
     record = json.loads(RECIPE_RECORD.read_text())
-    if (record["model"], record["minutes"]) != (model, minutes):
-        return {}
+    if ((record["model"], record["minutes"]) != (model, minutes)
+            or record.get("base_digest") != base_digest(model)):
+        return {}  # measured for other weights (or none recorded): each arm's default
     return {arm: name for arm, name in record["chosen"].items()
             if RECIPES.get(name, (None, None))[1] == record["rows"][name]["overrides"]}
 
