@@ -245,10 +245,9 @@ def _shipped_steps(name: str) -> int | None:
     return sittings[-1].get("steps_to")
 
 
-def curve_part(part: str) -> list[dict[str, Any]]:
-    """The FCD/Test curve of a part from its run's snapshots, kept in its record."""
-    summary = json.loads(_run_file(part, "summary.json").read_text())
-    model = _model(part, summary)
+def curve_part(part: str, model, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The FCD/Test curve of a part's model from its run's snapshots, kept in its record (the
+    curve kept there already where the snapshots are gone)."""
     record = _record_folder(part)
     record.mkdir(parents=True, exist_ok=True)
     points = _snapshot_curve(model, _run_folder(part))
@@ -294,11 +293,10 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
     result["train_molecules"] = summary["data"]["train"]["n_kept"]
     result["epochs"] = result["molecules_seen"] / result["train_molecules"]
     result["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
-    result["train_cpu"] = cpu_kind(sittings["sittings"][-1]["machine"])
     peak = gemm_peak()
     result["gemm_peak"] = peak
     result["gflops_share_of_peak"] = result["achieved_gflops"] / peak["fp32"]["gflops"]
-    result["curve"] = curve_part(part)
+    result["curve"] = curve_part(part, model, summary)
     cache_file = record / "moses_eval.json"
     done = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     from seqvae.priors import model_digest
@@ -592,8 +590,6 @@ def _findings(parts: dict[str, Any]) -> list[str]:
 
 def _train_cpu(r: dict[str, Any]) -> str:
     """The kind of CPU a seqvae part's model trained on (its last sitting's machine)."""
-    if r.get("train_cpu"):
-        return r["train_cpu"]
     sittings = r.get("sittings") or [{}]
     return cpu_kind(sittings[-1].get("machine") or r.get("machine"))
 
@@ -761,7 +757,8 @@ def main() -> None:
     if args.curve_only:
         if args.part not in SEQVAE_PARTS:
             parser.error("--curve-only is for a seqvae part: " + ", ".join(SEQVAE_PARTS))
-        points = curve_part(args.part)
+        summary = json.loads(_run_file(args.part, "summary.json").read_text())
+        points = curve_part(args.part, _model(args.part, summary), summary)
         if not points:
             raise SystemExit(f"no snapshots in {_run_folder(args.part)}/snapshots")
         print(f"{len(points)} curve point(s) kept in {_record_folder(args.part)}/curve.json")
