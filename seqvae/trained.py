@@ -38,13 +38,19 @@ def _integer(name: str, value: Any, minimum: int) -> int:
 
 
 def check_sampling(temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0,
-                   greedy: bool = False) -> None:
+                   greedy: bool = False, index_temperature: Any = None) -> None:
     """Refuse decoding settings that cannot work, saying which and why: a temperature that is
-    not a positive finite number (unless greedy), top_k below 0, top_p outside (0, 1]."""
+    not a positive finite number (unless greedy), an index temperature that is not a finite
+    number >= 0, top_k below 0, top_p outside (0, 1]."""
     if not greedy and not (isinstance(temperature, numbers.Real) and math.isfinite(temperature)
                            and temperature > 0):
         raise DataError(f"temperature must be a positive finite number (or use greedy "
                         f"decoding), got {temperature!r}")
+    if index_temperature is not None and not (
+            isinstance(index_temperature, numbers.Real) and not isinstance(index_temperature, bool)
+            and math.isfinite(index_temperature) and index_temperature >= 0):
+        raise DataError(f"index_temperature must be a finite number >= 0 (0: the most likely "
+                        f"index symbol; None: the temperature), got {index_temperature!r}")
     _integer("top_k (0: no limit)", top_k, 0)
     if not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):  # NaN fails both
         raise DataError(f"top_p must be in (0, 1] (1: no limit), got {top_p!r}")
@@ -360,6 +366,8 @@ class TrainedModel:
                     **sampling) -> tuple[list[str], np.ndarray]:
         batch_size = _integer("batch_size", batch_size, 1)
         check_sampling(**sampling)
+        if sampling.get("index_temperature") is not None:
+            sampling["announces"] = self._announces()
         strings, nll = [], []
         for start in range(0, len(z), batch_size):
             rows = slice(start, start + batch_size)
@@ -371,13 +379,26 @@ class TrainedModel:
             nll.append(out.nll.cpu().numpy())
         return strings, np.concatenate(nll) if nll else np.zeros(0)
 
+    def _announces(self) -> torch.Tensor:
+        """Per token id, the number of index symbols it is followed by (a SELFIES ring or
+        branch symbol's digit, else 0); refused for a model that writes no SELFIES."""
+        if self.tokenizer.kind != "selfies":
+            raise DataError(f"index_temperature applies to the ring and branch index symbols "
+                            f"of a SELFIES model; this model writes {self.tokenizer.kind}: use "
+                            f"temperature")
+        from .model.counter import selfies_roles
+        roles = torch.tensor(selfies_roles(list(self.tokenizer.vocab)), dtype=torch.long)
+        return (-roles).clamp(min=0)
+
     def decode(self, z: torch.Tensor | np.ndarray, greedy: bool = True, temperature: float = 1.0,
                top_k: int = 0, top_p: float = 1.0, batch_size: int = 1000,
                seed: int | None = None,
-               condition: dict[str, Any] | torch.Tensor | None = None) -> list[str]:
+               condition: dict[str, Any] | torch.Tensor | None = None,
+               index_temperature: float | None = None) -> list[str]:
         """Strings decoded from latent codes z (N, D); greedy by default. A conditional model
         decodes under ``condition``: {name: value or N values} (others at the training mean),
-        or a tensor (N, C) in property units; None: the training mean."""
+        or a tensor (N, C) in property units; None: the training mean. index_temperature: see
+        sample."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
@@ -389,7 +410,7 @@ class TrainedModel:
             condition = self.condition(len(z), condition)
         strings, _ = self._decode_raw(z, batch_size, self._generator(seed), condition,
                                       greedy=greedy, temperature=temperature, top_k=top_k,
-                                      top_p=top_p)
+                                      top_p=top_p, index_temperature=index_temperature)
         return strings
 
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -397,7 +418,8 @@ class TrainedModel:
                seed: int | None = None, max_tries: int = 10, progress: bool = False,
                novelty: bool = False, prior: str = "standard", triage: bool = False,
                reference: Sequence[str] | str | Path | None = None,
-               condition: dict[str, float] | None = None) -> pd.DataFrame:
+               condition: dict[str, float] | None = None,
+               index_temperature: float | None = None) -> pd.DataFrame:
         """Decode n codes drawn from the prior: "standard", the model's own (N(0, I); for a
         hierarchical model z1 ~ N(0, I), z2 ~ p(z2 | z1)), or "aggregate", the
         distribution of the training codes fitted after training (``fit_prior``; stored in the
@@ -412,11 +434,19 @@ class TrainedModel:
         True where no training sentence is the same). triage=True (molecules) adds score's
         triage columns: novel and nn_similarity against the training file (or ``reference``),
         QED, SA, MW, logP, filters, alert (seqvae.scoring).
+
+        index_temperature (SELFIES models): the temperature of the index symbols that follow a
+        ring or branch symbol ([Ring1][=Branch1] closes a ring to the 6th atom back), 0 for
+        the most likely one; None: ``temperature``, as every other token. An index one off
+        still decodes to a valid molecule, with a ring one atom too small or too large, so a
+        SELFIES model's sampling errors there are kept, not filtered out as invalid.
         """
         n = _integer("n", n, 0)
         max_tries = _integer("max_tries", max_tries, 1)
         batch_size = _integer("batch_size", batch_size, 1)
-        check_sampling(temperature, top_k, top_p, greedy)
+        check_sampling(temperature, top_k, top_p, greedy, index_temperature)
+        if index_temperature is not None:
+            self._announces()  # refused before anything is drawn on a model without SELFIES
         draw = self._prior_sampler(prior)
         bad = [k for k, v in (condition or {}).items()
                if isinstance(v, bool) or not isinstance(v, (int, float, str))]
@@ -426,7 +456,8 @@ class TrainedModel:
         self.condition(1, condition)  # checked (and warned about) once
         from tqdm.auto import tqdm
         generator = self._generator(seed)
-        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy)
+        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
+                        index_temperature=index_temperature)
         key = self.domain.column
         tables, kept, drawn = [], 0, 0
         bar = tqdm(total=n, desc="sampling", unit=self.domain.unit, disable=not progress)

@@ -573,10 +573,17 @@ class SequenceVAE(nn.Module):
     def generate(self, z: torch.Tensor, max_length: int | None = None, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
                  generator: torch.Generator | None = None,
-                 condition: torch.Tensor | None = None) -> Generated:
+                 condition: torch.Tensor | None = None,
+                 index_temperature: float | None = None,
+                 announces: torch.Tensor | None = None) -> Generated:
         """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens; a
         conditional model under ``condition`` (B, C) in property units (None: the training
         mean).
+
+        SELFIES index symbols: with ``announces`` (V,), the number of index symbols each token
+        id is followed by (the ring and branch symbols' digit, else 0: seqvae.model.counter),
+        a token due as an index is drawn at ``index_temperature`` instead (0: the most likely),
+        every other token at ``temperature``.
 
         A sequence that has produced EOS leaves the batch: later steps decode only the
         sequences still running, so the work follows the lengths of the samples, not the
@@ -599,6 +606,11 @@ class SequenceVAE(nn.Module):
                   else self.counter.advance(self.counter.start(batch, device), token[:, 0]))
         never = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
         never[[cfg.pad_id, cfg.bos_id]] = True  # not outputs: padding and the start marker
+        indexed = (index_temperature is not None and announces is not None and not greedy
+                   and index_temperature != temperature)
+        if indexed:
+            announces = announces.to(device)
+            due = torch.zeros(batch, dtype=torch.long, device=device)  # index symbols still due
         steps = 0
         for t in range(max_length):
             emb = self.embedding(token)  # (R, 1, E)
@@ -614,6 +626,13 @@ class SequenceVAE(nn.Module):
                 # within float32's range: a temperature that rounds to inf would turn the
                 # masked -inf logits into NaN (above 1e30 every token is equally likely anyway)
                 probs = filtered_probs(logits / min(max(temperature, 1e-6), 1e30), top_k, top_p)
+                if indexed and bool((due > 0).any()):
+                    at = due > 0
+                    index_probs = (F.one_hot(logits[at].argmax(-1), cfg.vocab_size).float()
+                                   if index_temperature == 0 else
+                                   filtered_probs(logits[at] / min(index_temperature, 1e30),
+                                                  top_k, top_p))
+                    probs = probs.masked_scatter(at.unsqueeze(1).expand_as(probs), index_probs)
                 chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             nll[running] += -log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1)
             tokens[running, t] = chosen
@@ -626,10 +645,14 @@ class SequenceVAE(nn.Module):
                     break
                 running, chosen, z = running[keep], chosen[keep], z[keep]
                 state = self.decoder.select(state, keep)
+                if indexed:
+                    due = due[keep]
                 if counts is not None:
                     counts = self.counter.select(counts, keep)
             if counts is not None:
                 counts = self.counter.advance(counts, chosen)
+            if indexed:  # an index symbol announces nothing; any other token its own indices
+                due = torch.where(due > 0, due - 1, announces[chosen])
             token = chosen.unsqueeze(1)
         return Generated(tokens=tokens[:, :steps], nll=nll, finished=finished)
 
