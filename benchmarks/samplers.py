@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import LoadMonitor, load_text, machine, machine_markdown, write_results
+from benchmarks.selfies_counter import ring_fractions
 
 VALID = "default:moses_valid"
 N_VALID_CODES = 5000
@@ -32,17 +33,24 @@ COLUMNS = ["valid", "unique@10000", "FCD/Valid", "FCD/Test", "SNN/Test", "Frag/T
            "Novelty"]
 
 
-def samplers(components: list[int], temperatures: list[float]) -> list[dict[str, Any]]:
+def samplers(components: list[int], temperatures: list[float],
+             index_temperatures: list[float] = ()) -> list[dict[str, Any]]:
     """The samplers measured: each prior at each temperature, and greedy decoding; the
-    mixtures of more than one component at temperature 1 only."""
+    mixtures of more than one component at temperature 1 only; N(0, I) at each temperature
+    with each index temperature (SELFIES models: the ring and branch index symbols decoded at
+    their own temperature)."""
     rows = []
     for prior in ["standard"] + [f"aggregate-{k}" for k in components]:
         k = int(prior.split("-")[1]) if "-" in prior else None
         temps = temperatures if k in (None, 1) else [1.0]
-        rows += [{"prior": prior, "components": k, "temperature": t, "greedy": False}
-                 for t in temps]
+        rows += [{"prior": prior, "components": k, "temperature": t, "greedy": False,
+                  "index_temperature": None} for t in temps]
+        if k is None:
+            rows += [{"prior": prior, "components": k, "temperature": t, "greedy": False,
+                      "index_temperature": it} for t in temps for it in index_temperatures]
         if k in (None, 1):
-            rows.append({"prior": prior, "components": k, "temperature": 1.0, "greedy": True})
+            rows.append({"prior": prior, "components": k, "temperature": 1.0, "greedy": True,
+                         "index_temperature": None})
     return rows
 
 
@@ -50,11 +58,13 @@ def label(row: dict[str, Any]) -> str:
     prior = ("N(0, I)" if row["components"] is None else
              "aggregate, full-covariance Gaussian" if row["components"] == 1 else
              f"aggregate, mixture of {row['components']}")
-    return prior + (", greedy" if row["greedy"] else f", T = {row['temperature']:g}")
+    index = row.get("index_temperature")
+    return prior + (", greedy" if row["greedy"] else f", T = {row['temperature']:g}") + (
+        "" if index is None else f", index symbols at T = {index:g}")
 
 
 def run(model_path: str, n: int, n_codes: int, components: list[int],
-        temperatures: list[float]) -> dict[str, Any]:
+        temperatures: list[float], index_temperatures: list[float] = ()) -> dict[str, Any]:
     import seqvae
     from seqvae.data import read_strings, resolve_data
     from seqvae.metrics import evaluate_molecules, load_reference
@@ -78,28 +88,33 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
         mixtures[k] = model.fit_prior_to(codes, components=k, seed=0, save=False)
         held_out[f"aggregate, {k} component(s)"] = float(mixtures[k].log_prob(valid_codes).mean())
     results = []
-    for row in samplers(components, temperatures):
+    for row in samplers(components, temperatures, index_temperatures):
         if row["components"] is not None:
             model._aggregate = mixtures[row["components"]]
         with LoadMonitor(every=10.0) as load:
             start = time.perf_counter()
             table = model.sample(n, seed=0, temperature=row["temperature"], greedy=row["greedy"],
                                  prior="standard" if row["components"] is None else "aggregate",
-                                 batch_size=1000)
+                                 batch_size=1000, index_temperature=row["index_temperature"])
             seconds = time.perf_counter() - start
-            report = evaluate_molecules(list(table["SMILES"].fillna("")), reference,
-                                        progress=False)
+            smiles = list(table["SMILES"].fillna(""))
+            report = evaluate_molecules(smiles, reference, progress=False)
         metrics = {c: report.metrics[c] for c in [*COLUMNS, "n_samples"]}
+        metrics["rings > 8"] = ring_fractions(smiles)["rings_over_8"]
         results.append({**row, "label": label(row), "metrics": metrics,
                         "sample_seconds": seconds, "load_average": load.summary()})
         print(f"{label(row)}: " + ", ".join(f"{c} {metrics[c]:.4f}" for c in COLUMNS), flush=True)
     return {"model": model_path, "training_data": source, "n": n, "codes": n_codes,
             "components": components, "temperatures": temperatures,
+            "index_temperatures": list(index_temperatures),
+            "valid_rings_over_8": ring_fractions(valid)["rings_over_8"],
             "held_out_log_density": held_out, "encode_seconds": fit_seconds,
             "results": results, "machine": machine(),
             "command": (f"python -m benchmarks.samplers --model {model_path} --n {n} --codes "
                         f"{n_codes} --components {' '.join(map(str, components))} "
-                        f"--temperatures {' '.join(f'{t:g}' for t in temperatures)}")}
+                        f"--temperatures {' '.join(f'{t:g}' for t in temperatures)}"
+                        + (f" --index-temperatures {' '.join(f'{t:g}' for t in index_temperatures)}"
+                           if index_temperatures else ""))}
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -115,11 +130,17 @@ def markdown(r: dict[str, Any]) -> str:
              "test split and, as FCD/Valid, against MOSES' validation molecules (the split a "
              f"sampler is chosen on). Aggregate priors fitted to z ~ q(z|x) of {r['codes']:,} training "
              f"molecules ({r['training_data']}). Command: `{r['command']}`.", "",
-             "| sampler | " + " | ".join(COLUMNS) + " | seconds to sample |",
-             "|---" * (len(COLUMNS) + 2) + "|"]
+             "| sampler | " + " | ".join(COLUMNS) + " | rings > 8 | seconds to sample |",
+             "|---" * (len(COLUMNS) + 3) + "|"]
     for x in results:
+        rings = x["metrics"].get("rings > 8")
         lines.append(f"| {x['label']} | " + " | ".join(f"{x['metrics'][c]:.4f}" for c in COLUMNS)
-                     + f" | {x['sample_seconds']:.0f} |")
+                     + f" | {'' if rings is None else f'{rings:.3f}'} | "
+                       f"{x['sample_seconds']:.0f} |")
+    if "valid_rings_over_8" in r:
+        lines += ["", f"rings > 8: the share of the valid samples holding a ring of more than 8 "
+                      f"atoms; of the first {N_VALID_CODES:,} MOSES validation molecules: "
+                      f"{r['valid_rings_over_8']:.3f}."]
     lines += ["", "Mean log-density of the codes of 5,000 MOSES validation molecules under each "
               "prior (higher fits the encoder's codes better; the held-out way to choose the "
               "number of components):", "",
@@ -147,8 +168,12 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=20_000)
     parser.add_argument("--components", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8])
+    parser.add_argument("--index-temperatures", type=float, nargs="+", default=[],
+                        help="SELFIES models: N(0, I) also with the ring and branch index "
+                             "symbols at each of these temperatures (0: the most likely)")
     args = parser.parse_args()
-    result = run(args.model, args.n, args.codes, args.components, args.temperatures)
+    result = run(args.model, args.n, args.codes, args.components, args.temperatures,
+                 args.index_temperatures)
     name = "samplers_" + Path(args.model).name
     write_results(name, result, markdown(result))
     print(markdown(result))
