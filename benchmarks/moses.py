@@ -236,6 +236,25 @@ def _model(part: str, summary: dict[str, Any]):
     return model
 
 
+# what evaluate_part reads from a run's record: kept in each moses_PART.json, so the model
+# shipped now can be evaluated again (other samplers, more seeds) once its run is gone
+TRAINING_FIELDS = ("command", "sittings", "train_seconds", "steps", "parameters", "precision",
+                   "molecules_per_s", "tokens_per_s", "flops_per_token", "achieved_gflops",
+                   "molecules_seen", "train_molecules", "epochs", "torch_threads", "curve")
+
+
+def _earlier_evaluation(part: str) -> dict[str, Any] | None:
+    """benchmarks/results/moses_PART.json where it is of the model shipped now (the same
+    number of training steps as seqvae/pretrained/NAME's notes), else None."""
+    from benchmarks.shipped import SHIPPED
+    path = RESULTS_DIR / f"moses_{part}.json"
+    if not path.is_file():
+        return None
+    earlier = json.loads(path.read_text())
+    steps = _shipped_steps(SHIPPED[part][0])
+    return earlier if steps is not None and earlier.get("steps") == steps else None
+
+
 def _shipped_steps(name: str) -> int | None:
     """Steps of the model shipped as seqvae/pretrained/NAME, from its config.json's notes."""
     config = ROOT / "seqvae" / "pretrained" / name / "config.json"
@@ -260,57 +279,93 @@ def curve_part(part: str, model, summary: dict[str, Any]) -> list[dict[str, Any]
     return points
 
 
-def sampler_name(prior: str, temperature: float) -> str:
-    """A sampler's key: its prior, and the decoding temperature where it is not 1."""
-    return prior if temperature == 1 else f"{prior}@{temperature:g}"
+def sampler_name(prior: str, temperature: float, index_temperature: float | None = None) -> str:
+    """A sampler's key: its prior, the decoding temperature where it is not 1, and the SELFIES
+    index symbols' own temperature where one is set ("standard@0.9+index@0")."""
+    return ((prior if temperature == 1 else f"{prior}@{temperature:g}")
+            + ("" if index_temperature is None else f"+index@{index_temperature:g}"))
 
 
 def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
-                  temperatures: tuple[float, ...] = (1.0,)) -> dict[str, Any]:
+                  temperatures: tuple[float, ...] = (1.0,),
+                  index_temperatures: tuple[float, ...] = ()) -> dict[str, Any]:
     """The record of a seqvae part: curve, every metric per sampler (each prior at each
-    decoding temperature) and seed, throughput."""
+    decoding temperature, and for a SELFIES model at each index temperature too) and seed,
+    throughput."""
     from benchmarks.common import gemm_peak
     from seqvae.priors import has_prior
 
-    summary = json.loads(_run_file(part, "summary.json").read_text())
-    sittings = json.loads(_run_file(part, "sittings.json").read_text())
-    model = _model(part, summary)
+    earlier = None
+    try:
+        summary = json.loads(_run_file(part, "summary.json").read_text())
+        sittings = json.loads(_run_file(part, "sittings.json").read_text())
+    except SystemExit:
+        earlier = _earlier_evaluation(part)
+        if earlier is None:
+            raise
+    if earlier is None:
+        model = _model(part, summary)
+        training: dict[str, Any] = {
+            "command": sittings["command"], "sittings": sittings["sittings"],
+            "train_seconds": summary["elapsed_s"], "steps": summary["step"],
+            "parameters": summary["parameters"], "precision": summary["precision"]}
+        training.update(_throughput(model, _run_file(part, "log.csv"), summary["step"]))
+        training["train_molecules"] = summary["data"]["train"]["n_kept"]
+        training["epochs"] = training["molecules_seen"] / training["train_molecules"]
+        training["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
+    else:  # the run and its record are gone: the training facts read when it was there
+        import seqvae
+        from benchmarks.shipped import SHIPPED
+        model = seqvae.load(SHIPPED[part][0])
+        training = {k: earlier[k] for k in TRAINING_FIELDS if k in earlier}
+        training["training_facts_from"] = (f"benchmarks/results/moses_{part}.json, evaluated "
+                                           f"{earlier['machine'].get('date', 'earlier')}")
+    if index_temperatures and model.tokenizer.kind != "selfies":
+        raise SystemExit(f"--index-temperatures is for a SELFIES model's ring and branch index "
+                         f"symbols; {part} writes {model.tokenizer.kind}")
     record = _record_folder(part)
     record.mkdir(parents=True, exist_ok=True)
     priors = ["standard"] + (["aggregate"] if has_prior(model.path) else [])
-    samplers = [(prior, t) for prior in priors for t in temperatures]
+    samplers = [(prior, t, it) for prior in priors for t in temperatures
+                for it in (None, *index_temperatures)]
     result: dict[str, Any] = {
         "part": part, "label": LABELS[part], "model": str(Path(model.path).resolve()
                                                           .relative_to(ROOT)),
-        "command": sittings["command"], "sittings": sittings["sittings"],
-        "train_seconds": summary["elapsed_s"], "steps": summary["step"],
-        "parameters": summary["parameters"], "precision": summary["precision"],
+        **training,
         "train_data": model.config.data.train, "valid_data": model.config.data.valid,
         "n_samples": n_samples, "seeds": list(seeds), "priors": priors,
         "samplers": [sampler_name(*s) for s in samplers],
-        "curve_samples": CURVE_SAMPLES}
-    result.update(_throughput(model, _run_file(part, "log.csv"), summary["step"]))
-    result["train_molecules"] = summary["data"]["train"]["n_kept"]
-    result["epochs"] = result["molecules_seen"] / result["train_molecules"]
-    result["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
-    peak = gemm_peak()
-    result["gemm_peak"] = peak
-    result["gflops_share_of_peak"] = result["achieved_gflops"] / peak["fp32"]["gflops"]
-    result["curve"] = curve_part(part, model, summary)
+        "curve_samples": earlier.get("curve_samples", CURVE_SAMPLES) if earlier else CURVE_SAMPLES}
+    if earlier is None:
+        peak = gemm_peak()
+        result["gemm_peak"] = peak
+        result["gflops_share_of_peak"] = result["achieved_gflops"] / peak["fp32"]["gflops"]
+        result["curve"] = curve_part(part, model, summary)
+    else:  # the share of the peak of the machine the run trained on, measured then
+        result["gemm_peak"] = earlier["gemm_peak"]
+        result["gflops_share_of_peak"] = earlier["gflops_share_of_peak"]
     cache_file = record / "moses_eval.json"
     done = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     from seqvae.priors import model_digest
     digest = model_digest(model.path)  # the weights an evaluation kept in moses_eval.json was of
-    evaluations = []
-    for prior, temperature in samplers:
-        sampler = sampler_name(prior, temperature)
+    if earlier is not None and earlier.get("n_samples") == n_samples:
+        for ev in earlier.get("evaluations", []):  # of these weights (the same steps)
+            t = ev.get("temperature", 1.0)
+            sampler = sampler_name(ev["prior"], t)
+            done.setdefault(f"{sampler}/{ev['seed']}/{n_samples}/{digest}",
+                            {**ev, "temperature": t, "sampler": sampler,
+                             "machine": earlier["machine"]})
+    evaluations, made = [], 0
+    for prior, temperature, index_temperature in samplers:
+        sampler = sampler_name(prior, temperature, index_temperature)
         for seed in seeds:
             key = f"{sampler}/{seed}/{n_samples}/{digest}"
             if key not in done:
                 with LoadMonitor(every=10.0) as load:
                     start = time.perf_counter()
                     table = model.sample(n_samples, seed=seed, prior=prior, batch_size=1000,
-                                         temperature=temperature, progress=True)
+                                         temperature=temperature, progress=True,
+                                         index_temperature=index_temperature)
                     sample_seconds = time.perf_counter() - start
                     start = time.perf_counter()
                     report = _score(list(table["SMILES"].fillna("")),
@@ -318,17 +373,20 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
                     metrics_seconds = time.perf_counter() - start
                 if seed == seeds[0]:
                     _pictures(f"{part}_{_file_tag(sampler)}", report)
-                done[key] = {"prior": prior, "temperature": temperature, "sampler": sampler,
+                done[key] = {"prior": prior, "temperature": temperature,
+                             "index_temperature": index_temperature, "sampler": sampler,
                              "seed": seed, "metrics": report.metrics,
                              "sample_seconds": sample_seconds, "metrics_seconds": metrics_seconds,
                              "load_average": load.summary()}
                 cache_file.write_text(json.dumps(done, indent=2) + "\n")
+                made += 1
                 print(f"  {sampler} seed {seed}: valid {report.metrics['valid']:.4f}, FCD/Test "
                       f"{report.metrics['FCD/Test']:.4f}", flush=True)
             evaluations.append(done[key])
     result["evaluations"] = evaluations
     result["peak_rss_mib"] = peak_rss_mib()
-    result["machine"] = machine()
+    # the machine of the evaluations: this one, unless every one was made before
+    result["machine"] = machine() if made or earlier is None else earlier["machine"]
     return result
 
 
@@ -466,8 +524,9 @@ GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS,
 
 
 def _file_tag(sampler: str) -> str:
-    """A sampler's key as part of a file name ("standard@0.9" -> "standard_t0.9")."""
-    return sampler.replace("@", "_t")
+    """A sampler's key as part of a file name ("standard@0.9" -> "standard_t0.9",
+    "standard+index@0" -> "standard_i0")."""
+    return sampler.replace("+index@", "_i").replace("@", "_t")
 
 
 def _samplers(r: dict[str, Any]) -> list[str]:
@@ -499,11 +558,14 @@ def _cell(values: list[float]) -> str:
 
 def _label(r: dict[str, Any], sampler: str | None) -> str:
     """The row's model, the prior its samples came from (a language model, with no latent,
-    draws no z, so its row names none) and the decoding temperature where it is not 1."""
-    prior, _, temperature = (sampler or "").partition("@")
+    draws no z, so its row names none), the decoding temperature where it is not 1 and the
+    index symbols' temperature where it has its own."""
+    sampler, _, index = (sampler or "").partition("+index@")
+    prior, _, temperature = sampler.partition("@")
     named = prior and r.get("part") not in LM_PARTS
     return (r["label"] + (f", {PRIOR_LABELS[prior]}" if named else "")
-            + (f", T = {temperature}" if temperature else ""))
+            + (f", T = {temperature}" if temperature else "")
+            + (f", index symbols at T = {index}" if index else ""))
 
 
 def _threads(r: dict[str, Any]) -> Any:
@@ -559,7 +621,7 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                 continue
             for prior, ms in _groups(parts[p]):
                 # the LM at the same decoding temperature (its only prior is N(0, I)'s key)
-                temperature = (prior or "").partition("@")[2]
+                temperature = (prior or "").partition("+index@")[0].partition("@")[2]
                 lm_key = "standard" + (f"@{temperature}" if temperature else "")
                 if lm_key not in lm_means:
                     continue
@@ -746,6 +808,9 @@ def main() -> None:
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0],
                         help="decoding temperatures of a seqvae part, each a row per prior "
                         "(choose one on validation molecules with benchmarks.samplers)")
+    parser.add_argument("--index-temperatures", type=float, nargs="*", default=[],
+                        help="a SELFIES part: each prior and temperature also with the ring and "
+                        "branch index symbols at each of these temperatures (0: the most likely)")
     parser.add_argument("--every", type=float, default=450, help="seconds between curve points")
     parser.add_argument("--train", default="moses:train", help="training data (a quick trial: "
                         "default:moses_train)")
@@ -765,7 +830,7 @@ def main() -> None:
         return
     if args.part in SEQVAE_PARTS:
         result = evaluate_part(args.part, tuple(args.seeds), args.samples,
-                               tuple(args.temperatures))
+                               tuple(args.temperatures), tuple(args.index_temperatures))
     elif args.part == "molsets":
         result = train_part(args.part, args.minutes, args.seed, args.every, args.train, args.samples)
     if args.part != "table":
