@@ -12,7 +12,7 @@ of components by, computed before any sample is drawn. Every sampler draws --n m
 0), scored by seqvae.metrics against the MOSES test split and, as FCD/Valid, against MOSES'
 validation molecules shipped with seqvae: the sampler the report recommends is the one with the
 lowest FCD/Valid, so no choice is made on the test split. Writes
-benchmarks/results/samplers_NAME.json and .md (NAME: the model folder's name).
+benchmarks/results/samplers_NAME.json and .md (NAME: --name, else the model folder's name).
 """
 
 from __future__ import annotations
@@ -171,10 +171,14 @@ def main() -> None:
     parser.add_argument("--index-temperatures", type=float, nargs="+", default=[],
                         help="SELFIES models: N(0, I) also with the ring and branch index "
                              "symbols at each of these temperatures (0: the most likely)")
+    parser.add_argument("--name", help="the report's name: samplers_NAME (default: the model "
+                        "folder's name)")
     args = parser.parse_args()
     result = run(args.model, args.n, args.codes, args.components, args.temperatures,
                  args.index_temperatures)
-    name = "samplers_" + Path(args.model).name
+    if args.name:
+        result["command"] += f" --name {args.name}"
+    name = "samplers_" + (args.name or Path(args.model).name)
     write_results(name, result, markdown(result))
     print(markdown(result))
 
