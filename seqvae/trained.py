@@ -386,9 +386,8 @@ class TrainedModel:
             raise DataError(f"index_temperature applies to the ring and branch index symbols "
                             f"of a SELFIES model; this model writes {self.tokenizer.kind}: use "
                             f"temperature")
-        from .model.counter import selfies_roles
-        roles = torch.tensor(selfies_roles(list(self.tokenizer.vocab)), dtype=torch.long)
-        return (-roles).clamp(min=0)
+        from .model.counter import announced_indices, selfies_roles
+        return announced_indices(selfies_roles(list(self.tokenizer.vocab)))
 
     def decode(self, z: torch.Tensor | np.ndarray, greedy: bool = True, temperature: float = 1.0,
                top_k: int = 0, top_p: float = 1.0, batch_size: int = 1000,

@@ -46,6 +46,18 @@ def selfies_roles(tokens: Sequence[str]) -> list[int]:
     return [selfies_role(t) for t in tokens]
 
 
+def announced_indices(roles: Sequence[int]) -> torch.Tensor:
+    """(V,) long: per token id, the index symbols it announces (a ring or branch symbol's
+    digit, else 0)."""
+    return (-torch.tensor(list(roles), dtype=torch.long)).clamp(min=0)
+
+
+def next_due(due: torch.Tensor, announces: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+    """Index symbols due after ``token`` (B,), given those due before it: an index symbol uses
+    one up and announces nothing; any other token announces its own (0 for most)."""
+    return torch.where(due > 0, due - 1, announces[token])
+
+
 CounterState = tuple[torch.Tensor, torch.Tensor]  # (atoms, indices due), each (B,) long
 
 
@@ -56,7 +68,7 @@ class DerivationCounter(nn.Module):
         super().__init__()
         role = torch.tensor(list(roles), dtype=torch.long)
         # per token id: index symbols it announces, and whether it derives an atom
-        self.register_buffer("announces", (-role).clamp(min=0), persistent=False)
+        self.register_buffer("announces", announced_indices(roles), persistent=False)
         self.register_buffer("is_atom", role == ROLE_ATOM, persistent=False)
         self.max_count = max_count
         self.count = nn.Embedding(max_count + 1, dim)
@@ -73,8 +85,7 @@ class DerivationCounter(nn.Module):
         atoms, due = state
         index = due > 0
         atoms = atoms + (~index & self.is_atom[token]).long()
-        due = torch.where(index, due - 1, self.announces[token])
-        return atoms, due
+        return atoms, next_due(due, self.announces, token)
 
     def embed(self, state: CounterState) -> torch.Tensor:
         """(..., dim): what the decoder adds to the embedding of the token that led to state."""

@@ -21,7 +21,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..losses import (free_bits_kl, free_bits_total, gaussian_kl, gaussian_kl_between,
                       gaussian_log_density, sequence_nll, standard_normal_log_density)
-from .counter import DerivationCounter, selfies_roles
+from .counter import DerivationCounter, next_due, selfies_roles
 from .decoders import build_decoder
 from .encoders import build_encoder
 
@@ -651,8 +651,8 @@ class SequenceVAE(nn.Module):
                     counts = self.counter.select(counts, keep)
             if counts is not None:
                 counts = self.counter.advance(counts, chosen)
-            if indexed:  # an index symbol announces nothing; any other token its own indices
-                due = torch.where(due > 0, due - 1, announces[chosen])
+            if indexed:
+                due = next_due(due, announces, chosen)
             token = chosen.unsqueeze(1)
         return Generated(tokens=tokens[:, :steps], nll=nll, finished=finished)
 
