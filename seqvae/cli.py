@@ -30,7 +30,8 @@ TRAIN_FLAGS = {"out": "train.out_dir", "max_minutes": "train.max_minutes",
                "max_steps": "train.max_steps", "max_epochs": "train.max_epochs",
                "seed": "train.seed", "device": "train.device", "batch_size": "train.batch_size",
                "representation": "data.representation", "train_data": "data.train",
-               "valid_data": "data.valid", "column": "data.column", "init": "train.init"}
+               "valid_data": "data.valid", "column": "data.column", "init": "train.init",
+               "init_decoder": "train.init_decoder"}
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -41,6 +42,9 @@ def _train(args: argparse.Namespace) -> None:
         raise SeqVAEError("--init starts a new run from another model's weights and --resume "
                           "continues this run's own: give one (a resumed fine-tuning run "
                           "already knows its source)")
+    if args.init_decoder and args.resume:
+        raise SeqVAEError("--init-decoder starts a new VAE from a language model's decoder and "
+                          "--resume continues this run's own weights: give one")
     values = {key: getattr(args, flag) for flag, key in TRAIN_FLAGS.items()
               if getattr(args, flag) is not None}
     config = run_config(args.config, args.set, values, resume=args.resume)
@@ -253,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--init", help="fine-tune this model (a shipped name, a run or checkpoint "
                                   "folder): its weights, tokenizer and architecture")
+    p.add_argument("--init-decoder", help="a VAE whose decoder starts as this language model's "
+                                          "(model.use_latent = false, e.g. moses-charrnn): its "
+                                          "tokenizer, embedding and decoder; a fresh encoder")
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--max-epochs", type=int)

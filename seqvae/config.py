@@ -387,6 +387,12 @@ class TrainConfig:
     # and counted); the optimiser and counters start afresh. seqvae/configs/finetune.toml
     # holds settings for a small set
     init: str = ""
+    # a VAE whose decoder starts as this language model's (model.use_latent = false: a shipped
+    # name such as moses-charrnn, a run or a checkpoint folder): its tokenizer, token embedding
+    # and recurrent decoder, with the weights that read z at zero, so the first step decodes
+    # as the language model does (seqvae.model.warm_start_decoder); its decoder settings
+    # replace the config's, the encoder and latent are the config's and start fresh
+    init_decoder: str = ""
     # fine-tuning: keep the encoder and its posterior layer fixed (the token embedding, which
     # the decoder shares, keeps training)
     freeze_encoder: bool = False
@@ -436,6 +442,9 @@ class TrainConfig:
         if not (self.max_steps > 0 or self.max_epochs > 0 or self.max_minutes > 0):
             raise ConfigError("set a training budget: train.max_steps, train.max_epochs or "
                               "train.max_minutes must be positive")
+        if self.init and self.init_decoder:
+            raise ConfigError("train.init fine-tunes a whole model and train.init_decoder builds "
+                              "a VAE around a language model's decoder: set one of them")
         if self.extend_vocab and not self.init:
             raise ConfigError("train.extend_vocab grows a fine-tuned model's vocabulary; set "
                               "train.init to the model to fine-tune (a fresh model's vocabulary "
@@ -475,6 +484,10 @@ class Config:
             raise ConfigError("data.augment = \"encoder\" randomises what the encoder reads; a "
                               "model without a latent (model.use_latent = false) has no encoder: "
                               "use data.augment = \"both\"")
+        if self.train.init_decoder and not self.model.use_latent:
+            raise ConfigError("train.init_decoder builds a VAE around a language model's "
+                              "decoder, and model.use_latent = false asks for a language model: "
+                              "continue the language model itself with train.init")
         if self.data.label_names and self.train.init:
             raise ConfigError("data.label_columns with train.init: a fine-tuned model keeps its "
                               "source's head; train from scratch to learn your labels")

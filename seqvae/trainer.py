@@ -39,6 +39,9 @@ from .schedules import kl_weight, learning_rate
 
 __all__ = ["Trainer", "TrainState", "StepStats", "Batch", "train"]
 
+# the decoder's architecture, which a VAE warm-started from a language model takes from it
+DECODER_FIELDS = ("embedding_dim", "decoder", "decoder_hidden", "decoder_layers",
+                  "selfies_counter")
 DERIVED_FIELDS = ("vocab_size", "pad_id", "bos_id", "eos_id", "unk_id", "max_length",
                   "token_roles")
 
@@ -111,9 +114,14 @@ class Trainer:
         restored = self._find_checkpoint()
         source = None if restored else self._find_init()
         start = restored or source
-        self._prepare_data(start[1] if start else None)
+        language_model = None if restored else self._find_decoder_source()
+        self._prepare_data(start[1] if start else
+                           language_model[1] if language_model else None)
         self._derive_model_config()
         self._build_model(start[0] if start else None)
+        if language_model is not None:
+            from .model import warm_start_decoder
+            warm_start_decoder(self.model, language_model[0].to(self.device))
         self._freeze()
         self._build_optimizer()
         if restored:
@@ -150,6 +158,9 @@ class Trainer:
             setattr(self.config.model, name, getattr(saved.model, name))
         if self.config.train.init:  # a fine-tuning run's architecture is its source's
             self.config.model = copy.deepcopy(saved.model)
+        if self.config.train.init_decoder:  # its decoder's architecture is the LM's
+            for name in DECODER_FIELDS:
+                setattr(self.config.model, name, getattr(saved.model, name))
         for section in ("model", "data"):
             if getattr(saved, section) != getattr(self.config, section):
                 raise ConfigError(
@@ -188,6 +199,37 @@ class Trainer:
                 self.init_source["new_tokens"] = new
                 self.log(f"vocabulary extended by {len(new)} token(s) of the training data: "
                          + " ".join(new[:20]) + (" ..." if len(new) > 20 else ""))
+        return model, tokenizer, directory
+
+    def _find_decoder_source(self) -> tuple[SequenceVAE, Any, Path] | None:
+        """With train.init_decoder, the language model whose tokenizer, embedding and decoder
+        the new VAE starts from; its decoder settings replace the config's."""
+        spec = self.config.train.init_decoder
+        if not spec:
+            return None
+        from .pretrained import resolve
+        model, tokenizer, saved, directory = load_checkpoint(resolve(spec), device=self.device)
+        if saved.model.use_latent:
+            raise ConfigError(f"train.init_decoder: {directory} is a VAE, not a language model "
+                              "(model.use_latent = false); fine-tune it with train.init instead")
+        if saved.model.decoder not in ("gru", "lstm") or saved.model.condition_width:
+            raise ConfigError(f"train.init_decoder: {directory} has a {saved.model.decoder} "
+                              + ("conditional " if saved.model.condition_width else "")
+                              + "decoder; a warm start takes an unconditional GRU or LSTM "
+                              "language model")
+        ours, theirs = self.config.data.representation, saved.data.representation
+        if ours != theirs:
+            raise ConfigError(f"train.init_decoder: {directory} is a {theirs} model and the "
+                              f"data are read as {ours}; set data.representation = "
+                              f"\"{theirs}\" (--representation {theirs})")
+        for name in DECODER_FIELDS:
+            setattr(self.config.model, name, getattr(saved.model, name))
+        from .priors import model_digest
+        self.init_source = {"spec": spec, "path": str(directory), "part": "decoder",
+                            "model_sha256": model_digest(directory)}
+        self.log(f"VAE around the decoder of {directory}: its vocabulary of "
+                 f"{tokenizer.vocab_size} tokens, token embedding and {saved.model.decoder} "
+                 f"decoder (the weights reading z start at zero); a fresh encoder")
         return model, tokenizer, directory
 
     def _freeze(self) -> None:

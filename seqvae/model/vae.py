@@ -696,3 +696,59 @@ def grow_vocabulary(model: SequenceVAE, new_tokens: Sequence[str]) -> SequenceVA
         state[key] = torch.cat([old, mean.expand(n_new, *old.shape[1:])])
     grown.load_state_dict(state)
     return grown
+
+
+def warm_start_decoder(model: SequenceVAE, language_model: SequenceVAE) -> list[str]:
+    """Give ``model``, a fresh VAE, the token embedding and recurrent decoder of
+    ``language_model`` (model.use_latent = false, the same decoder architecture), so that at
+    the first step the VAE decodes every z exactly as the language model decodes: the weights
+    that read z (the first recurrent layer's z columns, z_to_state's weight) start at zero and
+    z_to_state's bias holds the language model's initial state. The encoder and posterior stay
+    fresh; the latent width may differ from the language model's (its z columns were never
+    trained: it is always fed zeros). Returns the names of the tensors copied."""
+    source_cfg, cfg = language_model.config, model.config
+    if source_cfg.use_latent:
+        raise ValueError("warm_start_decoder takes a language model (model.use_latent = false)")
+    if cfg.decoder not in ("gru", "lstm") or source_cfg.decoder != cfg.decoder:
+        raise ValueError(f"warm_start_decoder needs the same recurrent decoder (GRU or LSTM) in "
+                         f"both, got {source_cfg.decoder} and {cfg.decoder}")
+    if source_cfg.condition_width:
+        raise ValueError("warm_start_decoder: the language model is conditional; its decoder "
+                         "reads conditions beside z, which a warm start would lose")
+    source = language_model.state_dict()
+    target = model.state_dict()
+    embedding = cfg.embedding_dim
+    with torch.no_grad():
+        initial = source.get("decoder.z_to_state.bias")  # the LM's start state: z_to_state(0)
+        if initial is None:
+            initial = torch.zeros_like(target["decoder.z_to_state.bias"]) \
+                if "decoder.z_to_state.bias" in target else None
+        elif "decoder.z_to_state.bias" not in target:
+            raise ValueError("warm_start_decoder: the language model starts from a learned "
+                             "state; keep model.z_to_state = true to carry it over")
+        copied = []
+        for key, value in source.items():
+            if not (key == "embedding.weight" or key.startswith(("decoder.", "counter."))):
+                continue
+            if key.startswith("decoder.z_to_state."):
+                continue
+            fits = key in target and (target[key].shape == value.shape or (
+                key == "decoder.rnn.weight_ih_l0" and target[key].shape[0] == value.shape[0]))
+            if not fits:
+                raise ValueError(f"warm_start_decoder: {key} is {tuple(value.shape)} in the "
+                                 f"language model and "
+                                 f"{tuple(target[key].shape) if key in target else 'absent'} "
+                                 f"in the VAE; the decoders must match")
+            if key == "decoder.rnn.weight_ih_l0":  # [embedding, z] columns: z's start at zero
+                new = torch.zeros_like(target[key])
+                new[:, :embedding] = value[:, :embedding]
+                target[key] = new
+            else:
+                target[key] = value.clone()
+            copied.append(key)
+        if initial is not None:
+            target["decoder.z_to_state.weight"] = torch.zeros_like(target["decoder.z_to_state.weight"])
+            target["decoder.z_to_state.bias"] = initial.clone()
+            copied.append("decoder.z_to_state.bias")
+        model.load_state_dict(target)
+    return copied
