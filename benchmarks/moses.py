@@ -48,8 +48,9 @@ RUNS = Path("runs") / "moses"
 N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
-PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "selfies", "charrnn", "molsets")
-SEQVAE_PARTS = PARTS[:5]  # trained by benchmarks/shipped.py
+PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "selfies", "charrnn",
+         "molsets")
+SEQVAE_PARTS = PARTS[:6]  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
 LM_PARTS = ("charrnn",)  # models with no latent
@@ -57,6 +58,7 @@ PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
           "smiles-fb0.1": "seqvae SMILES VAE, free bits 0.1 (candidate)",
+          "smiles-lm": "seqvae SMILES VAE around the LM's decoder (candidate)",
           "selfies": "seqvae SELFIES VAE",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "molsets": "molsets VAE (its code and config)"}
@@ -241,7 +243,22 @@ def _model(part: str, summary: dict[str, Any]):
 # shipped now can be evaluated again (other samplers, more seeds) once its run is gone
 TRAINING_FIELDS = ("command", "sittings", "train_seconds", "steps", "parameters", "precision",
                    "molecules_per_s", "tokens_per_s", "flops_per_token", "achieved_gflops",
-                   "molecules_seen", "train_molecules", "epochs", "torch_threads", "curve")
+                   "molecules_seen", "train_molecules", "epochs", "torch_threads", "curve",
+                   "init")
+
+
+def _source_training(init: dict[str, Any]) -> dict[str, Any]:
+    """The training seconds and steps of the model a run started from (its checkpoint's
+    config.json notes, or the summary.json of its run), so that a budget counts them too."""
+    folder = Path(init["path"])
+    for summary in (folder / "summary.json", folder.parent / "summary.json"):
+        if summary.is_file():
+            s = json.loads(summary.read_text())
+            return {"train_seconds": s.get("elapsed_s"), "steps": s.get("step")}
+    sittings = (json.loads((folder / "config.json").read_text()).get("notes", {})
+                .get("sittings") or [{}])
+    return {"train_seconds": sittings[-1].get("train_seconds_to"),
+            "steps": sittings[-1].get("steps_to")}
 
 
 def _earlier_evaluation(part: str) -> dict[str, Any] | None:
@@ -314,6 +331,8 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
         training["train_molecules"] = summary["data"]["train"]["n_kept"]
         training["epochs"] = training["molecules_seen"] / training["train_molecules"]
         training["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
+        if summary.get("init"):  # the model it started from (train.init / init_decoder)
+            training["init"] = {**summary["init"], **_source_training(summary["init"])}
     else:  # the run and its record are gone: the training facts read when it was there
         import seqvae
         from benchmarks.shipped import SHIPPED
@@ -521,6 +540,7 @@ def _molsets_per_epoch_weight(epoch: int) -> float | None:
 SMILES_GOALS = {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">=", 0.8),
                 "Filters": (">=", 0.99)}
 GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS, "smiles-fb0.1": SMILES_GOALS,
+         "smiles-lm": SMILES_GOALS,
          "selfies": {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}}
 
 
@@ -574,8 +594,15 @@ def _threads(r: dict[str, Any]) -> Any:
 
 
 def _budget(r: dict[str, Any]) -> str:
-    return (f"{r['train_seconds'] / 60:.0f} min at {_threads(r)} CPU thread(s), "
+    text = (f"{r['train_seconds'] / 60:.0f} min at {_threads(r)} CPU thread(s), "
             f"{r['epochs']:.2f} epochs")
+    init = r.get("init") or {}
+    if init.get("train_seconds"):  # it started from another trained model: its minutes count
+        what = "language model" if init.get("part") == "decoder" else "source model"
+        text += (f", after the {init['train_seconds'] / 60:.0f} min of the {what} it starts "
+                 f"from ({init['spec']}); {(r['train_seconds'] + init['train_seconds']) / 60:.0f}"
+                 " min in all")
+    return text
 
 
 def _seeds_text(r: dict[str, Any]) -> str:
@@ -634,6 +661,11 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                 kind = ("" if vae_cpu == lm_cpu else
                         f"; not like for like: the VAE trained on {vae_cpu} "
                         f"({parts[p]['steps']:,} steps), the LM on {lm_cpu} ({lm['steps']:,})")
+                init = parts[p].get("init") or {}
+                if init.get("train_seconds"):
+                    kind += (f"; not at the same budget: this VAE trained "
+                             f"{parts[p]['train_seconds'] / 60:.0f} min after the "
+                             f"{init['train_seconds'] / 60:.0f} min of {init['spec']}")
                 lines.append(
                     f"- {_label(parts[p], prior)} against {_label(lm, lm_key)} at "
                     f"{lm['train_seconds'] / 60:.0f} min: FCD/Test {fcd:.4f} against "

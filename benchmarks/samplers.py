@@ -55,7 +55,8 @@ def samplers(components: list[int], temperatures: list[float],
 
 
 def label(row: dict[str, Any]) -> str:
-    prior = ("N(0, I)" if row["components"] is None else
+    prior = ("language model (no latent)" if row.get("prior") == "none" else
+             "N(0, I)" if row["components"] is None else
              "aggregate, full-covariance Gaussian" if row["components"] == 1 else
              f"aggregate, mixture of {row['components']}")
     index = row.get("index_temperature")
@@ -74,16 +75,19 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
     reference = load_reference("moses", progress=False)
     reference.splits["Valid"] = load_reference(resolve_data(VALID), progress=False).splits["Test"]
     started = time.perf_counter()
-    # what fit_prior fits to: codes of n_codes training rows drawn with seed 0
-    codes, info = model.codes_for(n=n_codes, seed=0)
-    source = info["source"]
     valid = read_strings(resolve_data(VALID))[:N_VALID_CODES]
-    valid_codes, _ = model.codes_for(valid, n=len(valid), seed=1)
-    fit_seconds = time.perf_counter() - started
     mixtures: dict[int, Any] = {}
-    held_out: dict[str, float] = {
-        "N(0, I)": float(torch.distributions.Normal(0.0, 1.0).log_prob(valid_codes.double())
-                         .sum(1).mean())}
+    held_out: dict[str, float] = {}
+    latent = model.config.model.use_latent
+    if not latent:  # a language model: no codes, no priors; its own samples are the peer's row
+        components, source, fit_seconds = [], model.config.data.train, 0.0
+    else:  # what fit_prior fits to: codes of n_codes training rows drawn with seed 0
+        codes, info = model.codes_for(n=n_codes, seed=0)
+        source = info["source"]
+        valid_codes, _ = model.codes_for(valid, n=len(valid), seed=1)
+        fit_seconds = time.perf_counter() - started
+        held_out["N(0, I)"] = float(torch.distributions.Normal(0.0, 1.0)
+                                    .log_prob(valid_codes.double()).sum(1).mean())
     for k in components:
         mixtures[k] = model.fit_prior_to(codes, components=k, seed=0, save=False)
         held_out[f"aggregate, {k} component(s)"] = float(mixtures[k].log_prob(valid_codes).mean())
@@ -101,6 +105,8 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
             report = evaluate_molecules(smiles, reference, progress=False)
         metrics = {c: report.metrics[c] for c in [*COLUMNS, "n_samples"]}
         metrics["rings > 8"] = ring_fractions(smiles)["rings_over_8"]
+        if not latent:
+            row["prior"] = "none"
         results.append({**row, "label": label(row), "metrics": metrics,
                         "sample_seconds": seconds, "load_average": load.summary()})
         print(f"{label(row)}: " + ", ".join(f"{c} {metrics[c]:.4f}" for c in COLUMNS), flush=True)
@@ -123,9 +129,9 @@ def markdown(r: dict[str, Any]) -> str:
     most_valid = max(results, key=lambda x: x["metrics"]["valid"])
     base = next(x for x in results if x["components"] is None and not x["greedy"]
                 and x["temperature"] == 1.0)
-    held = r["held_out_log_density"]
-    best_density = max(held, key=held.get)
-    lines = [f"# Samplers of one trained VAE: {r['model']}", "",
+    held = r["held_out_log_density"]  # empty for a language model (no latent, no prior)
+    best_density = max(held, key=held.get) if held else None
+    lines = [f"# Samplers of one trained model: {r['model']}", "",
              f"{r['n']:,} molecules per sampler (seed 0), scored by seqvae.metrics against the MOSES "
              "test split and, as FCD/Valid, against MOSES' validation molecules (the split a "
              f"sampler is chosen on). Aggregate priors fitted to z ~ q(z|x) of {r['codes']:,} training "
@@ -141,20 +147,23 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", f"rings > 8: the share of the valid samples holding a ring of more than 8 "
                       f"atoms; of the first {N_VALID_CODES:,} MOSES validation molecules: "
                       f"{r['valid_rings_over_8']:.3f}."]
-    lines += ["", "Mean log-density of the codes of 5,000 MOSES validation molecules under each "
-              "prior (higher fits the encoder's codes better; the held-out way to choose the "
-              "number of components):", "",
-              "| prior | mean log-density (nats) |", "|---|---:|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in held.items()]
+    if held:
+        lines += ["", "Mean log-density of the codes of 5,000 MOSES validation molecules under "
+                  "each prior (higher fits the encoder's codes better; the held-out way to "
+                  "choose the number of components):", "",
+                  "| prior | mean log-density (nats) |", "|---|---:|"]
+        lines += [f"| {k} | {v:.2f} |" for k, v in held.items()]
+    base_label = base["label"].replace(", T = 1", " sampled at T = 1")
     lines += ["",
               f"Lowest FCD/Valid, the sampler to use: **{chosen['label']}**, FCD/Valid "
               f"{chosen['metrics']['FCD/Valid']:.4f} and FCD/Test "
-              f"{chosen['metrics']['FCD/Test']:.4f} (N(0, I) sampled at T = 1: "
+              f"{chosen['metrics']['FCD/Test']:.4f} ({base_label}: "
               f"{base['metrics']['FCD/Valid']:.4f} and {base['metrics']['FCD/Test']:.4f}); most "
               "valid: "
-              f"**{most_valid['label']}**, {most_valid['metrics']['valid']:.4f} (N(0, I) at T = 1: "
-              f"{base['metrics']['valid']:.4f}). The prior that fits the held-out codes best is "
-              f"{best_density}.", "",
+              f"**{most_valid['label']}**, {most_valid['metrics']['valid']:.4f} ({base_label}: "
+              f"{base['metrics']['valid']:.4f})."
+              + (f" The prior that fits the held-out codes best is {best_density}."
+                 if best_density else ""), "",
               "Load while sampling and scoring: " + "; ".join(
                   f"{x['label']}: {load_text(x['load_average'])}" for x in results) + ".", "",
               "## Machine", "", machine_markdown(r["machine"])]
