@@ -48,9 +48,9 @@ RUNS = Path("runs") / "moses"
 N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
-PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "selfies", "charrnn",
-         "molsets")
-SEQVAE_PARTS = PARTS[:6]  # trained by benchmarks/shipped.py
+PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3", "selfies",
+         "charrnn", "molsets")
+SEQVAE_PARTS = PARTS[:7]  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
 LM_PARTS = ("charrnn",)  # models with no latent
@@ -59,6 +59,8 @@ LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
           "smiles-fb0.1": "seqvae SMILES VAE, free bits 0.1 (candidate)",
           "smiles-lm": "seqvae SMILES VAE around the LM's decoder (candidate)",
+          "smiles-lm-fb0.3": "seqvae SMILES VAE around the LM's decoder, free bits 0.3 "
+                             "(candidate)",
           "selfies": "seqvae SELFIES VAE",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "molsets": "molsets VAE (its code and config)"}
@@ -540,7 +542,7 @@ def _molsets_per_epoch_weight(epoch: int) -> float | None:
 SMILES_GOALS = {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">=", 0.8),
                 "Filters": (">=", 0.99)}
 GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS, "smiles-fb0.1": SMILES_GOALS,
-         "smiles-lm": SMILES_GOALS,
+         "smiles-lm": SMILES_GOALS, "smiles-lm-fb0.3": SMILES_GOALS,
          "selfies": {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}}
 
 
