@@ -177,17 +177,8 @@ class Trainer:
         spec = self.config.train.init
         if not spec:
             return None
-        from .pretrained import resolve
-        model, tokenizer, saved, directory = load_checkpoint(resolve(spec), device=self.device)
-        ours, theirs = self.config.data.representation, saved.data.representation
-        if ours != theirs:
-            raise ConfigError(f"train.init: {directory} is a {theirs} model and the data are "
-                              f"read as {ours}; fine-tune it with data.representation = "
-                              f"\"{theirs}\" (--representation {theirs})")
+        model, tokenizer, saved, directory = self._load_source("init")
         self.config.model = copy.deepcopy(saved.model)
-        from .priors import model_digest
-        self.init_source = {"spec": spec, "path": str(directory),
-                            "model_sha256": model_digest(directory)}
         self.log(f"fine-tuning {directory}: its weights, vocabulary of {tokenizer.vocab_size} "
                  f"tokens and architecture; a fresh optimiser")
         if self.config.train.extend_vocab:
@@ -201,14 +192,29 @@ class Trainer:
                          + " ".join(new[:20]) + (" ..." if len(new) > 20 else ""))
         return model, tokenizer, directory
 
+    def _load_source(self, key: str) -> tuple[SequenceVAE, Any, Any, Path]:
+        """The model named by train.KEY (init or init_decoder): its weights, tokenizer, saved
+        config and folder, recorded in init_source; it must read the data's representation."""
+        from .pretrained import resolve
+        from .priors import model_digest
+        spec = getattr(self.config.train, key)
+        model, tokenizer, saved, directory = load_checkpoint(resolve(spec), device=self.device)
+        ours, theirs = self.config.data.representation, saved.data.representation
+        if ours != theirs:
+            raise ConfigError(f"train.{key}: {directory} is a {theirs} model and the data are "
+                              f"read as {ours}; use it with data.representation = "
+                              f"\"{theirs}\" (--representation {theirs})")
+        self.init_source = {"spec": spec, "path": str(directory),
+                            "model_sha256": model_digest(directory)}
+        return model, tokenizer, saved, directory
+
     def _find_decoder_source(self) -> tuple[SequenceVAE, Any, Path] | None:
         """With train.init_decoder, the language model whose tokenizer, embedding and decoder
         the new VAE starts from; its decoder settings replace the config's."""
         spec = self.config.train.init_decoder
         if not spec:
             return None
-        from .pretrained import resolve
-        model, tokenizer, saved, directory = load_checkpoint(resolve(spec), device=self.device)
+        model, tokenizer, saved, directory = self._load_source("init_decoder")
         if saved.model.use_latent:
             raise ConfigError(f"train.init_decoder: {directory} is a VAE, not a language model "
                               "(model.use_latent = false); fine-tune it with train.init instead")
@@ -217,16 +223,9 @@ class Trainer:
                               + ("conditional " if saved.model.condition_width else "")
                               + "decoder; a warm start takes an unconditional GRU or LSTM "
                               "language model")
-        ours, theirs = self.config.data.representation, saved.data.representation
-        if ours != theirs:
-            raise ConfigError(f"train.init_decoder: {directory} is a {theirs} model and the "
-                              f"data are read as {ours}; set data.representation = "
-                              f"\"{theirs}\" (--representation {theirs})")
         for name in DECODER_FIELDS:
             setattr(self.config.model, name, getattr(saved.model, name))
-        from .priors import model_digest
-        self.init_source = {"spec": spec, "path": str(directory), "part": "decoder",
-                            "model_sha256": model_digest(directory)}
+        self.init_source["part"] = "decoder"
         self.log(f"VAE around the decoder of {directory}: its vocabulary of "
                  f"{tokenizer.vocab_size} tokens, token embedding and {saved.model.decoder} "
                  f"decoder (the weights reading z start at zero); a fresh encoder")

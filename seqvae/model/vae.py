@@ -718,14 +718,12 @@ def warm_start_decoder(model: SequenceVAE, language_model: SequenceVAE) -> list[
     source = language_model.state_dict()
     target = model.state_dict()
     embedding = cfg.embedding_dim
+    initial = source.get("decoder.z_to_state.bias")  # the LM's start state: z_to_state(0)
+    has_state = "decoder.z_to_state.bias" in target
+    if initial is not None and not has_state:
+        raise ValueError("warm_start_decoder: the language model starts from a learned "
+                         "state; keep model.z_to_state = true to carry it over")
     with torch.no_grad():
-        initial = source.get("decoder.z_to_state.bias")  # the LM's start state: z_to_state(0)
-        if initial is None:
-            initial = torch.zeros_like(target["decoder.z_to_state.bias"]) \
-                if "decoder.z_to_state.bias" in target else None
-        elif "decoder.z_to_state.bias" not in target:
-            raise ValueError("warm_start_decoder: the language model starts from a learned "
-                             "state; keep model.z_to_state = true to carry it over")
         copied = []
         for key, value in source.items():
             if not (key == "embedding.weight" or key.startswith(("decoder.", "counter."))):
@@ -746,9 +744,10 @@ def warm_start_decoder(model: SequenceVAE, language_model: SequenceVAE) -> list[
             else:
                 target[key] = value.clone()
             copied.append(key)
-        if initial is not None:
+        if has_state:  # z_to_state(z) = the LM's start state (zeros without one) for every z
             target["decoder.z_to_state.weight"] = torch.zeros_like(target["decoder.z_to_state.weight"])
-            target["decoder.z_to_state.bias"] = initial.clone()
+            target["decoder.z_to_state.bias"] = (torch.zeros_like(target["decoder.z_to_state.bias"])
+                                                 if initial is None else initial.clone())
             copied.append("decoder.z_to_state.bias")
         model.load_state_dict(target)
     return copied
