@@ -306,6 +306,21 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def trained_for(folder: str | Path) -> dict[str, Any]:
+    """Training seconds and steps of the model in a checkpoint folder: from the summary.json of
+    its run (the folder or the run above it), else from its config.json notes (a shipped or
+    exported model's sittings); None where neither says."""
+    folder = Path(folder)
+    for summary in (folder / "summary.json", folder.parent / "summary.json"):
+        if summary.is_file():
+            s = json.loads(summary.read_text())
+            return {"train_seconds": s.get("elapsed_s"), "steps": s.get("step")}
+    config = folder / "config.json"
+    notes = json.loads(config.read_text()).get("notes", {}) if config.is_file() else {}
+    last = (notes.get("sittings") or [{}])[-1]
+    return {"train_seconds": last.get("train_seconds_to"), "steps": last.get("steps_to")}
+
+
 def write_results(name: str, data: dict[str, Any], markdown: str) -> tuple[Path, Path]:
     """Write results/NAME.json and results/NAME.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -14,28 +14,15 @@ benchmarks/results/density.json and .md (--name to write density_NAME instead).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import LoadMonitor, load_text, machine, machine_markdown, write_results
+from benchmarks.common import (LoadMonitor, load_text, machine, machine_markdown, trained_for,
+                               write_results)
 
 VALID = "default:moses_valid"
 COLUMNS = ("neg_elbo", "recon", "kl", "iw_nll", "bits_per_char")
-
-
-def _steps(model: Any) -> int | None:
-    """The training steps a model was trained for, from its checkpoint's notes or its run."""
-    path = Path(model.path)
-    for folder in (path, path.parent):
-        summary = folder / "summary.json"
-        if summary.is_file():
-            return json.loads(summary.read_text()).get("step")
-    notes = json.loads((path / "config.json").read_text()).get("notes", {})
-    sittings = notes.get("sittings") or []
-    return sittings[-1].get("steps_to") if sittings else None
 
 
 def measure(spec: str, strings: list[str], k: int) -> dict[str, Any]:
@@ -48,7 +35,7 @@ def measure(spec: str, strings: list[str], k: int) -> dict[str, Any]:
     scored = table.dropna(subset=["iw_nll"])
     row: dict[str, Any] = {"model": spec, "path": str(model.path),
                            "latent": bool(model.config.model.use_latent),
-                           "steps": _steps(model), "n_scored": len(scored),
+                           "steps": trained_for(model.path)["steps"], "n_scored": len(scored),
                            "n_unreadable": len(table) - len(scored),
                            "seconds": round(time.perf_counter() - started, 1),
                            "load": load.summary()}

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import (RESULTS_DIR, LoadMonitor, cpu_kind, gemm_text, load_text, machine, machines_markdown,
-                               peak_rss_mib)
+                               peak_rss_mib, trained_for)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("runs") / "moses"
@@ -249,20 +249,6 @@ TRAINING_FIELDS = ("command", "sittings", "train_seconds", "steps", "parameters"
                    "init")
 
 
-def _source_training(init: dict[str, Any]) -> dict[str, Any]:
-    """The training seconds and steps of the model a run started from (its checkpoint's
-    config.json notes, or the summary.json of its run), so that a budget counts them too."""
-    folder = Path(init["path"])
-    for summary in (folder / "summary.json", folder.parent / "summary.json"):
-        if summary.is_file():
-            s = json.loads(summary.read_text())
-            return {"train_seconds": s.get("elapsed_s"), "steps": s.get("step")}
-    sittings = (json.loads((folder / "config.json").read_text()).get("notes", {})
-                .get("sittings") or [{}])
-    return {"train_seconds": sittings[-1].get("train_seconds_to"),
-            "steps": sittings[-1].get("steps_to")}
-
-
 def _earlier_evaluation(part: str) -> dict[str, Any] | None:
     """benchmarks/results/moses_PART.json where it is of the model shipped now (the same
     number of training steps as seqvae/pretrained/NAME's notes), else None."""
@@ -277,11 +263,7 @@ def _earlier_evaluation(part: str) -> dict[str, Any] | None:
 
 def _shipped_steps(name: str) -> int | None:
     """Steps of the model shipped as seqvae/pretrained/NAME, from its config.json's notes."""
-    config = ROOT / "seqvae" / "pretrained" / name / "config.json"
-    if not config.is_file():
-        return None
-    sittings = json.loads(config.read_text()).get("notes", {}).get("sittings") or [{}]
-    return sittings[-1].get("steps_to")
+    return trained_for(ROOT / "seqvae" / "pretrained" / name)["steps"]
 
 
 def curve_part(part: str, model, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -334,7 +316,8 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
         training["epochs"] = training["molecules_seen"] / training["train_molecules"]
         training["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
         if summary.get("init"):  # the model it started from (train.init / init_decoder)
-            training["init"] = {**summary["init"], **_source_training(summary["init"])}
+            # its minutes count in the budget too
+            training["init"] = {**summary["init"], **trained_for(summary["init"]["path"])}
     else:  # the run and its record are gone: the training facts read when it was there
         import seqvae
         from benchmarks.shipped import SHIPPED

@@ -134,8 +134,11 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [f"# Samplers of one trained model: {r['model']}", "",
              f"{r['n']:,} molecules per sampler (seed 0), scored by seqvae.metrics against the MOSES "
              "test split and, as FCD/Valid, against MOSES' validation molecules (the split a "
-             f"sampler is chosen on). Aggregate priors fitted to z ~ q(z|x) of {r['codes']:,} training "
-             f"molecules ({r['training_data']}). Command: `{r['command']}`.", "",
+             "sampler is chosen on). "
+             + (f"Aggregate priors fitted to z ~ q(z|x) of {r['codes']:,} training molecules "
+                f"({r['training_data']}). " if held else
+                f"A language model (no latent, no prior), trained on {r['training_data']}. ")
+             + f"Command: `{r['command']}`.", "",
              "| sampler | " + " | ".join(COLUMNS) + " | rings > 8 | seconds to sample |",
              "|---" * (len(COLUMNS) + 3) + "|"]
     for x in results:
