@@ -71,7 +71,7 @@ def _sample(args: argparse.Namespace) -> None:
                          seed=args.seed, progress=not args.no_progress, novelty=True,
                          prior=args.prior, triage=args.triage,
                          condition=parse_conditions(args.condition),
-                         index_temperature=args.index_temperature)
+                         index_temperature=args.index_temperature, syntax=args.syntax)
     rate = len(table) / max(time.perf_counter() - start, 1e-9)
     picture = model.write(table, args.output, picture=not args.no_grid)
     print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
@@ -287,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-temperature", type=float, metavar="T",
                    help="SELFIES models: the temperature of the ring and branch index symbols "
                         "(0: the most likely one); default: --temperature")
+    p.add_argument("--syntax", action="store_true",
+                   help="SMILES models: draw each token among those that keep the string SMILES "
+                        "(rings closed, branches balanced)")
     p.add_argument("--prior", choices=["standard", "aggregate"], default="standard",
                    help="draw codes from N(0, I) (standard) or from the fitted distribution of "
                         "the training codes (aggregate; seqvae fit-prior)")

@@ -365,9 +365,12 @@ class TrainedModel:
                     condition: torch.Tensor | None = None,
                     **sampling) -> tuple[list[str], np.ndarray]:
         batch_size = _integer("batch_size", batch_size, 1)
+        syntax = sampling.pop("syntax", False)
         check_sampling(**sampling)
         if sampling.get("index_temperature") is not None:
             sampling["announces"] = self._announces()
+        if syntax:
+            sampling["syntax"] = self._syntax()
         strings, nll = [], []
         for start in range(0, len(z), batch_size):
             rows = slice(start, start + batch_size)
@@ -389,15 +392,30 @@ class TrainedModel:
         from .model.counter import announced_indices, selfies_roles
         return announced_indices(selfies_roles(list(self.tokenizer.vocab)))
 
+    def _syntax(self):
+        """The SMILES syntax mask of this model's vocabulary (seqvae.model.syntax); refused
+        for a model that writes no SMILES."""
+        if self.tokenizer.kind != "smiles":
+            raise DataError(f"syntax=True is the SMILES syntax mask (rings closed, branches "
+                            f"balanced); this model writes {self.tokenizer.kind}"
+                            + (", whose every string is a molecule already"
+                               if self.tokenizer.kind == "selfies" else ""))
+        if getattr(self, "_syntax_mask", None) is None:
+            from .model.syntax import SmilesSyntax
+            tok = self.tokenizer
+            self._syntax_mask = SmilesSyntax(list(tok.vocab), tok.eos_id,
+                                             [tok.pad_id, tok.bos_id, tok.unk_id])
+        return self._syntax_mask
+
     def decode(self, z: torch.Tensor | np.ndarray, greedy: bool = True, temperature: float = 1.0,
                top_k: int = 0, top_p: float = 1.0, batch_size: int = 1000,
                seed: int | None = None,
                condition: dict[str, Any] | torch.Tensor | None = None,
-               index_temperature: float | None = None) -> list[str]:
+               index_temperature: float | None = None, syntax: bool = False) -> list[str]:
         """Strings decoded from latent codes z (N, D); greedy by default. A conditional model
         decodes under ``condition``: {name: value or N values} (others at the training mean),
-        or a tensor (N, C) in property units; None: the training mean. index_temperature: see
-        sample."""
+        or a tensor (N, C) in property units; None: the training mean. index_temperature and
+        syntax: see sample."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
@@ -409,7 +427,8 @@ class TrainedModel:
             condition = self.condition(len(z), condition)
         strings, _ = self._decode_raw(z, batch_size, self._generator(seed), condition,
                                       greedy=greedy, temperature=temperature, top_k=top_k,
-                                      top_p=top_p, index_temperature=index_temperature)
+                                      top_p=top_p, index_temperature=index_temperature,
+                                      syntax=syntax)
         return strings
 
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -418,7 +437,7 @@ class TrainedModel:
                novelty: bool = False, prior: str = "standard", triage: bool = False,
                reference: Sequence[str] | str | Path | None = None,
                condition: dict[str, float] | None = None,
-               index_temperature: float | None = None) -> pd.DataFrame:
+               index_temperature: float | None = None, syntax: bool = False) -> pd.DataFrame:
         """Decode n codes drawn from the prior: "standard", the model's own (N(0, I); for a
         hierarchical model z1 ~ N(0, I), z2 ~ p(z2 | z1)), or "aggregate", the
         distribution of the training codes fitted after training (``fit_prior``; stored in the
@@ -439,6 +458,12 @@ class TrainedModel:
         the most likely one; None: ``temperature``, as every other token. An index one off
         still decodes to a valid molecule, with a ring one atom too small or too large, so a
         SELFIES model's sampling errors there are kept, not filtered out as invalid.
+
+        syntax=True (SMILES models): each token is drawn among those that keep the string
+        SMILES (seqvae.model.syntax: ring bonds closed, branches balanced, no bond without an
+        atom after it), the model's probabilities renormalised over them. Strings that break
+        only syntax become molecules; valence and aromaticity errors remain, and are counted
+        invalid as before. NLL stays the model's own.
         """
         n = _integer("n", n, 0)
         max_tries = _integer("max_tries", max_tries, 1)
@@ -446,6 +471,8 @@ class TrainedModel:
         check_sampling(temperature, top_k, top_p, greedy, index_temperature)
         if index_temperature is not None:
             self._announces()  # refused before anything is drawn on a model without SELFIES
+        if syntax:
+            self._syntax()  # refused before anything is drawn on a model without SMILES
         draw = self._prior_sampler(prior)
         bad = [k for k, v in (condition or {}).items()
                if isinstance(v, bool) or not isinstance(v, (int, float, str))]
@@ -456,7 +483,7 @@ class TrainedModel:
         from tqdm.auto import tqdm
         generator = self._generator(seed)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
-                        index_temperature=index_temperature)
+                        index_temperature=index_temperature, syntax=bool(syntax))
         key = self.domain.column
         tables, kept, drawn = [], 0, 0
         bar = tqdm(total=n, desc="sampling", unit=self.domain.unit, disable=not progress)

@@ -24,6 +24,7 @@ from ..losses import (free_bits_kl, free_bits_total, gaussian_kl, gaussian_kl_be
 from .counter import DerivationCounter, next_due, selfies_roles
 from .decoders import build_decoder
 from .encoders import build_encoder
+from .syntax import SmilesSyntax
 
 
 @dataclass
@@ -575,7 +576,8 @@ class SequenceVAE(nn.Module):
                  generator: torch.Generator | None = None,
                  condition: torch.Tensor | None = None,
                  index_temperature: float | None = None,
-                 announces: torch.Tensor | None = None) -> Generated:
+                 announces: torch.Tensor | None = None,
+                 syntax: SmilesSyntax | None = None) -> Generated:
         """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens; a
         conditional model under ``condition`` (B, C) in property units (None: the training
         mean).
@@ -584,6 +586,10 @@ class SequenceVAE(nn.Module):
         id is followed by (the ring and branch symbols' digit, else 0: seqvae.model.counter),
         a token due as an index is drawn at ``index_temperature`` instead (0: the most likely),
         every other token at ``temperature``.
+
+        SMILES syntax: with ``syntax`` (seqvae.model.syntax), each token is drawn (or chosen
+        greedily) among those that keep the string SMILES (rings closed, branches balanced,
+        a bond followed by an atom); the NLL returned stays the model's own.
 
         A sequence that has produced EOS leaves the batch: later steps decode only the
         sequences still running, so the work follows the lengths of the samples, not the
@@ -606,6 +612,7 @@ class SequenceVAE(nn.Module):
                   else self.counter.advance(self.counter.start(batch, device), token[:, 0]))
         never = torch.zeros(cfg.vocab_size, dtype=torch.bool, device=device)
         never[[cfg.pad_id, cfg.bos_id]] = True  # not outputs: padding and the start marker
+        grammar = None if syntax is None else syntax.start(batch, device)
         indexed = (index_temperature is not None and announces is not None and not greedy
                    and index_temperature != temperature)
         if indexed:
@@ -620,6 +627,8 @@ class SequenceVAE(nn.Module):
             logits = logits.float()
             log_probs = F.log_softmax(logits, dim=-1)  # the model's own, for the NLL
             logits = logits.masked_fill(never, float("-inf"))
+            if grammar is not None:
+                logits = logits.masked_fill(~syntax.allowed(grammar), float("-inf"))
             if greedy:
                 chosen = logits.argmax(-1)
             else:
@@ -649,10 +658,14 @@ class SequenceVAE(nn.Module):
                     due = due[keep]
                 if counts is not None:
                     counts = self.counter.select(counts, keep)
+                if grammar is not None:
+                    grammar = syntax.select(grammar, keep)
             if counts is not None:
                 counts = self.counter.advance(counts, chosen)
             if indexed:
                 due = next_due(due, announces, chosen)
+            if grammar is not None:
+                grammar = syntax.advance(grammar, chosen)
             token = chosen.unsqueeze(1)
         return Generated(tokens=tokens[:, :steps], nll=nll, finished=finished)
 
