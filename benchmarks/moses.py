@@ -49,11 +49,11 @@ N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
 PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3", "selfies",
-         "charrnn", "molsets")
-SEQVAE_PARTS = PARTS[:7]  # trained by benchmarks/shipped.py
+         "charrnn", "charrnn-190", "molsets")
+SEQVAE_PARTS = tuple(p for p in PARTS if p != "molsets")  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
-LM_PARTS = ("charrnn",)  # models with no latent
+LM_PARTS = ("charrnn", "charrnn-190")  # models with no latent
 PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
@@ -63,6 +63,7 @@ LABELS = {"smiles": "seqvae SMILES VAE",
                              "(candidate)",
           "selfies": "seqvae SELFIES VAE",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
+          "charrnn-190": "seqvae CharRNN-class LM (no latent), trained on from moses-charrnn",
           "molsets": "molsets VAE (its code and config)"}
 PUBLISHED = {  # ../shared/ANCHORS.md: molecularsets/moses README, 30,000 samples, mean of 3 seeds
     "Train (the data itself)": [1.0, 1.0, 1.0, 0.008, 0.4755, 0.6419, 1.0, 0.9907, 0.0, 0.8567, 0.8508, 1.0, 1.0],
@@ -281,16 +282,20 @@ def curve_part(part: str, model, summary: dict[str, Any]) -> list[dict[str, Any]
     return points
 
 
-def sampler_name(prior: str, temperature: float, index_temperature: float | None = None) -> str:
-    """A sampler's key: its prior, the decoding temperature where it is not 1, and the SELFIES
-    index symbols' own temperature where one is set ("standard@0.9+index@0")."""
+def sampler_name(prior: str, temperature: float, index_temperature: float | None = None,
+                 syntax: bool = False) -> str:
+    """A sampler's key: its prior, the decoding temperature where it is not 1, the SELFIES
+    index symbols' own temperature where one is set ("standard@0.9+index@0"), and "+syntax"
+    where the SMILES syntax mask was on."""
     return ((prior if temperature == 1 else f"{prior}@{temperature:g}")
-            + ("" if index_temperature is None else f"+index@{index_temperature:g}"))
+            + ("" if index_temperature is None else f"+index@{index_temperature:g}")
+            + ("+syntax" if syntax else ""))
 
 
 def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
                   temperatures: tuple[float, ...] = (1.0,),
-                  index_temperatures: tuple[float, ...] = ()) -> dict[str, Any]:
+                  index_temperatures: tuple[float, ...] = (), syntax: bool = False
+                  ) -> dict[str, Any]:
     """The record of a seqvae part: curve, every metric per sampler (each prior at each
     decoding temperature, and for a SELFIES model at each index temperature too) and seed,
     throughput."""
@@ -331,8 +336,12 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
     record = _record_folder(part)
     record.mkdir(parents=True, exist_ok=True)
     priors = ["standard"] + (["aggregate"] if has_prior(model.path) else [])
-    samplers = [(prior, t, it) for prior in priors for t in temperatures
-                for it in (None, *index_temperatures)]
+    if syntax and model.tokenizer.kind != "smiles":
+        raise SystemExit(f"--syntax is the SMILES syntax mask; {part} writes "
+                         f"{model.tokenizer.kind}")
+    samplers = [(prior, t, it, masked) for prior in priors for t in temperatures
+                for it in (None, *index_temperatures)
+                for masked in ((False, True) if syntax else (False,))]
     result: dict[str, Any] = {
         "part": part, "label": LABELS[part], "model": str(Path(model.path).resolve()
                                                           .relative_to(ROOT)),
@@ -361,8 +370,8 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
                             {**ev, "temperature": t, "sampler": sampler,
                              "machine": earlier["machine"]})
     evaluations, made = [], 0
-    for prior, temperature, index_temperature in samplers:
-        sampler = sampler_name(prior, temperature, index_temperature)
+    for prior, temperature, index_temperature, masked in samplers:
+        sampler = sampler_name(prior, temperature, index_temperature, masked)
         for seed in seeds:
             key = f"{sampler}/{seed}/{n_samples}/{digest}"
             if key not in done:
@@ -370,7 +379,8 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
                     start = time.perf_counter()
                     table = model.sample(n_samples, seed=seed, prior=prior, batch_size=1000,
                                          temperature=temperature, progress=True,
-                                         index_temperature=index_temperature)
+                                         index_temperature=index_temperature,
+                                         syntax=masked)
                     sample_seconds = time.perf_counter() - start
                     start = time.perf_counter()
                     report = _score(list(table["SMILES"].fillna("")),
@@ -379,7 +389,8 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
                 if seed == seeds[0]:
                     _pictures(f"{part}_{_file_tag(sampler)}", report)
                 done[key] = {"prior": prior, "temperature": temperature,
-                             "index_temperature": index_temperature, "sampler": sampler,
+                             "index_temperature": index_temperature, "syntax": masked,
+                             "sampler": sampler,
                              "seed": seed, "metrics": report.metrics,
                              "sample_seconds": sample_seconds, "metrics_seconds": metrics_seconds,
                              "load_average": load.summary()}
@@ -531,8 +542,8 @@ GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS, "smiles-fb0.1": 
 
 def _file_tag(sampler: str) -> str:
     """A sampler's key as part of a file name ("standard@0.9" -> "standard_t0.9",
-    "standard+index@0" -> "standard_i0")."""
-    return sampler.replace("+index@", "_i").replace("@", "_t")
+    "standard+index@0" -> "standard_i0", "standard+syntax" -> "standard_syntax")."""
+    return sampler.replace("+syntax", "_syntax").replace("+index@", "_i").replace("@", "_t")
 
 
 def _samplers(r: dict[str, Any]) -> list[str]:
@@ -565,13 +576,17 @@ def _cell(values: list[float]) -> str:
 def _label(r: dict[str, Any], sampler: str | None) -> str:
     """The row's model, the prior its samples came from (a language model, with no latent,
     draws no z, so its row names none), the decoding temperature where it is not 1 and the
-    index symbols' temperature where it has its own."""
-    sampler, _, index = (sampler or "").partition("+index@")
+    index symbols' temperature where it has its own, and the SMILES syntax mask where it was
+    on."""
+    sampler = sampler or ""
+    masked = sampler.endswith("+syntax")
+    sampler, _, index = sampler.removesuffix("+syntax").partition("+index@")
     prior, _, temperature = sampler.partition("@")
     named = prior and r.get("part") not in LM_PARTS
     return (r["label"] + (f", {PRIOR_LABELS[prior]}" if named else "")
             + (f", T = {temperature}" if temperature else "")
-            + (f", index symbols at T = {index}" if index else ""))
+            + (f", index symbols at T = {index}" if index else "")
+            + (", SMILES syntax mask" if masked else ""))
 
 
 def _threads(r: dict[str, Any]) -> Any:
@@ -626,16 +641,21 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                         + ")" for k, (op, v) in goals.items()]
             lines.append(f"- {_label(parts[p], prior)}, mean of the seeds: "
                          + "; ".join(verdicts) + ".")
-    lm = parts.get("charrnn")
-    if lm and "evaluations" in lm:
-        lm_means = _means(lm)
+    lms = [parts[p] for p in LM_PARTS if p in parts and "evaluations" in parts[p]]
+    if lms:
         for p in (p for p in SEQVAE_PARTS if p not in LM_PARTS):
             if p not in parts or "evaluations" not in parts[p]:
                 continue
+            # the language model whose budget, its source's minutes included, is nearest
+            lm = min(lms, key=lambda r: abs(_total_seconds(r) - _total_seconds(parts[p])))
+            lm_means = _means(lm)
             for prior, ms in _groups(parts[p]):
                 # the LM at the same decoding temperature (its only prior is N(0, I)'s key)
-                temperature = (prior or "").partition("+index@")[0].partition("@")[2]
-                lm_key = "standard" + (f"@{temperature}" if temperature else "")
+                key = prior or ""
+                temperature = key.removesuffix("+syntax").partition("+index@")[0].partition(
+                    "@")[2]
+                lm_key = ("standard" + (f"@{temperature}" if temperature else "")
+                          + ("+syntax" if key.endswith("+syntax") else ""))
                 if lm_key not in lm_means:
                     continue
                 lm_m = lm_means[lm_key]
@@ -646,14 +666,13 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                 kind = ("" if vae_cpu == lm_cpu else
                         f"; not like for like: the VAE trained on {vae_cpu} "
                         f"({parts[p]['steps']:,} steps), the LM on {lm_cpu} ({lm['steps']:,})")
-                init = parts[p].get("init") or {}
-                if init.get("train_seconds"):
-                    kind += (f"; not at the same budget: this VAE trained "
-                             f"{parts[p]['train_seconds'] / 60:.0f} min after the "
-                             f"{init['train_seconds'] / 60:.0f} min of {init['spec']}")
+                vae_min, lm_min = _total_seconds(parts[p]) / 60, _total_seconds(lm) / 60
+                if abs(vae_min - lm_min) > 0.05 * lm_min:
+                    kind += (f"; not at the same budget: {vae_min:.0f} min in all for the VAE, "
+                             f"{lm_min:.0f} for the LM")
                 lines.append(
                     f"- {_label(parts[p], prior)} against {_label(lm, lm_key)} at "
-                    f"{lm['train_seconds'] / 60:.0f} min: FCD/Test {fcd:.4f} against "
+                    f"{lm_min:.0f} min in all: FCD/Test {fcd:.4f} against "
                     f"{lm_m['FCD/Test']:.4f} ({ratio:.2f}x; within 10%: "
                     f"{'yes' if ratio <= 1.1 else 'no'}), validity {valid:.4f} against "
                     f"{lm_m['valid']:.4f} ({100 * (valid - lm_m['valid']):+.1f} points){kind}.")
@@ -666,6 +685,11 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                          f"one ({parts[p]['steps']:,} steps) until `python -m benchmarks.moses "
                          f"--part {p}` runs again.")
     return lines
+
+
+def _total_seconds(r: dict[str, Any]) -> float:
+    """A record's training seconds and those of the model it started from, if any."""
+    return r["train_seconds"] + ((r.get("init") or {}).get("train_seconds") or 0)
 
 
 def _train_cpu(r: dict[str, Any]) -> str:
@@ -829,6 +853,9 @@ def main() -> None:
     parser.add_argument("--index-temperatures", type=float, nargs="*", default=[],
                         help="a SELFIES part: each prior and temperature also with the ring and "
                         "branch index symbols at each of these temperatures (0: the most likely)")
+    parser.add_argument("--syntax", action="store_true",
+                        help="a SMILES part: each sampler also with the SMILES syntax mask "
+                        "(sample(syntax=True)), as rows of their own")
     parser.add_argument("--every", type=float, default=450, help="seconds between curve points")
     parser.add_argument("--train", default="moses:train", help="training data (a quick trial: "
                         "default:moses_train)")
@@ -848,7 +875,8 @@ def main() -> None:
         return
     if args.part in SEQVAE_PARTS:
         result = evaluate_part(args.part, tuple(args.seeds), args.samples,
-                               tuple(args.temperatures), tuple(args.index_temperatures))
+                               tuple(args.temperatures), tuple(args.index_temperatures),
+                               args.syntax)
     elif args.part == "molsets":
         result = train_part(args.part, args.minutes, args.seed, args.every, args.train, args.samples)
     if args.part != "table":

@@ -34,11 +34,12 @@ COLUMNS = ["valid", "unique@10000", "FCD/Valid", "FCD/Test", "SNN/Test", "Frag/T
 
 
 def samplers(components: list[int], temperatures: list[float],
-             index_temperatures: list[float] = ()) -> list[dict[str, Any]]:
+             index_temperatures: list[float] = (), syntax: bool = False) -> list[dict[str, Any]]:
     """The samplers measured: each prior at each temperature, and greedy decoding; the
     mixtures of more than one component at temperature 1 only; N(0, I) at each temperature
     with each index temperature (SELFIES models: the ring and branch index symbols decoded at
-    their own temperature)."""
+    their own temperature); with ``syntax`` (SMILES models) each sampled row also under the
+    SMILES syntax mask."""
     rows = []
     for prior in ["standard"] + [f"aggregate-{k}" for k in components]:
         k = int(prior.split("-")[1]) if "-" in prior else None
@@ -51,6 +52,9 @@ def samplers(components: list[int], temperatures: list[float],
         if k in (None, 1):
             rows.append({"prior": prior, "components": k, "temperature": 1.0, "greedy": True,
                          "index_temperature": None})
+    rows = [{**row, "syntax": False} for row in rows]
+    if syntax:
+        rows += [{**row, "syntax": True} for row in rows if not row["greedy"]]
     return rows
 
 
@@ -61,11 +65,13 @@ def label(row: dict[str, Any]) -> str:
              f"aggregate, mixture of {row['components']}")
     index = row.get("index_temperature")
     return prior + (", greedy" if row["greedy"] else f", T = {row['temperature']:g}") + (
-        "" if index is None else f", index symbols at T = {index:g}")
+        "" if index is None else f", index symbols at T = {index:g}") + (
+        ", SMILES syntax mask" if row.get("syntax") else "")
 
 
 def run(model_path: str, n: int, n_codes: int, components: list[int],
-        temperatures: list[float], index_temperatures: list[float] = ()) -> dict[str, Any]:
+        temperatures: list[float], index_temperatures: list[float] = (),
+        syntax: bool = False) -> dict[str, Any]:
     import seqvae
     from seqvae.data import read_strings, resolve_data
     from seqvae.metrics import evaluate_molecules, load_reference
@@ -92,14 +98,15 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
         mixtures[k] = model.fit_prior_to(codes, components=k, seed=0, save=False)
         held_out[f"aggregate, {k} component(s)"] = float(mixtures[k].log_prob(valid_codes).mean())
     results = []
-    for row in samplers(components, temperatures, index_temperatures):
+    for row in samplers(components, temperatures, index_temperatures, syntax):
         if row["components"] is not None:
             model._aggregate = mixtures[row["components"]]
         with LoadMonitor(every=10.0) as load:
             start = time.perf_counter()
             table = model.sample(n, seed=0, temperature=row["temperature"], greedy=row["greedy"],
                                  prior="standard" if row["components"] is None else "aggregate",
-                                 batch_size=1000, index_temperature=row["index_temperature"])
+                                 batch_size=1000, index_temperature=row["index_temperature"],
+                                 syntax=row["syntax"])
             seconds = time.perf_counter() - start
             smiles = list(table["SMILES"].fillna(""))
             report = evaluate_molecules(smiles, reference, progress=False)
@@ -120,7 +127,7 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
                         f"{n_codes} --components {' '.join(map(str, components))} "
                         f"--temperatures {' '.join(f'{t:g}' for t in temperatures)}"
                         + (f" --index-temperatures {' '.join(f'{t:g}' for t in index_temperatures)}"
-                           if index_temperatures else ""))}
+                           if index_temperatures else "") + (" --syntax" if syntax else ""))}
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -128,7 +135,7 @@ def markdown(r: dict[str, Any]) -> str:
     chosen = min(results, key=lambda x: x["metrics"]["FCD/Valid"])
     most_valid = max(results, key=lambda x: x["metrics"]["valid"])
     base = next(x for x in results if x["components"] is None and not x["greedy"]
-                and x["temperature"] == 1.0)
+                and x["temperature"] == 1.0 and not x.get("syntax"))
     held = r["held_out_log_density"]  # empty for a language model (no latent, no prior)
     best_density = max(held, key=held.get) if held else None
     lines = [f"# Samplers of one trained model: {r['model']}", "",
@@ -183,11 +190,14 @@ def main() -> None:
     parser.add_argument("--index-temperatures", type=float, nargs="+", default=[],
                         help="SELFIES models: N(0, I) also with the ring and branch index "
                              "symbols at each of these temperatures (0: the most likely)")
+    parser.add_argument("--syntax", action="store_true",
+                        help="SMILES models: each sampled row also under the SMILES syntax mask "
+                             "(sample(syntax=True))")
     parser.add_argument("--name", help="the report's name: samplers_NAME (default: the model "
                         "folder's name)")
     args = parser.parse_args()
     result = run(args.model, args.n, args.codes, args.components, args.temperatures,
-                 args.index_temperatures)
+                 args.index_temperatures, args.syntax)
     if args.name:
         result["command"] += f" --name {args.name}"
     name = "samplers_" + (args.name or Path(args.model).name)
