@@ -403,8 +403,11 @@ class TrainedModel:
         if getattr(self, "_syntax_mask", None) is None:
             from .model.syntax import SmilesSyntax
             tok = self.tokenizer
-            self._syntax_mask = SmilesSyntax(list(tok.vocab), tok.eos_id,
-                                             [tok.pad_id, tok.bos_id, tok.unk_id])
+            try:
+                self._syntax_mask = SmilesSyntax(list(tok.vocab), tok.eos_id,
+                                                 [tok.pad_id, tok.bos_id, tok.unk_id])
+            except ValueError as exc:  # a token of a custom vocabulary it cannot place
+                raise DataError(f"syntax=True: {exc}") from None
         return self._syntax_mask
 
     def decode(self, z: torch.Tensor | np.ndarray, greedy: bool = True, temperature: float = 1.0,

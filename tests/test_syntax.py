@@ -3,14 +3,13 @@
 import pandas as pd
 import pytest
 import torch
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 
 import seqvae
 from seqvae.data import read_strings, resolve_data
 from seqvae.errors import DataError
 from seqvae.model.syntax import ATOM, BOND, CLOSE, OPEN, RING, SmilesSyntax, token_kind
 
-RDLogger.DisableLog("rdApp.*")
 
 VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "c", "C", "(", ")", "1", "2", "=", "#", "N", "O",
          "[nH]", "Cl", "%10", "."]

@@ -32,7 +32,7 @@ _FOLLOWS = {
     START: {ATOM},
     ATOM: {ATOM, BOND, OPEN, CLOSE, RING, DOT, END},
     RING: {ATOM, BOND, OPEN, CLOSE, RING, DOT, END},  # a ring label sits on the atom before it
-    CLOSE: {ATOM, BOND, OPEN, CLOSE, DOT, END},       # "C(C)1" is not SMILES
+    CLOSE: {ATOM, BOND, OPEN, CLOSE, DOT, END},       # OpenSMILES: "C1(C)", not "C(C)1"
     OPEN: {ATOM, BOND},
     BOND: {ATOM, RING},                                # "C=1CCCCC1": the ring bond's order
     DOT: {ATOM},
