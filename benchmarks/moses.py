@@ -49,21 +49,22 @@ N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
 PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3", "selfies",
-         "charrnn", "charrnn-190", "molsets")
+         "charrnn", "charrnn-190", "selfies-charrnn", "molsets")
 SEQVAE_PARTS = tuple(p for p in PARTS if p != "molsets")  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
-LM_PARTS = ("charrnn", "charrnn-190")  # models with no latent
+LM_PARTS = ("charrnn", "charrnn-190", "selfies-charrnn")  # models with no latent
 PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
           "smiles-fb0.1": "seqvae SMILES VAE, free bits 0.1 (candidate)",
-          "smiles-lm": "seqvae SMILES VAE around the LM's decoder (candidate)",
+          "smiles-lm": "seqvae SMILES VAE around the LM's decoder (moses-smiles-lm)",
           "smiles-lm-fb0.3": "seqvae SMILES VAE around the LM's decoder, free bits 0.3 "
                              "(candidate)",
           "selfies": "seqvae SELFIES VAE",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "charrnn-190": "seqvae CharRNN-class LM (no latent), trained on from moses-charrnn",
+          "selfies-charrnn": "seqvae CharRNN-class LM on SELFIES (no latent)",
           "molsets": "molsets VAE (its code and config)"}
 PUBLISHED = {  # ../shared/ANCHORS.md: molecularsets/moses README, 30,000 samples, mean of 3 seeds
     "Train (the data itself)": [1.0, 1.0, 1.0, 0.008, 0.4755, 0.6419, 1.0, 0.9907, 0.0, 0.8567, 0.8508, 1.0, 1.0],
@@ -646,16 +647,19 @@ def _findings(parts: dict[str, Any]) -> list[str]:
         for p in (p for p in SEQVAE_PARTS if p not in LM_PARTS):
             if p not in parts or "evaluations" not in parts[p]:
                 continue
-            # the language model whose budget, its source's minutes included, is nearest
-            lm = min(lms, key=lambda r: abs(_total_seconds(r) - _total_seconds(parts[p])))
+            # the language model of the same representation (else any) whose budget, its
+            # source's minutes included, is nearest
+            same = [r for r in lms if _representation(r) == _representation(parts[p])] or lms
+            lm = min(same, key=lambda r: abs(_total_seconds(r) - _total_seconds(parts[p])))
             lm_means = _means(lm)
             for prior, ms in _groups(parts[p]):
-                # the LM at the same decoding temperature (its only prior is N(0, I)'s key)
-                key = prior or ""
-                temperature = key.removesuffix("+syntax").partition("+index@")[0].partition(
-                    "@")[2]
-                lm_key = ("standard" + (f"@{temperature}" if temperature else "")
-                          + ("+syntax" if key.endswith("+syntax") else ""))
+                # the LM's sampler of the same decoding (its only prior is N(0, I)'s key): the
+                # same temperature, index temperature and mask, else without the index one
+                key = prior or "standard"
+                lm_key = "standard" + key[len(key.partition("@")[0].partition("+")[0]):]
+                if lm_key not in lm_means:
+                    lm_key = lm_key.removesuffix("+syntax").partition("+index@")[0] + (
+                        "+syntax" if lm_key.endswith("+syntax") else "")
                 if lm_key not in lm_means:
                     continue
                 lm_m = lm_means[lm_key]
@@ -666,6 +670,9 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                 kind = ("" if vae_cpu == lm_cpu else
                         f"; not like for like: the VAE trained on {vae_cpu} "
                         f"({parts[p]['steps']:,} steps), the LM on {lm_cpu} ({lm['steps']:,})")
+                if _representation(lm) != _representation(parts[p]):
+                    kind += (f"; the LM writes {_representation(lm).upper()}, the VAE "
+                             f"{_representation(parts[p]).upper()}")
                 vae_min, lm_min = _total_seconds(parts[p]) / 60, _total_seconds(lm) / 60
                 if abs(vae_min - lm_min) > 0.05 * lm_min:
                     kind += (f"; not at the same budget: {vae_min:.0f} min in all for the VAE, "
@@ -685,6 +692,11 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                          f"one ({parts[p]['steps']:,} steps) until `python -m benchmarks.moses "
                          f"--part {p}` runs again.")
     return lines
+
+
+def _representation(r: dict[str, Any]) -> str:
+    """The strings a record's model writes: SELFIES for the SELFIES parts, else SMILES."""
+    return "selfies" if str(r.get("part", "")).startswith("selfies") else "smiles"
 
 
 def _total_seconds(r: dict[str, Any]) -> float:
