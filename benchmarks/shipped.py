@@ -147,7 +147,11 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
     # the SELFIES peer of charrnn (issue 17): the SELFIES VAE's decoder (GRU-512, batches of
     # 128, lr 3e-3 decayed by a cosine) as a language model, no latent, on the same 150-minute
     # budget: how close SELFIES strings get to MOSES without a latent, and the decoder a
-    # SELFIES VAE can start from (train.init_decoder), as smiles-lm did on SMILES
+    # SELFIES VAE can start from (train.init_decoder), as smiles-lm did on SMILES. Measured
+    # (2026-12-01, two sittings, fp32, AVX-512, 22,640 steps in 66 minutes): validation NLL
+    # lowest at step 8,000 (24.74 nats), then rising with the training loss (25.37 at 13,585,
+    # 28.59 at 22,640) while the learning rate was still above 2e-3: unstable at lr 3e-3; to
+    # be restarted at a lower rate (its record kept in benchmarks/results/shipped)
     "selfies-charrnn": ("moses-selfies-charrnn", "seqvae/configs/moses_selfies.toml",
                         ["model.use_latent=false", "model.decoder_hidden=512",
                          "train.batch_size=128", "train.lr=3e-3", "train.lr_schedule=cosine",
