@@ -94,6 +94,7 @@ class TrainedModel:
         self.path = path
         self.domain: Domain = domain_for(tokenizer.kind)
         self._aggregate: GaussianMixture | None = None  # fitted or loaded on first use
+        self._syntax_mask = None  # the SMILES syntax mask, built on first use (_syntax)
 
     @functools.cached_property
     def weights_sha256(self) -> str | None:
@@ -400,7 +401,7 @@ class TrainedModel:
                             f"balanced); this model writes {self.tokenizer.kind}"
                             + (", whose every string is a molecule already"
                                if self.tokenizer.kind == "selfies" else ""))
-        if getattr(self, "_syntax_mask", None) is None:
+        if self._syntax_mask is None:
             from .model.syntax import SmilesSyntax
             tok = self.tokenizer
             try:

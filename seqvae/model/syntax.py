@@ -66,10 +66,11 @@ class SmilesSyntax:
 
     def __init__(self, vocab: Sequence[str], eos_id: int, special: Sequence[int]):
         kinds = []
+        special = set(special)
         for i, token in enumerate(vocab):
             if i == eos_id:
                 kinds.append(END)
-            elif i in set(special):
+            elif i in special:
                 kinds.append(NEVER)
             else:
                 kind = token_kind(token)
