@@ -49,7 +49,7 @@ N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
 PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3", "selfies",
-         "charrnn", "charrnn-190", "selfies-charrnn", "molsets")
+         "selfies-lm", "charrnn", "charrnn-190", "selfies-charrnn", "molsets")
 SEQVAE_PARTS = tuple(p for p in PARTS if p != "molsets")  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
@@ -62,6 +62,7 @@ LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-lm-fb0.3": "seqvae SMILES VAE around the LM's decoder, free bits 0.3 "
                              "(candidate)",
           "selfies": "seqvae SELFIES VAE",
+          "selfies-lm": "seqvae SELFIES VAE around the SELFIES LM's decoder (candidate)",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "charrnn-190": "seqvae CharRNN-class LM (no latent), trained on from moses-charrnn",
           "selfies-charrnn": "seqvae CharRNN-class LM on SELFIES (no latent)",
