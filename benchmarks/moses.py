@@ -537,9 +537,10 @@ def _molsets_per_epoch_weight(epoch: int) -> float | None:
 # issue 17's goals for the shipped models (30,000 samples; each prior of a VAE)
 SMILES_GOALS = {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">=", 0.8),
                 "Filters": (">=", 0.99)}
+SELFIES_GOALS = {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}
 GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS, "smiles-fb0.1": SMILES_GOALS,
          "smiles-lm": SMILES_GOALS, "smiles-lm-fb0.3": SMILES_GOALS,
-         "selfies": {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}}
+         "selfies": SELFIES_GOALS, "selfies-lm": SELFIES_GOALS}
 
 
 def _file_tag(sampler: str) -> str:
