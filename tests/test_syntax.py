@@ -61,6 +61,19 @@ def test_what_may_follow():
     assert allowed(syn, ["C", "."]) == first
 
 
+def test_ring_bonds_after_a_branch_know_the_atom_they_are_on():
+    """After ")" the current atom is the branch point again, with its own parent: a ring
+    bond from it to itself ("C1(CC)=1") or to the atom it is bonded to ("C1C(C)=1") is
+    refused, as RDKit refuses both strings; one across a real ring is allowed."""
+    syn = syntax()
+    for refused in (["C", "1", "(", "C", "C", ")", "="], ["C", "1", "C", "(", "C", ")", "="]):
+        assert "1" not in allowed(syn, refused)
+        assert Chem.MolFromSmiles("".join(refused) + "1", sanitize=False) is None
+    across = ["C", "1", "C", "C", "(", "C", ")", "="]
+    assert "1" in allowed(syn, across)
+    assert Chem.MolFromSmiles("".join(across) + "1") is not None
+
+
 def test_refuses_a_vocabulary_that_is_not_smiles():
     with pytest.raises(ValueError, match="'Xy' \\(id 4\\)"):
         SmilesSyntax(["<pad>", "<bos>", "<eos>", "[C]", "Xy"], eos_id=2, special=[0, 1])

@@ -93,6 +93,15 @@ class SmilesSyntax:
         self.is_open = self.kinds == OPEN
         self.is_end = self.kinds == END
         self.is_dot = self.kinds == DOT
+        self._tables: dict[torch.device, dict[str, torch.Tensor]] = {}
+
+    def _on(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """The mask's tables on ``device``, copied there once."""
+        if device not in self._tables:
+            self._tables[device] = {name: getattr(self, name).to(device) for name in (
+                "kinds", "ring_ids", "label", "follows", "is_close", "is_open", "is_end",
+                "is_dot")}
+        return self._tables[device]
 
     def start(self, batch: int, device: torch.device) -> dict[str, torch.Tensor]:
         """The state of ``batch`` strings before their first token."""
@@ -101,41 +110,43 @@ class SmilesSyntax:
         labels = self.n_labels
         return {"prev": full(batch, value=START), "depth": full(batch),
                 "open": full(batch, labels, dtype=torch.bool),
-                # labels opened or closed on the current atom: "C11" is not a ring
-                "here": full(batch, labels, dtype=torch.bool),
                 # atoms are numbered as written: the one each open label started on, the one
-                # new tokens attach to, the one that attached to it, the ones "(" left behind
+                # new tokens attach to, the one that attached to it (its parent), the atoms
+                # and parents "(" left behind
                 "opener": full(batch, labels, value=-1), "atom": full(batch, value=-1),
                 "parent": full(batch, value=-1), "count": full(batch),
                 "stack": full(batch, MAX_DEPTH, value=-1),
+                "parents": full(batch, MAX_DEPTH, value=-1),
                 # the atoms the labels closed on the current atom reach ("C12CCC12": two bonds)
                 "reached": full(batch, labels, value=-1)}
 
     def allowed(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, V) True where the token keeps each string SMILES."""
-        dev = state["prev"].device
-        ok = self.follows.to(dev)[state["prev"]].clone()
+        t = self._on(state["prev"].device)
+        ok = t["follows"][state["prev"]].clone()
         top = state["depth"] == 0
-        ok[:, self.is_close.to(dev)] &= (~top).unsqueeze(1)
-        ok[:, self.is_open.to(dev)] &= (state["depth"] < MAX_DEPTH).unsqueeze(1)
-        ok[:, self.is_dot.to(dev)] &= top.unsqueeze(1)
+        ok[:, t["is_close"]] &= (~top).unsqueeze(1)
+        ok[:, t["is_open"]] &= (state["depth"] < MAX_DEPTH).unsqueeze(1)
+        ok[:, t["is_dot"]] &= top.unsqueeze(1)
         closed = top & ~state["open"].any(1)
-        ok[:, self.is_end.to(dev)] &= closed.unsqueeze(1)
+        ok[:, t["is_end"]] &= closed.unsqueeze(1)
         if self.n_labels:
-            opener = state["opener"]
-            # closing a label on the atom it started on, on the atom bonded to that one
-            # already ("C1C1"), or twice between the same two atoms ("C12CCC12")
+            opener, is_open = state["opener"], state["open"]
+            # a label opened or closed on the current atom is not used again there ("C11",
+            # "C1(CC)=1": a ring bond from an atom to itself); nor closed on the atom bonded
+            # to its opener already ("C1C1", "C1C(C)=1") or a second time between the same
+            # two atoms ("C12CCC12")
+            here = (is_open & (opener == state["atom"].unsqueeze(1))) | (state["reached"] >= 0)
             twice = (state["reached"].unsqueeze(2) == opener.unsqueeze(1)).any(1)
-            bad = state["here"] | (state["open"] & (
-                (opener == state["parent"].unsqueeze(1)) | twice))
-            ok[:, self.ring_ids.to(dev)] &= ~bad
+            bad = here | (is_open & ((opener == state["parent"].unsqueeze(1)) | twice))
+            ok[:, t["ring_ids"]] &= ~bad
         return ok
 
     def advance(self, state: dict[str, torch.Tensor], chosen: torch.Tensor
                 ) -> dict[str, torch.Tensor]:
         """The state after each string's chosen token (B,)."""
-        dev = chosen.device
-        kind = self.kinds.to(dev)[chosen]
+        t = self._on(chosen.device)
+        kind = t["kinds"][chosen]
         new = {k: v.clone() for k, v in state.items()}
         atom, opened, closed = kind == ATOM, kind == OPEN, kind == CLOSE
         # an atom: bonded to the one before it unless a dot (or nothing) came first
@@ -144,22 +155,23 @@ class SmilesSyntax:
         new["parent"] = torch.where(atom, torch.where(chained, state["atom"], -1),
                                     state["parent"])
         new["atom"] = torch.where(atom, new["count"], state["atom"])
-        new["here"] &= ~atom.unsqueeze(1)
         new["reached"] = torch.where(atom.unsqueeze(1), -1, state["reached"])
-        # a branch: "(" keeps the atom it hangs from, ")" goes back to it
+        # a branch: "(" keeps the atom it hangs from and that atom's parent, ")" goes back to
+        # them
         depth = state["depth"]
         at = opened.nonzero().squeeze(1)
         new["stack"][at, depth[at]] = state["atom"][at]
+        new["parents"][at, depth[at]] = state["parent"][at]
         back = closed.nonzero().squeeze(1)
         new["atom"][back] = state["stack"][back, depth[back] - 1]
+        new["parent"][back] = state["parents"][back, depth[back] - 1]
         new["depth"] = depth + opened.long() - closed.long()
         if self.n_labels:
-            label = self.label.to(dev)[chosen]
+            label = t["label"][chosen]
             ring = (label >= 0).nonzero().squeeze(1)
             lab = label[ring]
             was_open = state["open"][ring, lab]
             new["open"][ring, lab] = ~was_open
-            new["here"][ring, lab] = True
             new["opener"][ring, lab] = torch.where(was_open, -1, state["atom"][ring])
             new["reached"][ring, lab] = torch.where(was_open, state["opener"][ring, lab], -1)
         new["prev"] = torch.where(kind == END, state["prev"], kind)
