@@ -71,7 +71,8 @@ def _sample(args: argparse.Namespace) -> None:
                          seed=args.seed, progress=not args.no_progress, novelty=True,
                          prior=args.prior, triage=args.triage,
                          condition=parse_conditions(args.condition),
-                         index_temperature=args.index_temperature, syntax=args.syntax)
+                         index_temperature=args.index_temperature, syntax=args.syntax,
+                         strict=args.strict)
     rate = len(table) / max(time.perf_counter() - start, 1e-9)
     picture = model.write(table, args.output, picture=not args.no_grid)
     print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
@@ -290,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--syntax", action="store_true",
                    help="SMILES models: draw each token among those that keep the string SMILES "
                         "(rings closed, branches balanced)")
+    p.add_argument("--strict", action="store_true",
+                   help="SELFIES models: a drawn string the SELFIES decoder had to repair (not "
+                        "the string SELFIES writes for the molecule it decodes to) is invalid; "
+                        "with --unique, drawn again")
     p.add_argument("--prior", choices=["standard", "aggregate"], default="standard",
                    help="draw codes from N(0, I) (standard) or from the fitted distribution of "
                         "the training codes (aggregate; seqvae fit-prior)")

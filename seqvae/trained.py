@@ -367,11 +367,14 @@ class TrainedModel:
                     **sampling) -> tuple[list[str], np.ndarray]:
         batch_size = _integer("batch_size", batch_size, 1)
         syntax = sampling.pop("syntax", False)
+        strict = sampling.pop("strict", False)
         check_sampling(**sampling)
         if sampling.get("index_temperature") is not None:
             sampling["announces"] = self._announces()
         if syntax:
             sampling["syntax"] = self._syntax()
+        if strict:
+            self._strict()
         strings, nll = [], []
         for start in range(0, len(z), batch_size):
             rows = slice(start, start + batch_size)
@@ -379,7 +382,8 @@ class TrainedModel:
                                       condition=None if condition is None else condition[rows],
                                       **sampling)
             decoded = self.tokenizer.decode_batch(out.tokens.cpu())
-            strings += [self.tokenizer.from_model_string(s) for s in decoded]
+            strings += [self._faithful(s) if strict else self.tokenizer.from_model_string(s)
+                        for s in decoded]
             nll.append(out.nll.cpu().numpy())
         return strings, np.concatenate(nll) if nll else np.zeros(0)
 
@@ -392,6 +396,27 @@ class TrainedModel:
                             f"temperature")
         from .model.counter import announced_indices, selfies_roles
         return announced_indices(selfies_roles(list(self.tokenizer.vocab)))
+
+    def _strict(self) -> None:
+        """strict=True is for SELFIES models; refused for the others."""
+        if self.tokenizer.kind != "selfies":
+            raise DataError(f"strict=True counts a SELFIES string the SELFIES decoder had to "
+                            f"repair as invalid; this model writes {self.tokenizer.kind}"
+                            + (", whose invalid strings are invalid already"
+                               if self.tokenizer.kind == "smiles" else ""))
+
+    def _faithful(self, selfies: str) -> str:
+        """The SMILES of a sampled SELFIES string if the molecule it decodes to is written back
+        as the same string (the training strings all are: each is the SELFIES encoder's
+        output), else the SELFIES string itself, which no SMILES parser reads (invalid).
+        SELFIES decodes every string to a molecule by repairing what a SMILES would get wrong
+        (a bond order over the atom's free valence lowered, a ring closure or branch with no
+        valence left dropped, the symbols after a saturated atom ignored): the model's
+        mistakes become molecules unlike its training data rather than invalid strings."""
+        from .chem import selfies_to_smiles, smiles_to_selfies
+
+        smiles = selfies_to_smiles(selfies)
+        return smiles if smiles and smiles_to_selfies(smiles) == selfies else selfies
 
     def _syntax(self):
         """The SMILES syntax mask of this model's vocabulary (seqvae.model.syntax); refused
@@ -415,11 +440,12 @@ class TrainedModel:
                top_k: int = 0, top_p: float = 1.0, batch_size: int = 1000,
                seed: int | None = None,
                condition: dict[str, Any] | torch.Tensor | None = None,
-               index_temperature: float | None = None, syntax: bool = False) -> list[str]:
+               index_temperature: float | None = None, syntax: bool = False,
+               strict: bool = False) -> list[str]:
         """Strings decoded from latent codes z (N, D); greedy by default. A conditional model
         decodes under ``condition``: {name: value or N values} (others at the training mean),
-        or a tensor (N, C) in property units; None: the training mean. index_temperature and
-        syntax: see sample."""
+        or a tensor (N, C) in property units; None: the training mean. index_temperature,
+        syntax and strict: see sample."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
@@ -432,7 +458,7 @@ class TrainedModel:
         strings, _ = self._decode_raw(z, batch_size, self._generator(seed), condition,
                                       greedy=greedy, temperature=temperature, top_k=top_k,
                                       top_p=top_p, index_temperature=index_temperature,
-                                      syntax=syntax)
+                                      syntax=syntax, strict=strict)
         return strings
 
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -441,7 +467,8 @@ class TrainedModel:
                novelty: bool = False, prior: str = "standard", triage: bool = False,
                reference: Sequence[str] | str | Path | None = None,
                condition: dict[str, float] | None = None,
-               index_temperature: float | None = None, syntax: bool = False) -> pd.DataFrame:
+               index_temperature: float | None = None, syntax: bool = False,
+               strict: bool = False) -> pd.DataFrame:
         """Decode n codes drawn from the prior: "standard", the model's own (N(0, I); for a
         hierarchical model z1 ~ N(0, I), z2 ~ p(z2 | z1)), or "aggregate", the
         distribution of the training codes fitted after training (``fit_prior``; stored in the
@@ -468,6 +495,15 @@ class TrainedModel:
         atom after it), the model's probabilities renormalised over them. Strings that break
         only syntax become molecules; valence and aromaticity errors remain, and are counted
         invalid as before. NLL stays the model's own.
+
+        strict=True (SELFIES models): a drawn string counts only if it is the string SELFIES
+        writes for the molecule it decodes to, as every training string is; one the SELFIES
+        decoder had to repair (a bond order over the free valence, a ring closure or branch on
+        a saturated atom, symbols after the molecule ended) is invalid, its SELFIES string in
+        the SMILES column. SELFIES turns a model's mistakes into molecules unlike its training
+        data; strict=True hands them back as the errors they are (README, "Strict SELFIES", for
+        what it changes on the shipped models), and unique=True then draws until n molecules
+        remain.
         """
         n = _integer("n", n, 0)
         max_tries = _integer("max_tries", max_tries, 1)
@@ -477,6 +513,8 @@ class TrainedModel:
             self._announces()  # refused before anything is drawn on a model without SELFIES
         if syntax:
             self._syntax()  # refused before anything is drawn on a model without SMILES
+        if strict:
+            self._strict()  # refused before anything is drawn on a model without SELFIES
         draw = self._prior_sampler(prior)
         bad = [k for k, v in (condition or {}).items()
                if isinstance(v, bool) or not isinstance(v, (int, float, str))]
@@ -487,7 +525,8 @@ class TrainedModel:
         from tqdm.auto import tqdm
         generator = self._generator(seed)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
-                        index_temperature=index_temperature, syntax=bool(syntax))
+                        index_temperature=index_temperature, syntax=bool(syntax),
+                        strict=bool(strict))
         key = self.domain.column
         tables, kept, drawn = [], 0, 0
         bar = tqdm(total=n, desc="sampling", unit=self.domain.unit, disable=not progress)
