@@ -35,6 +35,7 @@ import argparse
 import functools
 import json
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,13 @@ RUNS = Path("runs") / "moses"
 N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
-PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3", "selfies",
-         "selfies-lm", "charrnn", "charrnn-190", "selfies-charrnn", "molsets")
+PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3",
+         "smiles-lm-lr1e-3", "selfies", "selfies-lm", "charrnn", "charrnn-190", "charrnn-lr1e-3",
+         "selfies-charrnn", "molsets")
 SEQVAE_PARTS = tuple(p for p in PARTS if p != "molsets")  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
-LM_PARTS = ("charrnn", "charrnn-190", "selfies-charrnn")  # models with no latent
+LM_PARTS = ("charrnn", "charrnn-190", "charrnn-lr1e-3", "selfies-charrnn")  # models with no latent
 PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
@@ -61,10 +63,12 @@ LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-lm": "seqvae SMILES VAE around the LM's decoder (moses-smiles-lm)",
           "smiles-lm-fb0.3": "seqvae SMILES VAE around the LM's decoder, free bits 0.3 "
                              "(candidate)",
+          "smiles-lm-lr1e-3": "seqvae SMILES VAE around the lr 1e-3 LM's decoder (candidate)",
           "selfies": "seqvae SELFIES VAE",
           "selfies-lm": "seqvae SELFIES VAE around the SELFIES LM's decoder (candidate)",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "charrnn-190": "seqvae CharRNN-class LM (no latent), trained on from moses-charrnn",
+          "charrnn-lr1e-3": "seqvae CharRNN-class LM (no latent), lr 1e-3",
           "selfies-charrnn": "seqvae CharRNN-class LM on SELFIES (no latent)",
           "molsets": "molsets VAE (its code and config)"}
 PUBLISHED = {  # ../shared/ANCHORS.md: molecularsets/moses README, 30,000 samples, mean of 3 seeds
@@ -284,23 +288,64 @@ def curve_part(part: str, model, summary: dict[str, Any]) -> list[dict[str, Any]
     return points
 
 
-def sampler_name(prior: str, temperature: float, index_temperature: float | None = None,
-                 syntax: bool = False) -> str:
-    """A sampler's key: its prior, the decoding temperature where it is not 1, the SELFIES
-    index symbols' own temperature where one is set ("standard@0.9+index@0"), and "+syntax"
-    where the SMILES syntax mask was on."""
-    return ((prior if temperature == 1 else f"{prior}@{temperature:g}")
-            + ("" if index_temperature is None else f"+index@{index_temperature:g}")
-            + ("+syntax" if syntax else ""))
+@dataclass(frozen=True)
+class Sampler:
+    """How a part's samples are drawn: the prior, the decoding temperature, the SELFIES index
+    symbols' own temperature (None: the decoding one), the SMILES syntax mask and strict
+    SELFIES (a string SELFIES had to repair counts as invalid). Its key names it in records
+    ("standard", "aggregate@0.9", "standard+index@0", "standard+syntax", "standard+strict")."""
+    prior: str = "standard"
+    temperature: float = 1.0
+    index_temperature: float | None = None
+    syntax: bool = False
+    strict: bool = False
+
+    @property
+    def key(self) -> str:
+        return ((self.prior if self.temperature == 1 else f"{self.prior}@{self.temperature:g}")
+                + ("" if self.index_temperature is None else f"+index@{self.index_temperature:g}")
+                + ("+syntax" if self.syntax else "") + ("+strict" if self.strict else ""))
+
+    @classmethod
+    def parse(cls, key: str | None) -> Sampler:
+        """The sampler of a key (None, a record from before samplers were named: N(0, I))."""
+        head, *options = (key or "standard").split("+")
+        prior, _, temperature = head.partition("@")
+        index = [o.removeprefix("index@") for o in options if o.startswith("index@")]
+        return cls(prior, float(temperature or 1), float(index[0]) if index else None,
+                   "syntax" in options, "strict" in options)
+
+    @property
+    def tag(self) -> str:
+        """The key as part of a file name ("standard@0.9" -> "standard_t0.9",
+        "standard+index@0" -> "standard_i0", "standard+syntax" -> "standard_syntax")."""
+        return (self.key.replace("+syntax", "_syntax").replace("+strict", "_strict")
+                .replace("+index@", "_i").replace("@", "_t"))
+
+    def options(self) -> dict[str, Any]:
+        """The keywords of TrainedModel.sample that draw this way."""
+        return dict(prior=self.prior, temperature=self.temperature,
+                    index_temperature=self.index_temperature, syntax=self.syntax,
+                    strict=self.strict)
+
+    def describe(self, with_prior: bool = True) -> str:
+        """What a row label adds: the prior (a language model draws no z: with_prior False),
+        the temperatures where they are not 1 or the decoding one, mask and strictness."""
+        return ((f", {PRIOR_LABELS[self.prior]}" if with_prior else "")
+                + (f", T = {self.temperature:g}" if self.temperature != 1 else "")
+                + ("" if self.index_temperature is None
+                   else f", index symbols at T = {self.index_temperature:g}")
+                + (", SMILES syntax mask" if self.syntax else "")
+                + (", strict SELFIES (repaired strings invalid)" if self.strict else ""))
 
 
 def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
                   temperatures: tuple[float, ...] = (1.0,),
-                  index_temperatures: tuple[float, ...] = (), syntax: bool = False
-                  ) -> dict[str, Any]:
+                  index_temperatures: tuple[float, ...] = (), syntax: bool = False,
+                  strict: bool = False) -> dict[str, Any]:
     """The record of a seqvae part: curve, every metric per sampler (each prior at each
-    decoding temperature, and for a SELFIES model at each index temperature too) and seed,
-    throughput."""
+    decoding temperature, for a SELFIES model at each index temperature too, with and without
+    the SMILES mask or strict SELFIES where asked) and seed, throughput."""
     from benchmarks.common import gemm_peak
     from seqvae.priors import has_prior
 
@@ -341,16 +386,20 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
     if syntax and model.tokenizer.kind != "smiles":
         raise SystemExit(f"--syntax is the SMILES syntax mask; {part} writes "
                          f"{model.tokenizer.kind}")
-    samplers = [(prior, t, it, masked) for prior in priors for t in temperatures
+    if strict and model.tokenizer.kind != "selfies":
+        raise SystemExit(f"--strict is for a SELFIES model's repaired strings; {part} writes "
+                         f"{model.tokenizer.kind}")
+    samplers = [Sampler(prior, t, it, masked, st) for prior in priors for t in temperatures
                 for it in (None, *index_temperatures)
-                for masked in ((False, True) if syntax else (False,))]
+                for masked in ((False, True) if syntax else (False,))
+                for st in ((False, True) if strict else (False,))]
     result: dict[str, Any] = {
         "part": part, "label": LABELS[part], "model": str(Path(model.path).resolve()
                                                           .relative_to(ROOT)),
         **training,
         "train_data": model.config.data.train, "valid_data": model.config.data.valid,
         "n_samples": n_samples, "seeds": list(seeds), "priors": priors,
-        "samplers": [sampler_name(*s) for s in samplers],
+        "samplers": [s.key for s in samplers],
         "curve_samples": earlier.get("curve_samples", CURVE_SAMPLES) if earlier else CURVE_SAMPLES}
     if earlier is None:
         peak = gemm_peak()
@@ -367,32 +416,28 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
     if earlier is not None and earlier.get("n_samples") == n_samples:
         for ev in earlier.get("evaluations", []):  # of these weights (the same steps)
             t = ev.get("temperature", 1.0)
-            sampler = sampler_name(ev["prior"], t)
+            sampler = Sampler(ev["prior"], t).key
             done.setdefault(f"{sampler}/{ev['seed']}/{n_samples}/{digest}",
                             {**ev, "temperature": t, "sampler": sampler,
                              "machine": earlier["machine"]})
     evaluations, made = [], 0
-    for prior, temperature, index_temperature, masked in samplers:
-        sampler = sampler_name(prior, temperature, index_temperature, masked)
+    for how in samplers:
+        sampler = how.key
         for seed in seeds:
             key = f"{sampler}/{seed}/{n_samples}/{digest}"
             if key not in done:
                 with LoadMonitor(every=10.0) as load:
                     start = time.perf_counter()
-                    table = model.sample(n_samples, seed=seed, prior=prior, batch_size=1000,
-                                         temperature=temperature, progress=True,
-                                         index_temperature=index_temperature,
-                                         syntax=masked)
+                    table = model.sample(n_samples, seed=seed, batch_size=1000,
+                                         progress=True, **how.options())
                     sample_seconds = time.perf_counter() - start
                     start = time.perf_counter()
                     report = _score(list(table["SMILES"].fillna("")),
-                                    ROOT / RUNS / f"{part}_samples_{_file_tag(sampler)}_{seed}.csv")
+                                    ROOT / RUNS / f"{part}_samples_{how.tag}_{seed}.csv")
                     metrics_seconds = time.perf_counter() - start
                 if seed == seeds[0]:
-                    _pictures(f"{part}_{_file_tag(sampler)}", report)
-                done[key] = {"prior": prior, "temperature": temperature,
-                             "index_temperature": index_temperature, "syntax": masked,
-                             "sampler": sampler,
+                    _pictures(f"{part}_{how.tag}", report)
+                done[key] = {**how.options(), "sampler": sampler,
                              "seed": seed, "metrics": report.metrics,
                              "sample_seconds": sample_seconds, "metrics_seconds": metrics_seconds,
                              "load_average": load.summary()}
@@ -540,13 +585,8 @@ SMILES_GOALS = {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">="
 SELFIES_GOALS = {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}
 GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS, "smiles-fb0.1": SMILES_GOALS,
          "smiles-lm": SMILES_GOALS, "smiles-lm-fb0.3": SMILES_GOALS,
+         "smiles-lm-lr1e-3": SMILES_GOALS,
          "selfies": SELFIES_GOALS, "selfies-lm": SELFIES_GOALS}
-
-
-def _file_tag(sampler: str) -> str:
-    """A sampler's key as part of a file name ("standard@0.9" -> "standard_t0.9",
-    "standard+index@0" -> "standard_i0", "standard+syntax" -> "standard_syntax")."""
-    return sampler.replace("+syntax", "_syntax").replace("+index@", "_i").replace("@", "_t")
 
 
 def _samplers(r: dict[str, Any]) -> list[str]:
@@ -577,19 +617,10 @@ def _cell(values: list[float]) -> str:
 
 
 def _label(r: dict[str, Any], sampler: str | None) -> str:
-    """The row's model, the prior its samples came from (a language model, with no latent,
-    draws no z, so its row names none), the decoding temperature where it is not 1 and the
-    index symbols' temperature where it has its own, and the SMILES syntax mask where it was
-    on."""
-    sampler = sampler or ""
-    masked = sampler.endswith("+syntax")
-    sampler, _, index = sampler.removesuffix("+syntax").partition("+index@")
-    prior, _, temperature = sampler.partition("@")
-    named = prior and r.get("part") not in LM_PARTS
-    return (r["label"] + (f", {PRIOR_LABELS[prior]}" if named else "")
-            + (f", T = {temperature}" if temperature else "")
-            + (f", index symbols at T = {index}" if index else "")
-            + (", SMILES syntax mask" if masked else ""))
+    """The row's model and how its samples were drawn (a language model, with no latent,
+    draws no z, so its row names no prior)."""
+    return r["label"] + Sampler.parse(sampler).describe(with_prior=bool(sampler)
+                                                        and r.get("part") not in LM_PARTS)
 
 
 def _threads(r: dict[str, Any]) -> Any:
@@ -655,14 +686,12 @@ def _findings(parts: dict[str, Any]) -> list[str]:
             lm = min(same, key=lambda r: abs(_total_seconds(r) - _total_seconds(parts[p])))
             lm_means = _means(lm)
             for prior, ms in _groups(parts[p]):
-                # the LM's sampler of the same decoding (its only prior is N(0, I)'s key): the
-                # same temperature, index temperature and mask, else without the index one
-                key = prior or "standard"
-                lm_key = "standard" + key[len(key.partition("@")[0].partition("+")[0]):]
-                if lm_key not in lm_means:
-                    lm_key = lm_key.removesuffix("+syntax").partition("+index@")[0] + (
-                        "+syntax" if lm_key.endswith("+syntax") else "")
-                if lm_key not in lm_means:
+                # the LM's sampler of the same decoding (its only prior is N(0, I)): the same
+                # temperature, index temperature, mask and strictness, else without the index one
+                same_way = replace(Sampler.parse(prior), prior="standard")
+                lm_key = next((s.key for s in (same_way, replace(same_way, index_temperature=None))
+                               if s.key in lm_means), None)
+                if lm_key is None:
                     continue
                 lm_m = lm_means[lm_key]
                 fcd = _mean_std([x["FCD/Test"] for x in ms])[0]
@@ -825,8 +854,8 @@ def _run_lines(p: str, r: dict[str, Any]) -> list[str]:
         f"metrics {min(metric_s):.0f} to {max(metric_s):.0f} s. Training molecules read "
         f"{_show(_train_molecules(r))}; validation data {_valid_data(r)}.",
         f"  Load while training: {loads}.",
-        "  Pictures: " + ", ".join(f"moses_{p}_{_file_tag(s)}_samples.png, "
-                                    f"moses_{p}_{_file_tag(s)}_properties.png"
+        "  Pictures: " + ", ".join(f"moses_{p}_{Sampler.parse(s).tag}_samples.png, "
+                                    f"moses_{p}_{Sampler.parse(s).tag}_properties.png"
                                     for s in _samplers(r)) + " (first seed)."]
 
 
@@ -870,6 +899,9 @@ def main() -> None:
     parser.add_argument("--syntax", action="store_true",
                         help="a SMILES part: each sampler also with the SMILES syntax mask "
                         "(sample(syntax=True)), as rows of their own")
+    parser.add_argument("--strict", action="store_true",
+                        help="a SELFIES part: each sampler also with strict SELFIES "
+                        "(sample(strict=True): a string SELFIES had to repair is invalid)")
     parser.add_argument("--every", type=float, default=450, help="seconds between curve points")
     parser.add_argument("--train", default="moses:train", help="training data (a quick trial: "
                         "default:moses_train)")
@@ -890,7 +922,7 @@ def main() -> None:
     if args.part in SEQVAE_PARTS:
         result = evaluate_part(args.part, tuple(args.seeds), args.samples,
                                tuple(args.temperatures), tuple(args.index_temperatures),
-                               args.syntax)
+                               args.syntax, args.strict)
     elif args.part == "molsets":
         result = train_part(args.part, args.minutes, args.seed, args.every, args.train, args.samples)
     if args.part != "table":
