@@ -22,3 +22,18 @@ def test_what_a_key_means():
     assert s.describe() == (", aggregate posterior, T = 0.9, index symbols at T = 0, "
                             "strict SELFIES (repaired strings invalid)")
     assert Sampler.parse("standard+syntax").describe(with_prior=False) == ", SMILES syntax mask"
+
+
+def test_strict_selfies_draws_again_until_n_remain():
+    """The benchmark's strict SELFIES draws the repaired strings again: n valid rows, more
+    draws than n, and the share kept of the first n draws (the validity without redrawing)."""
+    import seqvae
+    from benchmarks.moses import _draw
+
+    model = seqvae.load("moses-selfies")
+    table, drawing = _draw(model, 200, 0, Sampler(strict=True))
+    assert len(table) == 200 and table["valid"].all()
+    first = model.sample(200, seed=0, strict=True)["valid"].mean()
+    assert drawing["valid_without_redrawing"] == first and 0 < first < 1
+    assert drawing["draws"] > 200
+    assert _draw(model, 50, 0, Sampler())[1] == {}
