@@ -65,7 +65,7 @@ LABELS = {"smiles": "seqvae SMILES VAE",
                              "(candidate)",
           "smiles-lm-lr1e-3": "seqvae SMILES VAE around the lr 1e-3 LM's decoder (candidate)",
           "selfies": "seqvae SELFIES VAE",
-          "selfies-lm": "seqvae SELFIES VAE around the SELFIES LM's decoder (candidate)",
+          "selfies-lm": "seqvae SELFIES VAE around the SELFIES LM's decoder (moses-selfies-lm)",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "charrnn-190": "seqvae CharRNN-class LM (no latent), trained on from moses-charrnn",
           "charrnn-lr1e-3": "seqvae CharRNN-class LM (no latent), lr 1e-3",
@@ -780,7 +780,8 @@ def _train_cpu(r: dict[str, Any]) -> str:
 
 def table() -> str:
     """moses.md from the parts' records there are."""
-    parts = {p: json.loads((RESULTS_DIR / f"moses_{p}.json").read_text())
+    # each row named as LABELS names its part now (a candidate shipped since keeps its record)
+    parts = {p: {**json.loads((RESULTS_DIR / f"moses_{p}.json").read_text()), "label": LABELS[p]}
              for p in PARTS if (RESULTS_DIR / f"moses_{p}.json").exists()}
     lines = ["# MOSES benchmark at a fixed CPU budget", ""]
     if parts:
