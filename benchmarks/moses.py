@@ -221,11 +221,13 @@ def _draw(model, n: int, seed: int, how: Sampler) -> tuple[Any, dict[str, Any]]:
             {"draws": drawn, "valid_without_redrawing": first})
 
 
-def _pictures(name: str, report) -> None:
-    """A grid of samples and property histograms against the test split."""
+def _pictures(part: str, report, how: Sampler | None = None) -> None:
+    """A grid of samples and property histograms against the test split, named by the part
+    and how its samples were drawn."""
     from seqvae.chem import molecule_grid
     from seqvae.viz import property_histograms
-    label = LABELS.get(name.split("_")[0], name)
+    name = part if how is None else f"{part}_{how.tag}"
+    label = LABELS[part] + ("" if how is None else how.describe(part not in LM_PARTS))
     molecule_grid(list(report.properties["SMILES"][:48]), RESULTS_DIR / f"moses_{name}_samples.png")
     property_histograms(report.properties, report.reference.splits["Test"].props,
                         RESULTS_DIR / f"moses_{name}_properties.png", sample_label=label,
@@ -459,7 +461,7 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
                                     ROOT / RUNS / f"{part}_samples_{how.tag}_{seed}.csv")
                     metrics_seconds = time.perf_counter() - start
                 if seed == seeds[0]:
-                    _pictures(f"{part}_{how.tag}", report)
+                    _pictures(part, report, how)
                 done[key] = {**how.options(), "sampler": sampler, **drawing,
                              "seed": seed, "metrics": report.metrics,
                              "sample_seconds": sample_seconds, "metrics_seconds": metrics_seconds,

@@ -20,11 +20,12 @@ PANELS = [
 ]
 
 
-def _save(fig, path: str | Path) -> Path:
-    """Lay out, write as a 100-dpi PNG (creating the folder) and close a figure."""
+def _save(fig, path: str | Path, top: float = 1.0) -> Path:
+    """Lay out (the panels below ``top``, a share of the height), write as a 100-dpi PNG
+    (creating the folder) and close a figure."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, top))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -67,7 +68,7 @@ def property_histograms(samples: dict, reference: dict, path: str | Path,
     import numpy as np
 
     names = [name for name in PROPERTY_LABELS if name in samples and name in reference]
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4))
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.8))
     for ax, name in zip(np.atleast_1d(axes), names):
         ref = np.asarray(reference[name], dtype=float)
         gen = np.asarray(samples[name], dtype=float)
@@ -77,8 +78,10 @@ def property_histograms(samples: dict, reference: dict, path: str | Path,
         if len(gen):
             ax.hist(gen, bins=bins, density=True, alpha=0.5, label=f"{sample_label} ({len(gen):,})")
         ax.set_title(PROPERTY_LABELS[name])
-        ax.legend(fontsize=8)
-    return _save(fig, path)
+    # one legend above the panels: a long model name does not cover the histograms
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9, frameon=False)
+    return _save(fig, path, top=0.9)
 
 
 def principal_components(mu, n: int = 2):
