@@ -34,12 +34,14 @@ COLUMNS = ["valid", "unique@10000", "FCD/Valid", "FCD/Test", "SNN/Test", "Frag/T
 
 
 def samplers(components: list[int], temperatures: list[float],
-             index_temperatures: list[float] = (), syntax: bool = False) -> list[dict[str, Any]]:
+             index_temperatures: list[float] = (), syntax: bool = False,
+             top_ps: list[float] = ()) -> list[dict[str, Any]]:
     """The samplers measured: each prior at each temperature, and greedy decoding; the
     mixtures of more than one component at temperature 1 only; N(0, I) at each temperature
     with each index temperature (SELFIES models: the ring and branch index symbols decoded at
-    their own temperature); with ``syntax`` (SMILES models) each sampled row also under the
-    SMILES syntax mask."""
+    their own temperature) and at temperature 1 with each nucleus (top-p: each token drawn
+    among the most likely ones that hold p of the probability); with ``syntax`` (SMILES
+    models) each sampled row also under the SMILES syntax mask."""
     rows = []
     for prior in ["standard"] + [f"aggregate-{k}" for k in components]:
         k = int(prior.split("-")[1]) if "-" in prior else None
@@ -49,10 +51,12 @@ def samplers(components: list[int], temperatures: list[float],
         if k is None:
             rows += [{"prior": prior, "components": k, "temperature": t, "greedy": False,
                       "index_temperature": it} for t in temps for it in index_temperatures]
+            rows += [{"prior": prior, "components": k, "temperature": 1.0, "greedy": False,
+                      "index_temperature": None, "top_p": p} for p in top_ps]
         if k in (None, 1):
             rows.append({"prior": prior, "components": k, "temperature": 1.0, "greedy": True,
                          "index_temperature": None})
-    rows = [{**row, "syntax": False} for row in rows]
+    rows = [{"top_p": 1.0, **row, "syntax": False} for row in rows]
     if syntax:
         rows += [{**row, "syntax": True} for row in rows if not row["greedy"]]
     return rows
@@ -64,14 +68,16 @@ def label(row: dict[str, Any]) -> str:
              "aggregate, full-covariance Gaussian" if row["components"] == 1 else
              f"aggregate, mixture of {row['components']}")
     index = row.get("index_temperature")
+    top_p = row.get("top_p", 1.0)
     return prior + (", greedy" if row["greedy"] else f", T = {row['temperature']:g}") + (
         "" if index is None else f", index symbols at T = {index:g}") + (
+        "" if top_p == 1 else f", top-p = {top_p:g}") + (
         ", SMILES syntax mask" if row.get("syntax") else "")
 
 
 def run(model_path: str, n: int, n_codes: int, components: list[int],
         temperatures: list[float], index_temperatures: list[float] = (),
-        syntax: bool = False) -> dict[str, Any]:
+        syntax: bool = False, top_ps: list[float] = ()) -> dict[str, Any]:
     import seqvae
     from seqvae.data import read_strings, resolve_data
     from seqvae.metrics import evaluate_molecules, load_reference
@@ -98,7 +104,7 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
         mixtures[k] = model.fit_prior_to(codes, components=k, seed=0, save=False)
         held_out[f"aggregate, {k} component(s)"] = float(mixtures[k].log_prob(valid_codes).mean())
     results = []
-    for row in samplers(components, temperatures, index_temperatures, syntax):
+    for row in samplers(components, temperatures, index_temperatures, syntax, top_ps):
         if row["components"] is not None:
             model._aggregate = mixtures[row["components"]]
         with LoadMonitor(every=10.0) as load:
@@ -106,7 +112,7 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
             table = model.sample(n, seed=0, temperature=row["temperature"], greedy=row["greedy"],
                                  prior="standard" if row["components"] is None else "aggregate",
                                  batch_size=1000, index_temperature=row["index_temperature"],
-                                 syntax=row["syntax"])
+                                 syntax=row["syntax"], top_p=row["top_p"])
             seconds = time.perf_counter() - start
             smiles = list(table["SMILES"].fillna(""))
             report = evaluate_molecules(smiles, reference, progress=False)
@@ -127,7 +133,9 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
                         f"{n_codes} --components {' '.join(map(str, components))} "
                         f"--temperatures {' '.join(f'{t:g}' for t in temperatures)}"
                         + (f" --index-temperatures {' '.join(f'{t:g}' for t in index_temperatures)}"
-                           if index_temperatures else "") + (" --syntax" if syntax else ""))}
+                           if index_temperatures else "")
+                        + (f" --top-p {' '.join(f'{p:g}' for p in top_ps)}" if top_ps else "")
+                        + (" --syntax" if syntax else ""))}
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -193,11 +201,14 @@ def main() -> None:
     parser.add_argument("--syntax", action="store_true",
                         help="SMILES models: each sampled row also under the SMILES syntax mask "
                              "(sample(syntax=True))")
+    parser.add_argument("--top-p", type=float, nargs="+", default=[],
+                        help="N(0, I) at temperature 1 also with nucleus sampling at each of "
+                             "these p (sample(top_p=p))")
     parser.add_argument("--name", help="the report's name: samplers_NAME (default: the model "
                         "folder's name)")
     args = parser.parse_args()
     result = run(args.model, args.n, args.codes, args.components, args.temperatures,
-                 args.index_temperatures, args.syntax)
+                 args.index_temperatures, args.syntax, args.top_p)
     if args.name:
         result["command"] += f" --name {args.name}"
     name = "samplers_" + (args.name or Path(args.model).name)
