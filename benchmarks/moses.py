@@ -51,11 +51,11 @@ CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
 PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3",
          "smiles-lm-lr1e-3", "selfies", "selfies-lm", "charrnn", "charrnn-190", "charrnn-lr1e-3",
-         "selfies-charrnn", "molsets")
+         "selfies-charrnn", "selfies-charrnn-190", "molsets")
 SEQVAE_PARTS = tuple(p for p in PARTS if p != "molsets")  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
-LM_PARTS = ("charrnn", "charrnn-190", "charrnn-lr1e-3", "selfies-charrnn")  # models with no latent
+LM_PARTS = ("charrnn", "charrnn-190", "charrnn-lr1e-3", "selfies-charrnn", "selfies-charrnn-190")  # models with no latent
 PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
@@ -69,6 +69,8 @@ LABELS = {"smiles": "seqvae SMILES VAE",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "charrnn-190": "seqvae CharRNN-class LM (no latent), trained on from moses-charrnn",
           "charrnn-lr1e-3": "seqvae CharRNN-class LM (no latent), lr 1e-3",
+          "selfies-charrnn-190": "seqvae CharRNN-class LM on SELFIES (no latent), trained on "
+                                 "from selfies-charrnn",
           "selfies-charrnn": "seqvae CharRNN-class LM on SELFIES (no latent)",
           "molsets": "molsets VAE (its code and config)"}
 PUBLISHED = {  # ../shared/ANCHORS.md: molecularsets/moses README, 30,000 samples, mean of 3 seeds

@@ -172,6 +172,15 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
                         ["model.use_latent=false", "model.decoder_hidden=512",
                          "train.batch_size=128", "train.lr=1e-3", "train.lr_schedule=cosine",
                          "train.eval_every=1000"]),
+    # the SELFIES language model's peer of selfies-lm at the same budget, as charrnn-190 is
+    # smiles-lm's: selfies-charrnn trained on for the VAE's 40 minutes with its optimiser
+    # settings (train.init: its weights, a fresh optimiser, lr 1e-3 decayed by a cosine), so
+    # that the VAE's 150 + 40 minutes meet a language model's 150 + 40. Not trained yet
+    "selfies-charrnn-190": ("moses-selfies-charrnn-190", "seqvae/configs/moses_selfies.toml",
+                            ["model.use_latent=false", "model.decoder_hidden=512",
+                             f"train.init={RUNS / 'moses-selfies-charrnn'}",
+                             "train.batch_size=128", "train.lr=1e-3", "train.lr_schedule=cosine",
+                             "train.eval_every=1000"]),
     # the SMILES language model at the rate that served SELFIES (issue 17): charrnn's recipe
     # (GRU-512, batches of 128, 150 minutes, cosine) at lr 1e-3 instead of moses_smiles.toml's
     # 3e-3. Why: at 3e-3 the SELFIES language model was unstable and at 1e-3 it reached 19.74
