@@ -201,26 +201,18 @@ def _score(strings: list[str], csv: Path):
 
 def _draw(model, n: int, seed: int, how: Sampler) -> tuple[Any, dict[str, Any]]:
     """n samples drawn as ``how`` says, and what it took. Under strict SELFIES the repaired
-    strings are drawn again (each round under a seed of its own, seed + 1000 * round) until n
-    remain, as GraphAF's valency check resamples (Shi et al. 2020), which reports validity
-    with and without it: here the share of the first n draws kept is the validity without."""
-    import pandas as pd
-
-    table = model.sample(n, seed=seed, batch_size=1000, progress=True, **how.options())
+    strings are drawn again (``sample(valid=True)``) until n remain, as GraphAF's valency
+    check resamples (Shi et al. 2020), which reports validity with and without it: here the
+    share of all draws kept is the validity without."""
+    table = model.sample(n, seed=seed, batch_size=1000, progress=True, valid=how.strict,
+                         max_tries=50, **how.options())
     if not how.strict:
         return table, {}
-    first = float(table["valid"].mean()) if n else 1.0
-    kept, drawn, round_ = [table[table["valid"]]], n, 0
-    while (have := sum(map(len, kept))) < n:
-        round_ += 1
-        if round_ > 50:
-            raise SystemExit(f"strict SELFIES kept {have:,} of {drawn:,} draws in 50 rounds")
-        more = model.sample(n - have, seed=seed + 1000 * round_, batch_size=1000,
-                            **how.options())
-        drawn += n - have
-        kept.append(more[more["valid"]])
-    return (pd.concat(kept, ignore_index=True),
-            {"draws": drawn, "valid_without_redrawing": first})
+    if len(table) < n:
+        raise SystemExit(f"strict SELFIES kept {len(table):,} of {table.attrs['drawn']:,} draws")
+    drawn = table.attrs["drawn"]
+    return table, {"draws": drawn,
+                   "valid_without_redrawing": table.attrs["valid_drawn"] / drawn if drawn else 1.0}
 
 
 def _pictures(part: str, report, how: Sampler | None = None) -> None:
@@ -628,9 +620,13 @@ def _groups(r: dict[str, Any]) -> list[tuple[str | None, list[dict[str, float]]]
     per-seed evaluation holds one sample of N(0, I) (or molsets' prior)."""
     if "evaluations" not in r:
         return [(None, [r["metrics"]])]
-    return [(sampler, [e["metrics"] for e in r["evaluations"]
-                       if e.get("sampler", e["prior"]) == sampler])
+    return [(sampler, [e["metrics"] for e in _evaluations(r, sampler)])
             for sampler in _samplers(r)]
+
+
+def _evaluations(r: dict[str, Any], sampler: str) -> list[dict[str, Any]]:
+    """The evaluations (one per seed) of a record under one sampler."""
+    return [e for e in r.get("evaluations", []) if e.get("sampler", e["prior"]) == sampler]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -706,14 +702,13 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                          + "; ".join(verdicts) + ".")
     for p, r in parts.items():  # what strict SELFIES drew again
         for sampler in _samplers(r):
-            redrawn = [e for e in r.get("evaluations", [])
-                       if e.get("sampler") == sampler and "draws" in e]
+            redrawn = [e for e in _evaluations(r, sampler) if "draws" in e]
             if redrawn:
                 first = _mean_std([e["valid_without_redrawing"] for e in redrawn])[0]
                 draws = _mean_std([e["draws"] for e in redrawn])[0]
                 lines.append(
-                    f"- {_label(r, sampler)}: {100 * first:.1f}% of the first "
-                    f"{r['n_samples']:,} draws were strings SELFIES writes (the validity without "
+                    f"- {_label(r, sampler)}: {100 * first:.1f}% of the "
+                    f"draws were strings SELFIES writes (the validity without "
                     f"redrawing, mean of the seeds); the {100 * (1 - first):.1f}% it repaired "
                     f"were drawn again, {draws:,.0f} draws in all per seed.")
     lms = [parts[p] for p in LM_PARTS if p in parts and "evaluations" in parts[p]]

@@ -67,7 +67,8 @@ def _sample(args: argparse.Namespace) -> None:
     model = load(args.model, device=args.device)
     start = time.perf_counter()
     table = model.sample(args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                         greedy=args.greedy, unique=args.unique, batch_size=args.batch_size,
+                         greedy=args.greedy, unique=args.unique, valid=args.valid,
+                         batch_size=args.batch_size,
                          seed=args.seed, progress=not args.no_progress, novelty=True,
                          prior=args.prior, triage=args.triage,
                          condition=parse_conditions(args.condition),
@@ -294,11 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="SELFIES models: a drawn string the SELFIES decoder had to repair (not "
                         "the string SELFIES writes for the molecule it decodes to) is invalid; "
-                        "with --unique, drawn again")
+                        "with --unique or --valid, drawn again")
     p.add_argument("--prior", choices=["standard", "aggregate"], default="standard",
                    help="draw codes from N(0, I) (standard) or from the fitted distribution of "
                         "the training codes (aggregate; seqvae fit-prior)")
     p.add_argument("--unique", action="store_true", help="keep only valid molecules, each once")
+    p.add_argument("--valid", action="store_true",
+                   help="keep only valid molecules, repeats included, drawing until -n remain")
     p.add_argument("--condition", action="append", metavar="NAME=VALUE",
                    help="a conditional model: sample under this property value or category, "
                         "e.g. --condition logp=3 --condition qed=0.8, --condition "

@@ -462,9 +462,10 @@ class TrainedModel:
         return strings
 
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-               greedy: bool = False, unique: bool = False, batch_size: int = 1000,
-               seed: int | None = None, max_tries: int = 10, progress: bool = False,
-               novelty: bool = False, prior: str = "standard", triage: bool = False,
+               greedy: bool = False, unique: bool = False, valid: bool = False,
+               batch_size: int = 1000, seed: int | None = None, max_tries: int = 10,
+               progress: bool = False, novelty: bool = False, prior: str = "standard",
+               triage: bool = False,
                reference: Sequence[str] | str | Path | None = None,
                condition: dict[str, float] | None = None,
                index_temperature: float | None = None, syntax: bool = False,
@@ -478,7 +479,10 @@ class TrainedModel:
 
         Returns columns SMILES (canonical where valid), NLL (-log p(x|z), nats) and valid; for
         text models text and NLL. unique=True keeps only valid molecules (any sentence), each
-        once, and draws until it has n of them or has drawn max_tries * n codes.
+        once, and draws until it has n of them or has drawn max_tries * n codes; valid=True
+        keeps the valid ones, repeats included (the distribution's own share of each). Either
+        way the table's ``attrs`` hold "drawn" (codes decoded) and "valid_drawn" (how many of
+        them were valid: valid_drawn / drawn is the validity before anything was dropped).
         novelty=True adds what needs the training data where the domain has it (text: novel,
         True where no training sentence is the same). triage=True (molecules) adds score's
         triage columns: novel and nn_similarity against the training file (or ``reference``),
@@ -528,11 +532,12 @@ class TrainedModel:
                         index_temperature=index_temperature, syntax=bool(syntax),
                         strict=bool(strict))
         key = self.domain.column
-        tables, kept, drawn = [], 0, 0
+        tables, kept, drawn, valid_drawn = [], 0, 0, 0
+        keep = unique or valid
         bar = tqdm(total=n, desc="sampling", unit=self.domain.unit, disable=not progress)
         seen: set[str] = set()
-        while kept < n and drawn < (max_tries * n if unique else n):
-            size = min(batch_size, (n - kept) if not unique else batch_size)
+        while kept < n and drawn < (max_tries * n if keep else n):
+            size = min(batch_size, (n - kept) if not keep else batch_size)
             z = draw(size, generator)
             with warnings.catch_warnings():  # warned once, above
                 warnings.simplefilter("ignore")
@@ -540,11 +545,15 @@ class TrainedModel:
             strings, nll = self._decode_raw(z, batch_size, generator, given, **sampling)
             table = self.domain.table(strings, nll)
             drawn += size
+            usable = self.domain.usable(table)
+            valid_drawn += int(usable.sum())
             if unique:
-                fresh = [bool(ok) and s not in seen
-                         for s, ok in zip(table[key], self.domain.usable(table))]
+                fresh = [bool(ok) and s not in seen for s, ok in zip(table[key], usable)]
                 table = table[fresh].drop_duplicates(key)
                 seen.update(table[key])
+            elif valid:
+                table = table[usable.to_numpy(dtype=bool)]
+            if keep:
                 table = table.iloc[:n - kept]
             tables.append(table)
             bar.update(len(table))
@@ -559,6 +568,7 @@ class TrainedModel:
             extra = triage_columns(self, list(table[key]), reference, progress)
             table = pd.concat([table.reset_index(drop=True),
                                extra.drop(columns=[c for c in extra if c in table])], axis=1)
+        table.attrs.update(drawn=drawn, valid_drawn=valid_drawn)
         return table
 
     # -- the aggregate prior ----------------------------------------------------------------

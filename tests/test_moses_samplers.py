@@ -26,14 +26,14 @@ def test_what_a_key_means():
 
 def test_strict_selfies_draws_again_until_n_remain():
     """The benchmark's strict SELFIES draws the repaired strings again: n valid rows, more
-    draws than n, and the share kept of the first n draws (the validity without redrawing)."""
+    draws than n, and the share of the draws kept (the validity without redrawing)."""
     import seqvae
     from benchmarks.moses import _draw
 
     model = seqvae.load("moses-selfies")
     table, drawing = _draw(model, 200, 0, Sampler(strict=True))
     assert len(table) == 200 and table["valid"].all()
-    first = model.sample(200, seed=0, strict=True)["valid"].mean()
-    assert drawing["valid_without_redrawing"] == first and 0 < first < 1
-    assert drawing["draws"] > 200
+    share = drawing["valid_without_redrawing"]
+    assert 0 < share < 1 and drawing["draws"] > 200
+    assert round(share * drawing["draws"]) >= 200  # every valid draw counted, n of them kept
     assert _draw(model, 50, 0, Sampler())[1] == {}

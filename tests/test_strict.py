@@ -52,6 +52,19 @@ def test_strict_with_unique_draws_until_n_remain(model):
     assert len(table) == 100 and table["valid"].all() and table["SMILES"].is_unique
 
 
+def test_valid_keeps_the_valid_draws_in_order_repeats_included():
+    """valid=True keeps exactly the valid rows of the same draws, then draws on until n
+    remain; attrs count what was drawn and how much of it was valid."""
+    lm = seqvae.load("moses-charrnn")
+    plain = lm.sample(100, seed=0, batch_size=100)
+    kept = lm.sample(100, seed=0, batch_size=100, valid=True)
+    assert len(kept) == 100 and kept["valid"].all()
+    first = list(plain.loc[plain["valid"], "SMILES"])
+    assert 0 < len(first) < 100 and list(kept["SMILES"][:len(first)]) == first
+    assert plain.attrs == {"drawn": 100, "valid_drawn": len(first)}
+    assert kept.attrs["drawn"] > 100 and kept.attrs["valid_drawn"] >= 100
+
+
 def test_strict_refused_for_other_models():
     with pytest.raises(DataError, match="SELFIES"):
         seqvae.load("moses-charrnn").sample(5, strict=True)
