@@ -60,10 +60,12 @@ PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
           "smiles-fb0.1": "seqvae SMILES VAE, free bits 0.1 (candidate)",
-          "smiles-lm": "seqvae SMILES VAE around the LM's decoder (moses-smiles-lm)",
+          "smiles-lm": "seqvae SMILES VAE around the LM's decoder (moses-smiles-lm until "
+                       "2026-12-02)",
           "smiles-lm-fb0.3": "seqvae SMILES VAE around the LM's decoder, free bits 0.3 "
                              "(candidate)",
-          "smiles-lm-lr1e-3": "seqvae SMILES VAE around the lr 1e-3 LM's decoder (candidate)",
+          "smiles-lm-lr1e-3": "seqvae SMILES VAE around the lr 1e-3 LM's decoder "
+                              "(moses-smiles-lm)",
           "selfies": "seqvae SELFIES VAE",
           "selfies-lm": "seqvae SELFIES VAE around the SELFIES LM's decoder (moses-selfies-lm)",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
@@ -230,6 +232,19 @@ def _pictures(part: str, report, how: Sampler | None = None) -> None:
 
 # -- seqvae's shipped models: evaluate the run benchmarks/shipped.py trained -----------------
 
+def _shipped_from(part: str) -> str:
+    """The name of the shipped model (seqvae/pretrained/NAME) that benchmarks/shipped.py
+    exported from a part's run, found by the command in its notes (a part can ship under
+    another name: smiles-lm-lr1e-3 as moses-smiles-lm, which the part smiles-lm shipped
+    before); the part's run name where none was."""
+    from benchmarks.shipped import SHIPPED
+    for config in sorted((ROOT / "seqvae" / "pretrained").glob("*/config.json")):
+        notes = json.loads(config.read_text()).get("notes", {})
+        if f"benchmarks.shipped train {part}`" in str(notes.get("trained_by", "")):
+            return config.parent.name
+    return SHIPPED[part][0]
+
+
 def _run_folder(part: str) -> Path:
     from benchmarks.shipped import RUNS as SHIPPED_RUNS
     from benchmarks.shipped import SHIPPED
@@ -254,11 +269,10 @@ def _model(part: str, summary: dict[str, Any]):
     """The trained model of a part: the run's checkpoint, else the exported model, which must
     be the one the record describes (the same number of steps)."""
     import seqvae
-    from benchmarks.shipped import SHIPPED
     run = _run_folder(part)
     if (run / "checkpoint").is_dir():
         return seqvae.load(run)
-    name = SHIPPED[part][0]
+    name = _shipped_from(part)
     model = seqvae.load(name)
     steps = _shipped_steps(name)
     if steps != summary["step"]:
@@ -279,12 +293,11 @@ TRAINING_FIELDS = ("command", "sittings", "train_seconds", "steps", "parameters"
 def _earlier_evaluation(part: str) -> dict[str, Any] | None:
     """benchmarks/results/moses_PART.json where it is of the model shipped now (the same
     number of training steps as seqvae/pretrained/NAME's notes), else None."""
-    from benchmarks.shipped import SHIPPED
     path = RESULTS_DIR / f"moses_{part}.json"
     if not path.is_file():
         return None
     earlier = json.loads(path.read_text())
-    steps = _shipped_steps(SHIPPED[part][0])
+    steps = _shipped_steps(_shipped_from(part))
     return earlier if steps is not None and earlier.get("steps") == steps else None
 
 
@@ -392,8 +405,7 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
             training["init"] = {**summary["init"], **trained_for(summary["init"]["path"])}
     else:  # the run and its record are gone: the training facts read when it was there
         import seqvae
-        from benchmarks.shipped import SHIPPED
-        model = seqvae.load(SHIPPED[part][0])
+        model = seqvae.load(_shipped_from(part))
         training = {k: earlier[k] for k in TRAINING_FIELDS if k in earlier}
         training["training_facts_from"] = (f"benchmarks/results/moses_{part}.json, evaluated "
                                            f"{earlier['machine'].get('date', 'earlier')}")
@@ -716,10 +728,16 @@ def _findings(parts: dict[str, Any]) -> list[str]:
         for p in (p for p in SEQVAE_PARTS if p not in LM_PARTS):
             if p not in parts or "evaluations" not in parts[p]:
                 continue
-            # the language model of the same representation (else any) whose budget, its
-            # source's minutes included, is nearest
+            # the VAE's peer: the language model of the same representation (else any) with
+            # the lowest FCD/Test (N(0, I) at T = 1) among those trained no longer than the VAE,
+            # its source's minutes included (the LM given its best settings for the budget: a
+            # better rate at fewer minutes beats a worse one at equal minutes); where none
+            # trained no longer, the one whose budget is nearest
             same = [r for r in lms if _representation(r) == _representation(parts[p])] or lms
-            lm = min(same, key=lambda r: abs(_total_seconds(r) - _total_seconds(parts[p])))
+            within = [r for r in same if "standard" in _means(r)
+                      and _total_seconds(r) <= 1.05 * _total_seconds(parts[p])]
+            lm = (min(within, key=lambda r: _means(r)["standard"]["FCD/Test"]) if within else
+                  min(same, key=lambda r: abs(_total_seconds(r) - _total_seconds(parts[p]))))
             lm_means = _means(lm)
             for prior, ms in _groups(parts[p]):
                 # the LM's sampler of the same decoding (its only prior is N(0, I)): the same
@@ -753,7 +771,16 @@ def _findings(parts: dict[str, Any]) -> list[str]:
     from benchmarks.shipped import SHIPPED
     for p in (p for p in SEQVAE_PARTS if p in parts):
         shipped = _shipped_steps(SHIPPED[p][0])
-        if shipped is not None and shipped != parts[p].get("steps"):
+        now = _shipped_from(p)
+        if now != SHIPPED[p][0]:  # the part ships under another name
+            continue
+        by = next((q for q in parts if q != p and q in SHIPPED
+                   and _shipped_from(q) == SHIPPED[p][0]), None)
+        if by is not None:
+            lines.append(f"- seqvae/pretrained/{SHIPPED[p][0]} now holds the model of "
+                         f"{parts[by]['label']}; the rows of {parts[p]['label']} are of the "
+                         f"one it held before ({parts[p]['steps']:,} steps).")
+        elif shipped is not None and shipped != parts[p].get("steps"):
             lines.append(f"- seqvae/pretrained/{SHIPPED[p][0]} now holds a model trained "
                          f"{shipped:,} steps; the rows of {parts[p]['label']} are of the earlier "
                          f"one ({parts[p]['steps']:,} steps) until `python -m benchmarks.moses "

@@ -186,12 +186,16 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
     # 3e-3. Why: at 3e-3 the SELFIES language model was unstable and at 1e-3 it reached 19.74
     # nats, below moses-charrnn's 20.42 on the same validation molecules; moses-charrnn
     # trained on at 1e-3 for 40 minutes (charrnn-190) went from 20.97 at its first validation
-    # (step 1,000) to 20.09, and from 0.920 to 0.933 valid. The decoder smiles-lm-lr1e-3 starts
-    # from
+    # (step 1,000) to 20.09, and from 0.920 to 0.933 valid. Measured: 47,400 steps, validation
+    # NLL 18.62; 30,000 samples (seed 0) 0.962 valid, FCD/Test 0.101 (moses_charrnn-lr1e-3.json)
     "charrnn-lr1e-3": ("moses-charrnn-lr1e-3", "seqvae/configs/moses_smiles.toml",
                        ["model.use_latent=false", "model.decoder_hidden=512", "train.lr=1e-3",
                         "train.lr_schedule=cosine", "train.eval_every=1000"]),
-    # smiles-lm's recipe around that language model's decoder (read from its run folder)
+    # smiles-lm's recipe around that language model's decoder (read from its run folder):
+    # 7,561 steps in 40 minutes, -ELBO 20.89, KL 6.4; 30,000 samples (seed 0) from N(0, I)
+    # 0.959 valid, FCD/Test 0.181, Filters 0.992 (moses_smiles-lm-lr1e-3.json). Shipped as
+    # moses-smiles-lm (`python -m benchmarks.shipped export smiles-lm-lr1e-3 --as
+    # moses-smiles-lm`), replacing smiles-lm's
     "smiles-lm-lr1e-3": ("moses-smiles-lm-lr1e-3", "seqvae/configs/moses_smiles.toml",
                          [f"train.init_decoder={RUNS / 'moses-charrnn-lr1e-3'}",
                           "train.free_bits=0.1", "train.lr=1e-3", "train.lr_schedule=cosine",
@@ -255,9 +259,10 @@ def keep_record(out: Path, name: str) -> Path:
     return record
 
 
-def export(part: str) -> Path:
+def export(part: str, shipped_as: str | None = None) -> Path:
     """The finished run as seqvae/pretrained/NAME (float16 weights, no trainer state), its
-    command and sittings in config.json's notes."""
+    command and sittings in config.json's notes; ``shipped_as`` ships it under another name
+    (a candidate replacing a shipped model: smiles-lm-lr1e-3 as moses-smiles-lm)."""
     from seqvae.checkpoint import export_checkpoint
 
     name = SHIPPED[part][0]
@@ -276,7 +281,7 @@ def export(part: str) -> Path:
         f"{sittings[-1]['machine'].get('torch_threads')} threads, training data "
         f"{DATA[part][0]}; evaluated in {DATA[part][2].format(part=part)}"), "sittings": [{k: v for k, v in s.items() if k != "machine"}
                                    for s in sittings]}
-    destination = ROOT / "seqvae" / "pretrained" / name
+    destination = ROOT / "seqvae" / "pretrained" / (shipped_as or name)
     if destination.exists():
         shutil.rmtree(destination)
     path = export_checkpoint(out / "checkpoint", destination, half=True, notes=notes)
@@ -301,11 +306,13 @@ def main() -> None:
     parser.add_argument("stage", choices=["train", "export"])
     parser.add_argument("part", choices=list(SHIPPED))
     parser.add_argument("--minutes", type=float, default=150)
+    parser.add_argument("--as", dest="shipped_as", metavar="NAME",
+                        help="export: ship under this name (default: the part's run name)")
     args = parser.parse_args()
     if args.stage == "train":
         train(args.part, args.minutes)
     else:
-        export(args.part)
+        export(args.part, args.shipped_as)
 
 
 if __name__ == "__main__":
