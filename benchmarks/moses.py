@@ -232,17 +232,26 @@ def _pictures(part: str, report, how: Sampler | None = None) -> None:
 
 # -- seqvae's shipped models: evaluate the run benchmarks/shipped.py trained -----------------
 
-def _shipped_from(part: str) -> str:
-    """The name of the shipped model (seqvae/pretrained/NAME) that benchmarks/shipped.py
-    exported from a part's run, found by the command in its notes (a part can ship under
-    another name: smiles-lm-lr1e-3 as moses-smiles-lm, which the part smiles-lm shipped
-    before); the part's run name where none was."""
-    from benchmarks.shipped import SHIPPED
+def _shipped_names() -> dict[str, str]:
+    """Each part a shipped model (seqvae/pretrained/NAME) was exported from by
+    benchmarks/shipped.py, and that model's name, read once from the command in each model's
+    notes (a part can ship under another name: smiles-lm-lr1e-3 as moses-smiles-lm, which the
+    part smiles-lm shipped before)."""
+    import re
+    names = {}
     for config in sorted((ROOT / "seqvae" / "pretrained").glob("*/config.json")):
         notes = json.loads(config.read_text()).get("notes", {})
-        if f"benchmarks.shipped train {part}`" in str(notes.get("trained_by", "")):
-            return config.parent.name
-    return SHIPPED[part][0]
+        found = re.search(r"benchmarks\.shipped train (\S+?)`", str(notes.get("trained_by", "")))
+        if found:
+            names[found.group(1)] = config.parent.name
+    return names
+
+
+def _shipped_from(part: str, names: dict[str, str] | None = None) -> str:
+    """The name of the shipped model exported from a part's run (``names``: _shipped_names(),
+    read once by a caller that asks for many parts); the part's run name where none was."""
+    from benchmarks.shipped import SHIPPED
+    return (_shipped_names() if names is None else names).get(part, SHIPPED[part][0])
 
 
 def _run_folder(part: str) -> Path:
@@ -769,13 +778,13 @@ def _findings(parts: dict[str, Any]) -> list[str]:
                     f"{'yes' if ratio <= 1.1 else 'no'}), validity {valid:.4f} against "
                     f"{lm_m['valid']:.4f} ({100 * (valid - lm_m['valid']):+.1f} points){kind}.")
     from benchmarks.shipped import SHIPPED
+    names = _shipped_names()
     for p in (p for p in SEQVAE_PARTS if p in parts):
-        shipped = _shipped_steps(SHIPPED[p][0])
-        now = _shipped_from(p)
-        if now != SHIPPED[p][0]:  # the part ships under another name
+        if _shipped_from(p, names) != SHIPPED[p][0]:  # the part ships under another name
             continue
+        shipped = _shipped_steps(SHIPPED[p][0])
         by = next((q for q in parts if q != p and q in SHIPPED
-                   and _shipped_from(q) == SHIPPED[p][0]), None)
+                   and _shipped_from(q, names) == SHIPPED[p][0]), None)
         if by is not None:
             lines.append(f"- seqvae/pretrained/{SHIPPED[p][0]} now holds the model of "
                          f"{parts[by]['label']}; the rows of {parts[p]['label']} are of the "
