@@ -50,12 +50,14 @@ N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
 PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3",
-         "smiles-lm-lr1e-3", "selfies", "selfies-lm", "charrnn", "charrnn-190", "charrnn-lr1e-3",
-         "selfies-charrnn", "selfies-charrnn-190", "molsets")
+         "smiles-lm-lr1e-3", "smiles-lm-lr3e-4", "selfies", "selfies-lm", "charrnn",
+         "charrnn-190", "charrnn-lr1e-3", "charrnn-lr1e-3-190", "selfies-charrnn",
+         "selfies-charrnn-190", "molsets")
 SEQVAE_PARTS = tuple(p for p in PARTS if p != "molsets")  # trained by benchmarks/shipped.py
 # validation data of molsets' part is none (its loop takes none); seqvae's runs name theirs
 VALID = "default:moses_valid"
-LM_PARTS = ("charrnn", "charrnn-190", "charrnn-lr1e-3", "selfies-charrnn", "selfies-charrnn-190")  # models with no latent
+LM_PARTS = ("charrnn", "charrnn-190", "charrnn-lr1e-3", "charrnn-lr1e-3-190", "selfies-charrnn",
+            "selfies-charrnn-190")  # models with no latent
 PRIOR_LABELS = {"standard": "N(0, I)", "aggregate": "aggregate posterior"}
 LABELS = {"smiles": "seqvae SMILES VAE",
           "smiles-enc128": "seqvae SMILES VAE, GRU-128 encoder (candidate)",
@@ -66,11 +68,15 @@ LABELS = {"smiles": "seqvae SMILES VAE",
                              "(candidate)",
           "smiles-lm-lr1e-3": "seqvae SMILES VAE around the lr 1e-3 LM's decoder "
                               "(moses-smiles-lm)",
+          "smiles-lm-lr3e-4": "seqvae SMILES VAE around the lr 1e-3 LM's decoder, lr 3e-4 "
+                              "(candidate)",
           "selfies": "seqvae SELFIES VAE",
           "selfies-lm": "seqvae SELFIES VAE around the SELFIES LM's decoder (moses-selfies-lm)",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
           "charrnn-190": "seqvae CharRNN-class LM (no latent), trained on from moses-charrnn",
           "charrnn-lr1e-3": "seqvae CharRNN-class LM (no latent), lr 1e-3",
+          "charrnn-lr1e-3-190": "seqvae CharRNN-class LM (no latent), lr 1e-3, trained on from "
+                                "charrnn-lr1e-3",
           "selfies-charrnn-190": "seqvae CharRNN-class LM on SELFIES (no latent), trained on "
                                  "from selfies-charrnn",
           "selfies-charrnn": "seqvae CharRNN-class LM on SELFIES (no latent)",
@@ -627,7 +633,7 @@ SMILES_GOALS = {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">="
 SELFIES_GOALS = {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}
 GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS, "smiles-fb0.1": SMILES_GOALS,
          "smiles-lm": SMILES_GOALS, "smiles-lm-fb0.3": SMILES_GOALS,
-         "smiles-lm-lr1e-3": SMILES_GOALS,
+         "smiles-lm-lr1e-3": SMILES_GOALS, "smiles-lm-lr3e-4": SMILES_GOALS,
          "selfies": SELFIES_GOALS, "selfies-lm": SELFIES_GOALS}
 
 
