@@ -275,12 +275,15 @@ class Trainer:
             self.model.set_condition_statistics(conditions)
 
     def _build_optimizer(self) -> None:
-        cfg = self.config.train
-        self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
-                                          lr=cfg.lr,
-                                          weight_decay=cfg.weight_decay)
+        self.optimizer = self._adam()
         # float16 needs its gradients scaled (and inf / NaN steps skipped, as the scaler does)
         self.scaler = (torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None)
+
+    def _adam(self) -> torch.optim.Optimizer:
+        """A fresh Adam over the parameters that train (frozen ones left out)."""
+        cfg = self.config.train
+        return torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
+                                lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _restore_trainer_state(self, directory: Path) -> None:
         meta, tensors = load_trainer_state(directory)
@@ -567,9 +570,7 @@ class Trainer:
                              or getattr(module, "_reset_parameters", None))
                     if module is not self.model.decoder and reset is not None:
                         reset()
-            self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
-                                          lr=cfg.lr,
-                                              weight_decay=cfg.weight_decay)
+            self.optimizer = self._adam()
         self.state.pretrain_done = True
         self.state.pretrain_end_step = self.state.step
         self.state.pretrain_end_progress = self.budget_progress() or 0.0
