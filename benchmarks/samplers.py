@@ -199,14 +199,18 @@ def markdown(r: dict[str, Any]) -> str:
                  if best_density else ""), ""]
     if diagnostic is not None:
         d, b = diagnostic["metrics"], base["metrics"]
+        kept = d["FCD/Valid"] / b["FCD/Valid"]  # the share of the FCD the codes do not remove
         lines += [f"Decoded from z ~ q(z|x) of {r['n']:,} other training molecules (seed 2), the "
                   f"codes the decoder learned from, which no fitted prior can match more "
                   f"closely: valid {d['valid']:.4f}, FCD/Valid {d['FCD/Valid']:.4f}, FCD/Test "
                   f"{d['FCD/Test']:.4f}, novelty {d['Novelty']:.4f} ({base_label}: "
                   f"{b['valid']:.4f}, {b['FCD/Valid']:.4f}, {b['FCD/Test']:.4f}, "
-                  f"{b['Novelty']:.4f}): what is left of the gap to the data with these codes is "
-                  f"the decoder's, not the prior's. Not a sampler: it needs the training "
-                  f"molecules, and its samples stay near them.", ""]
+                  f"{b['Novelty']:.4f}). These codes leave {100 * kept:.0f}% of {base_label}'s "
+                  f"FCD/Valid: " + (f"{100 * kept:.0f}% of it is the decoder's, "
+                                    f"{100 * (1 - kept):.0f}% the prior's" if kept <= 1
+                                    else "the prior is not what holds it back, the decoder is")
+                  + ". Not a sampler: it needs the training molecules, and its samples stay "
+                    "near them.", ""]
     lines += ["Load while sampling and scoring: " + "; ".join(
                   f"{x['label']}: {load_text(x['load_average'])}" for x in r["results"]) + ".", "",
               "## Machine", "", machine_markdown(r["machine"])]
