@@ -20,8 +20,9 @@ rate, SMILES enumeration, a frozen encoder, the KL weight, the batch size) train
 --minutes and judged by the FCD of its N(0, I) samples to the series' 200 validation molecules
 (never the held-out 400); per arm the lowest among recipes with validity at least 0.9 (or the
 lowest of all where none reaches it) is what the series part trains. Recipes already measured
-with the same model, minutes and samples are kept, so the part resumes after a kill. Writes
-benchmarks/results/finetune_recipe.json.
+with the same model, minutes and samples are kept, so the part resumes after a kill;
+--recipes 'NAME,NAME' measures only those (the choice is then made among the measured ones,
+and the record's command says which). Writes benchmarks/results/finetune_recipe.json.
 
     python -m benchmarks.finetune --part outside --minutes 5
 
@@ -156,10 +157,10 @@ def _lr(lr: float) -> list[str]:
 # name -> (arm, overrides on the arm's config, what it tries). Every fine-tuned recipe names its
 # learning rate, so a later change of finetune.toml's own does not change what a name means.
 RECIPES: dict[str, tuple[str, list[str], str]] = {
-    "fine-tuned lr 3e-4": ("fine-tuned", _lr(3e-4), "a tenth of pre-training's rate"),
-    "fine-tuned lr 1e-3": ("fine-tuned", _lr(1e-3), "a third of pre-training's rate"),
-    "fine-tuned lr 3e-3": ("fine-tuned", _lr(3e-3), "pre-training's rate"),
-    "fine-tuned lr 1e-2": ("fine-tuned", _lr(1e-2), "above pre-training's rate"),
+    "fine-tuned lr 3e-4": ("fine-tuned", _lr(3e-4), "a tenth of moses_smiles.toml's 3e-3"),
+    "fine-tuned lr 1e-3": ("fine-tuned", _lr(1e-3), "a third of moses_smiles.toml's 3e-3"),
+    "fine-tuned lr 3e-3": ("fine-tuned", _lr(3e-3), "moses_smiles.toml's rate"),
+    "fine-tuned lr 1e-2": ("fine-tuned", _lr(1e-2), "above moses_smiles.toml's rate"),
     "fine-tuned enumerated": ("fine-tuned", [*_lr(3e-3), 'data.augment="both"'],
                               "random SMILES for encoder and decoder (Arus-Pous et al. 2019)"),
     "fine-tuned enumerated encoder": ("fine-tuned", [*_lr(3e-3), 'data.augment="encoder"'],
@@ -170,6 +171,12 @@ RECIPES: dict[str, tuple[str, list[str], str]] = {
                           "half the KL weight"),
     "fine-tuned batch 128": ("fine-tuned", [*_lr(3e-3), "train.batch_size=128"],
                              "pre-training's batch size"),
+    "fine-tuned lr 3e-4 free bits 0.1": ("fine-tuned", [*_lr(3e-4), "train.free_bits=0.1"],
+                                         "lr 3e-4, the free-bits floor of moses-smiles-lm "
+                                         "(0.1; finetune.toml 0.3)"),
+    "fine-tuned lr 1e-3 free bits 0.1": ("fine-tuned", [*_lr(1e-3), "train.free_bits=0.1"],
+                                         "lr 1e-3, the free-bits floor of moses-smiles-lm "
+                                         "(0.1; finetune.toml 0.3)"),
     "scratch default": ("scratch", [], "moses_smiles.toml as it is (lr 3e-3, batches of 128)"),
     "scratch lr 1e-3": ("scratch", ["train.lr=0.001"], "a third of the default rate"),
     "scratch batch 64": ("scratch", ["train.batch_size=64"], "twice the steps"),
@@ -191,10 +198,12 @@ def chosen_recipes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
     return chosen
 
 
-def part_recipe(model: str, minutes: float, n: int) -> dict[str, Any]:
-    """Each recipe of RECIPES trained and judged on the series' validation molecules; the record
-    is rewritten after each. Recipes it holds for the same model, minutes and samples (and the
-    same overrides), trained on this kind of CPU (and, for the fine-tuned arm, from the same
+def part_recipe(model: str, minutes: float, n: int,
+                only: list[str] | None = None) -> dict[str, Any]:
+    """Each recipe of RECIPES (or of ``only``, names of RECIPES: a shorter search, the choice
+    made among what was measured) trained and judged on the series' validation molecules; the
+    record is rewritten after each. Recipes it holds for the same model, minutes and samples
+    (and the same overrides), trained on this kind of CPU (and, for the fine-tuned arm, from the same
     weights of the model: a retrained shipped model starts them again), are not trained again;
     rows from another kind stay in the record but neither count in the choice nor stand for
     this one's."""
@@ -204,7 +213,13 @@ def part_recipe(model: str, minutes: float, n: int) -> dict[str, Any]:
     record = (json.loads(RECIPE_RECORD.read_text()) if RECIPE_RECORD.is_file() else {})
     same = [record.get(k) for k in ("model", "minutes", "samples")] == [model, minutes, n]
     rows = record.get("rows", {}) if same else {}
-    for name, (arm, extra, why) in RECIPES.items():
+    unknown = sorted(set(only or ()) - set(RECIPES))
+    if unknown:
+        raise SystemExit(f"unknown recipe(s) {', '.join(map(repr, unknown))}; RECIPES has "
+                         + ", ".join(map(repr, RECIPES)))
+    chosen_names = [name for name in RECIPES if only is None or name in only]
+    for name in chosen_names:
+        arm, extra, why = RECIPES[name]
         if (name in rows and rows[name]["overrides"] == extra
                 and cpu_kind(rows[name].get("machine")) == cpu_kind(here)
                 and (arm == "scratch" or rows[name].get("base_digest") == base)):
@@ -222,7 +237,8 @@ def part_recipe(model: str, minutes: float, n: int) -> dict[str, Any]:
                   "base_digest": base,
                   "machine": here,
                   "command": f"python -m benchmarks.finetune --part recipe --model {model} "
-                             f"--minutes {minutes:g} --samples {n}"}
+                             f"--minutes {minutes:g} --samples {n}"
+                             + (f" --recipes '{','.join(only)}'" if only else "")}
         RECIPE_RECORD.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record
 
@@ -498,9 +514,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--part", choices=["series", "recipe", "outside", "table"],
                         default="series")
+    parser.add_argument("--recipes", help="with --part recipe: comma-separated names of the "
+                        "recipes to measure (default: every one of RECIPES)")
     args = parser.parse_args()
     if args.part == "recipe":
-        part_recipe(args.model, args.minutes, args.samples)
+        part_recipe(args.model, args.minutes, args.samples,
+                    [r.strip() for r in args.recipes.split(",")] if args.recipes else None)
     if args.part == "outside":
         (RESULTS_DIR / "finetune_outside.json").write_text(json.dumps(
             part_outside(args.model, args.minutes), indent=2, default=str) + "\n")
