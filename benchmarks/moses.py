@@ -258,6 +258,18 @@ def _shipped_names() -> dict[str, str]:
     return names
 
 
+def _seconds_before(spec: str) -> float:
+    """Training seconds before a shipped model's own: those of the model its part started from
+    (its language model), read from that part's MOSES record; 0 where it started from nothing
+    or no record says."""
+    for part, name in _shipped_names().items():
+        path = RESULTS_DIR / f"moses_{part}.json"
+        if name == str(spec) and part in PARTS and path.exists():
+            return float((json.loads(path.read_text()).get("init") or {})
+                         .get("train_seconds") or 0.0)
+    return 0.0
+
+
 def _shipped_from(part: str, names: dict[str, str] | None = None) -> str:
     """The name of the shipped model exported from a part's run (``names``: _shipped_names(),
     read once by a caller that asks for many parts); the part's run name where none was."""
@@ -421,8 +433,13 @@ def evaluate_part(part: str, seeds: tuple[int, ...], n_samples: int,
         training["epochs"] = training["molecules_seen"] / training["train_molecules"]
         training["torch_threads"] = sittings["sittings"][-1]["machine"]["torch_threads"]
         if summary.get("init"):  # the model it started from (train.init / init_decoder)
-            # its minutes count in the budget too
+            # its minutes count in the budget too, and those of the model it started from
             training["init"] = {**summary["init"], **trained_for(summary["init"]["path"])}
+            before = _seconds_before(summary["init"]["spec"])
+            if before and training["init"].get("train_seconds"):
+                training["init"]["own_train_seconds"] = training["init"]["train_seconds"]
+                training["init"]["train_seconds"] += before
+                training["init"]["before_it_seconds"] = before
     else:  # the run and its record are gone: the training facts read when it was there
         import seqvae
         model = seqvae.load(_shipped_from(part))
@@ -693,8 +710,11 @@ def _budget(r: dict[str, Any]) -> str:
     if init.get("train_seconds"):  # it started from another trained model: its minutes count
         what = "language model" if init.get("part") == "decoder" else "source model"
         text += (f", after the {init['train_seconds'] / 60:.0f} min of the {what} it starts "
-                 f"from ({init['spec']}); {(r['train_seconds'] + init['train_seconds']) / 60:.0f}"
-                 " min in all")
+                 f"from ({init['spec']}"
+                 + (f": {init['own_train_seconds'] / 60:.0f} of its own after "
+                    f"{init['before_it_seconds'] / 60:.0f} of the model it started from"
+                    if init.get("before_it_seconds") else "")
+                 + f"); {(r['train_seconds'] + init['train_seconds']) / 60:.0f} min in all")
     return text
 
 
