@@ -50,8 +50,8 @@ N_SAMPLES = 30_000
 CURVE_SAMPLES = 2_000
 SEEDS = (0, 1, 2)
 PARTS = ("smiles", "smiles-enc128", "smiles-fb0.1", "smiles-lm", "smiles-lm-fb0.3",
-         "smiles-lm-fb0.03", "smiles-lm-lr1e-3", "smiles-lm-lr3e-4", "smiles-lm-kl1", "selfies",
-         "selfies-lm",
+         "smiles-lm-fb0.03", "smiles-lm-lr1e-3", "smiles-lm-lr3e-4", "smiles-lm-kl1",
+         "smiles-lm-lr1e-3-fb0.03", "selfies", "selfies-lm",
          "charrnn", "charrnn-190", "charrnn-lr1e-3", "charrnn-lr1e-3-190", "selfies-charrnn",
          "selfies-charrnn-190", "molsets")
 SEQVAE_PARTS = tuple(p for p in PARTS if p != "molsets")  # trained by benchmarks/shipped.py
@@ -75,6 +75,8 @@ LABELS = {"smiles": "seqvae SMILES VAE",
                               "(candidate)",
           "smiles-lm-kl1": "seqvae SMILES VAE around the lr 1e-3 LM's decoder, KL weight 1 "
                            "throughout (candidate)",
+          "smiles-lm-lr1e-3-fb0.03": "seqvae SMILES VAE moses-smiles-lm trained on at free "
+                                     "bits 0.03 (candidate)",
           "selfies": "seqvae SELFIES VAE",
           "selfies-lm": "seqvae SELFIES VAE around the SELFIES LM's decoder (moses-selfies-lm)",
           "charrnn": "seqvae CharRNN-class LM (no latent)",
@@ -655,7 +657,7 @@ SMILES_GOALS = {"valid": (">=", 0.95), "FCD/Test": ("<=", 0.3), "Novelty": (">="
 SELFIES_GOALS = {"valid": (">=", 1.0), "FCD/Test": ("<=", 1.0)}
 GOALS = {"smiles": SMILES_GOALS, "smiles-enc128": SMILES_GOALS, "smiles-fb0.1": SMILES_GOALS,
          "smiles-lm": SMILES_GOALS, "smiles-lm-fb0.3": SMILES_GOALS,
-         "smiles-lm-fb0.03": SMILES_GOALS,
+         "smiles-lm-fb0.03": SMILES_GOALS, "smiles-lm-lr1e-3-fb0.03": SMILES_GOALS,
          "smiles-lm-lr1e-3": SMILES_GOALS, "smiles-lm-lr3e-4": SMILES_GOALS,
          "smiles-lm-kl1": SMILES_GOALS,
          "selfies": SELFIES_GOALS, "selfies-lm": SELFIES_GOALS}
