@@ -257,9 +257,11 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
                                  "train.kl_schedule=constant", "train.lr=1e-3",
                                  "train.lr_schedule=cosine", "train.eval_every=1000"]),
     # smiles-lm-lr1e-3-fb0.03's 40 minutes in bf16 (the extra row issue 17 asks for where the
-    # CPU has bf16), from the same weights: the moses-smiles-lm shipped before it, which
-    # `git show` restores from the history into runs/sources/moses-smiles-lm-fb0.1 (SHA-256 of
-    # its weights dfeab685..., as the fp32 run's summary records)
+    # CPU has bf16), from the same weights: the moses-smiles-lm shipped before it, restored
+    # from the history (`for f in config.json model.safetensors prior.json prior.safetensors
+    # tokenizer.json; do git show 646e53d:seqvae/pretrained/moses-smiles-lm/$f >
+    # runs/sources/moses-smiles-lm-fb0.1/$f; done`; SHA-256 of its weights dfeab685..., as the
+    # fp32 run's summary records)
     "smiles-lm-lr1e-3-fb0.03-bf16": ("moses-smiles-lm-lr1e-3-fb0.03-bf16",
                                      "seqvae/configs/moses_smiles.toml",
                                      ["train.init=runs/sources/moses-smiles-lm-fb0.1",
