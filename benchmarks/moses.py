@@ -252,31 +252,33 @@ def _shipped_names() -> dict[str, str]:
     benchmarks/shipped.py, and that model's name, read once from the command in each model's
     notes (a part can ship under another name: smiles-lm-lr1e-3 as moses-smiles-lm, which the
     part smiles-lm shipped before)."""
-    import re
     names = {}
     for config in sorted((ROOT / "seqvae" / "pretrained").glob("*/config.json")):
-        notes = json.loads(config.read_text()).get("notes", {})
-        found = re.search(r"benchmarks\.shipped train (\S+?)`", str(notes.get("trained_by", "")))
-        if found:
-            names[found.group(1)] = config.parent.name
+        part = _trained_part(json.loads(config.read_text()).get("notes", {}))
+        if part:
+            names[part] = config.parent.name
     return names
+
+
+def _trained_part(notes: dict[str, Any]) -> str | None:
+    """The part of benchmarks/shipped.py a model's config.json notes say trained it."""
+    import re
+    found = re.search(r"benchmarks\.shipped train (\S+?)`", str(notes.get("trained_by", "")))
+    return found.group(1) if found else None
 
 
 def _seconds_before(spec: str) -> float:
     """Training seconds before a model's own: those of the model the part it was exported from
     (named in its config.json's notes by benchmarks/shipped.py) started from, read from that
     part's MOSES record; 0 where it started from nothing or nothing says."""
-    import re
-
     from seqvae.pretrained import resolve
     try:
         config = Path(resolve(spec)) / "config.json"
-        notes = json.loads(config.read_text()).get("notes", {})
+        part = _trained_part(json.loads(config.read_text()).get("notes", {}))
     except Exception:  # not a shipped or exported model (a run folder has no notes)
         return 0.0
-    found = re.search(r"benchmarks\.shipped train (\S+?)`", str(notes.get("trained_by", "")))
-    path = RESULTS_DIR / f"moses_{found.group(1)}.json" if found else None
-    if path is None or found.group(1) not in PARTS or not path.exists():
+    path = RESULTS_DIR / f"moses_{part}.json"
+    if part not in PARTS or not path.exists():
         return 0.0
     return float((json.loads(path.read_text()).get("init") or {}).get("train_seconds") or 0.0)
 

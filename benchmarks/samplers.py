@@ -97,8 +97,8 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
     if not latent:  # a language model: no codes, no priors; its own samples are the peer's row
         components, source, fit_seconds = [], model.config.data.train, 0.0
     else:  # what fit_prior fits to: codes of n_codes training rows drawn with seed 0
-        codes, info = model.codes_for(n=n_codes, seed=0)
-        source = info["source"]
+        train_strings, source = model._training_strings()  # read once: also --posterior's
+        codes, _ = model.codes_for(train_strings, n=n_codes, seed=0)
         valid_codes, _ = model.codes_for(valid, n=len(valid), seed=1)
         fit_seconds = time.perf_counter() - started
         held_out["N(0, I)"] = float(torch.distributions.Normal(0.0, 1.0)
@@ -117,7 +117,7 @@ def run(model_path: str, n: int, n_codes: int, components: list[int],
         with LoadMonitor(every=10.0) as load:
             start = time.perf_counter()
             if row["prior"] == "posterior":  # n other training molecules (seed 2), one z each
-                smiles = model.decode(model.codes_for(n=n, seed=2)[0], greedy=False, seed=0)
+                smiles = model.decode(model.codes_for(train_strings, n=n, seed=2)[0], greedy=False, seed=0)
                 smiles = [x or "" for x in smiles]
             else:
                 table = model.sample(n, seed=0, temperature=row["temperature"],
