@@ -11,7 +11,8 @@ arm samples --samples molecules from N(0, I) (seed 0), scored for validity, the 
 samples in the class, FCD to the 400 held-out molecules (of all valid samples, and of those not
 in the 1,400: a model that copies its training molecules scores well on the first), novelty
 against the MOSES training split and against the 1,400, internal diversity, and the same with
-the arm's aggregate prior where it has one. Writes benchmarks/results/finetune.json.
+the arm's aggregate prior where it has one. Writes benchmarks/results/finetune.json
+(finetune_MODEL.json for a --model other than moses-smiles: each model's record stays).
 
     python -m benchmarks.finetune --part recipe --minutes 5
 
@@ -22,7 +23,8 @@ rate, SMILES enumeration, a frozen encoder, the KL weight, the batch size) train
 lowest of all where none reaches it) is what the series part trains. Recipes already measured
 with the same model, minutes and samples are kept, so the part resumes after a kill;
 --recipes 'NAME,NAME' measures only those (the choice is then made among the measured ones,
-and the record's command says which). Writes benchmarks/results/finetune_recipe.json.
+and the record's command says which). Writes benchmarks/results/finetune_recipe.json
+(finetune_recipe_MODEL.json for another --model).
 
     python -m benchmarks.finetune --part outside --minutes 5
 
@@ -177,13 +179,37 @@ RECIPES: dict[str, tuple[str, list[str], str]] = {
     "fine-tuned lr 1e-3 free bits 0.1": ("fine-tuned", [*_lr(1e-3), "train.free_bits=0.1"],
                                          "lr 1e-3, the free-bits floor of moses-smiles-lm "
                                          "(0.1; finetune.toml 0.3)"),
+    "fine-tuned lr 3e-4 free bits 0.03": ("fine-tuned", [*_lr(3e-4), "train.free_bits=0.03"],
+                                          "lr 3e-4, the free-bits floor moses-smiles-lm was "
+                                          "last trained at (0.03)"),
+    "fine-tuned lr 1e-3 free bits 0.03": ("fine-tuned", [*_lr(1e-3), "train.free_bits=0.03"],
+                                          "lr 1e-3, the free-bits floor moses-smiles-lm was "
+                                          "last trained at (0.03)"),
+    "fine-tuned lr 3e-3 free bits 0.03": ("fine-tuned", [*_lr(3e-3), "train.free_bits=0.03"],
+                                          "lr 3e-3, the free-bits floor moses-smiles-lm was "
+                                          "last trained at (0.03)"),
     "scratch default": ("scratch", [], "moses_smiles.toml as it is (lr 3e-3, batches of 128)"),
     "scratch lr 1e-3": ("scratch", ["train.lr=0.001"], "a third of the default rate"),
     "scratch batch 64": ("scratch", ["train.batch_size=64"], "twice the steps"),
     "scratch enumerated": ("scratch", ['data.augment="both"'],
                            "random SMILES for encoder and decoder"),
 }
-RECIPE_RECORD = RESULTS_DIR / "finetune_recipe.json"
+FIRST_MODEL = "moses-smiles"  # measured first: its records keep the plain names
+
+
+def record_path(stem: str, model: str) -> Path:
+    """The record of a part for a model: finetune.json / finetune_recipe.json for FIRST_MODEL,
+    finetune_MODEL.json / finetune_recipe_MODEL.json for any other, so each model's stays."""
+    slug = model.strip("/").replace("/", "_")  # a run folder's path as a file name
+    return RESULTS_DIR / (f"{stem}.json" if model == FIRST_MODEL else f"{stem}_{slug}.json")
+
+
+def recorded_models(stem: str) -> list[str]:
+    """The models with a record of the part, FIRST_MODEL first."""
+    others = sorted(p.stem[len(stem) + 1:] for p in RESULTS_DIR.glob(f"{stem}_*.json")
+                    if p.stem[len(stem) + 1:] and not p.stem[len(stem) + 1:].startswith(
+                        ("recipe", "outside")))
+    return ([FIRST_MODEL] if record_path(stem, FIRST_MODEL).is_file() else []) + others
 
 
 def chosen_recipes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -210,7 +236,8 @@ def part_recipe(model: str, minutes: float, n: int,
     files = series()
     here = machine()
     base = base_digest(model)
-    record = (json.loads(RECIPE_RECORD.read_text()) if RECIPE_RECORD.is_file() else {})
+    path = record_path("finetune_recipe", model)
+    record = json.loads(path.read_text()) if path.is_file() else {}
     same = [record.get(k) for k in ("model", "minutes", "samples")] == [model, minutes, n]
     rows = record.get("rows", {}) if same else {}
     unknown = sorted(set(only or ()) - set(RECIPES))
@@ -239,7 +266,7 @@ def part_recipe(model: str, minutes: float, n: int,
                   "command": f"python -m benchmarks.finetune --part recipe --model {model} "
                              f"--minutes {minutes:g} --samples {n}"
                              + (f" --recipes '{','.join(only)}'" if only else "")}
-        RECIPE_RECORD.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record
 
 
@@ -254,9 +281,10 @@ def base_digest(model: str) -> str:
 def recipes_for(model: str, minutes: float) -> dict[str, str]:
     """The recipes chosen on validation for ``model`` at ``minutes`` (none measured: each arm's
     default)."""
-    if not RECIPE_RECORD.is_file():
+    path = record_path("finetune_recipe", model)
+    if not path.is_file():
         return {}
-    record = json.loads(RECIPE_RECORD.read_text())
+    record = json.loads(path.read_text())
     if ((record["model"], record["minutes"]) != (model, minutes)
             or record.get("base_digest") != base_digest(model)):
         return {}  # measured for other weights (or none recorded): each arm's default
@@ -384,12 +412,28 @@ def series_markdown(r: dict[str, Any]) -> str:
               + ", ".join(f"{a} {m['novel_vs_series']:.3f}" for a, m in standard.items())
               + "; FCD to the held-out series of the novel samples only: "
               + ", ".join(f"{a} {m['FCD_novel']:.2f}" for a, m in standard.items()
-                          if "FCD_novel" in m) + ".", "",
+                          if "FCD_novel" in m) + "." + _novel_sentence(standard), "",
               "Load while training: " + "; ".join(
                   f"{arm}: {load_text(a.get('load_average'))}" for arm, a in r["arms"].items()
                   if a.get("load_average")) + ".", "", "### Machine", "",
               machine_markdown(r["machine"])]
     return "\n".join(lines)
+
+
+def _novel_sentence(standard: dict[str, dict[str, Any]]) -> str:
+    """Which arm leads on all samples and which on the novel ones only, from the figures."""
+    novel = {a: m["FCD_novel"] for a, m in standard.items() if "FCD_novel" in m}
+    if not novel:
+        return ""
+    best_all = min(standard, key=lambda a: standard[a]["FCD_held_out"])
+    best_novel = min(novel, key=novel.get)
+    if best_all == best_novel:
+        return f" The {best_all} arm leads on both."
+    return (f" Lowest FCD over all valid samples: {best_all}; over novel samples only: "
+            f"{best_novel} ({novel[best_novel]:.2f} against {best_all}'s {novel[best_all]:.2f})"
+            f": part of the {best_all} arm's lead comes from samples that copy the series' "
+            f"training molecules ({1 - standard[best_all]['novel_vs_series']:.0%} of its valid "
+            f"samples, against {1 - standard[best_novel]['novel_vs_series']:.0%}).")
 
 
 def outside_sets() -> dict[str, dict[str, Any]]:
@@ -496,14 +540,17 @@ def outside_markdown(r: dict[str, Any]) -> str:
 def markdown() -> str:
     """finetune.md from the records there are."""
     parts = ["# Fine-tuning", ""]
-    series_path, outside_path = RESULTS_DIR / "finetune.json", RESULTS_DIR / "finetune_outside.json"
-    if series_path.is_file():
-        parts.append(series_markdown(json.loads(series_path.read_text())).replace(
-            "# Fine-tuning on a focused series", "## A focused series", 1))
-    if RECIPE_RECORD.is_file():
-        parts += ["", recipe_markdown(json.loads(RECIPE_RECORD.read_text()))]
+    outside_path = RESULTS_DIR / "finetune_outside.json"
+    for model in recorded_models("finetune"):
+        record = json.loads(record_path("finetune", model).read_text())
+        parts += [series_markdown(record).replace(
+            "# Fine-tuning on a focused series", f"## A focused series, from `{model}`", 1), ""]
+    for model in recorded_models("finetune_recipe"):
+        record = json.loads(record_path("finetune_recipe", model).read_text())
+        parts += [recipe_markdown(record).replace(
+            "## Each arm's recipe", f"## `{model}`: each arm's recipe", 1), ""]
     if outside_path.is_file():
-        parts += ["", outside_markdown(json.loads(outside_path.read_text()))]
+        parts.append(outside_markdown(json.loads(outside_path.read_text())))
     return "\n".join(parts)
 
 
@@ -536,7 +583,7 @@ def main() -> None:
               "arms": trained, "seconds": time.perf_counter() - started, "machine": machine(),
               "command": f"python -m benchmarks.finetune --model {args.model} --minutes "
                          f"{args.minutes:g} --samples {args.samples}"}
-    (RESULTS_DIR / "finetune.json").write_text(json.dumps(result, indent=2) + "\n")
+    record_path("finetune", args.model).write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS_DIR / "finetune.md").write_text(markdown() + "\n")
     print(markdown())
 

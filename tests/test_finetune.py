@@ -148,3 +148,22 @@ def test_fine_tuning_can_extend_the_vocabulary(tmp_path, trained_run, focused):
     assert tuned.check(["CC[Se]CC"]) == [None]
     with pytest.raises(ConfigError, match="train.init"):
         tiny_config(run, *focused, **{"train.extend_vocab": True})
+
+
+def test_finetune_benchmark_keeps_each_models_records(tmp_path, monkeypatch):
+    """benchmarks/finetune.py writes a record per model: the first model's under the plain
+    names, another's (a run folder's path too) under its own, and finetune.md lists each."""
+    import benchmarks.finetune as bench
+
+    monkeypatch.setattr(bench, "RESULTS_DIR", tmp_path)
+    assert bench.record_path("finetune", "moses-smiles") == tmp_path / "finetune.json"
+    assert (bench.record_path("finetune_recipe", "moses-smiles-lm")
+            == tmp_path / "finetune_recipe_moses-smiles-lm.json")
+    assert bench.record_path("finetune", "runs/a/b/") == tmp_path / "finetune_runs_a_b.json"
+    for name in ("finetune.json", "finetune_moses-smiles-lm.json", "finetune_recipe.json",
+                 "finetune_recipe_moses-smiles-lm.json", "finetune_outside.json"):
+        (tmp_path / name).write_text("{}")
+    assert bench.recorded_models("finetune") == ["moses-smiles", "moses-smiles-lm"]
+    assert bench.recorded_models("finetune_recipe") == ["moses-smiles", "moses-smiles-lm"]
+    (tmp_path / "finetune.json").unlink()
+    assert bench.recorded_models("finetune") == ["moses-smiles-lm"]
