@@ -167,3 +167,23 @@ def test_finetune_benchmark_keeps_each_models_records(tmp_path, monkeypatch):
     assert bench.recorded_models("finetune_recipe") == ["moses-smiles", "moses-smiles-lm"]
     (tmp_path / "finetune.json").unlink()
     assert bench.recorded_models("finetune") == ["moses-smiles-lm"]
+
+
+def test_fine_tuning_a_selfies_model(tmp_path, focused):
+    """A SELFIES model fine-tunes like a SMILES one: its tokenizer and representation kept, a
+    SMILES source refused for SELFIES data and the other way round."""
+    from seqvae import load
+    selfies = {**STEPS, "data.representation": "selfies"}
+    source = tmp_path / "selfies-source"
+    train(tiny_config(source, focused[1], focused[1], **selfies), **QUIET)
+    run = tmp_path / "selfies-tuned"
+    summary = train(tiny_config(run, *focused, **{**selfies, "train.init": str(source),
+                                                  "train.extend_vocab": True}), **QUIET)
+    assert summary["step"] == 6 and summary["init"]["path"] == str(source / "checkpoint")
+    assert "[Se]" in summary["init"]["new_tokens"]  # the one row with selenium is read
+    tuned = load(run)
+    assert tuned.tokenizer.kind == "selfies" and tuned.config.data.representation == "selfies"
+    assert all(tuned.tokenizer.vocab[t] == i for t, i in load(source).tokenizer.vocab.items())
+    with pytest.raises(ConfigError, match="selfies model"):
+        train(tiny_config(tmp_path / "mixed", *focused, **{**STEPS, "train.init": str(source)}),
+              **QUIET)
