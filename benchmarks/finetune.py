@@ -156,6 +156,12 @@ def _lr(lr: float) -> list[str]:
     return [f"train.lr={lr}", f"train.lr_min={lr / 10:g}"]
 
 
+def _floor(lr: str, floor: float, why: str) -> tuple[str, tuple[str, list[str], str]]:
+    """A fine-tuned recipe of RECIPES at learning rate ``lr`` and free-bits floor ``floor``."""
+    return (f"fine-tuned lr {lr} free bits {floor:g}",
+            ("fine-tuned", [*_lr(float(lr)), f"train.free_bits={floor:g}"], f"lr {lr}, {why}"))
+
+
 # name -> (arm, overrides on the arm's config, what it tries). Every fine-tuned recipe names its
 # learning rate, so a later change of finetune.toml's own does not change what a name means.
 RECIPES: dict[str, tuple[str, list[str], str]] = {
@@ -173,21 +179,10 @@ RECIPES: dict[str, tuple[str, list[str], str]] = {
                           "half the KL weight"),
     "fine-tuned batch 128": ("fine-tuned", [*_lr(3e-3), "train.batch_size=128"],
                              "pre-training's batch size"),
-    "fine-tuned lr 3e-4 free bits 0.1": ("fine-tuned", [*_lr(3e-4), "train.free_bits=0.1"],
-                                         "lr 3e-4, the free-bits floor of moses-smiles-lm "
-                                         "(0.1; finetune.toml 0.3)"),
-    "fine-tuned lr 1e-3 free bits 0.1": ("fine-tuned", [*_lr(1e-3), "train.free_bits=0.1"],
-                                         "lr 1e-3, the free-bits floor of moses-smiles-lm "
-                                         "(0.1; finetune.toml 0.3)"),
-    "fine-tuned lr 3e-4 free bits 0.03": ("fine-tuned", [*_lr(3e-4), "train.free_bits=0.03"],
-                                          "lr 3e-4, the free-bits floor moses-smiles-lm was "
-                                          "last trained at (0.03)"),
-    "fine-tuned lr 1e-3 free bits 0.03": ("fine-tuned", [*_lr(1e-3), "train.free_bits=0.03"],
-                                          "lr 1e-3, the free-bits floor moses-smiles-lm was "
-                                          "last trained at (0.03)"),
-    "fine-tuned lr 3e-3 free bits 0.03": ("fine-tuned", [*_lr(3e-3), "train.free_bits=0.03"],
-                                          "lr 3e-3, the free-bits floor moses-smiles-lm was "
-                                          "last trained at (0.03)"),
+    **dict(_floor(lr, 0.1, "the free-bits floor of moses-smiles-lm (0.1; finetune.toml 0.3)")
+           for lr in ("3e-4", "1e-3")),
+    **dict(_floor(lr, 0.03, "the free-bits floor moses-smiles-lm was last trained at (0.03)")
+           for lr in ("3e-4", "1e-3", "3e-3")),
     "scratch default": ("scratch", [], "moses_smiles.toml as it is (lr 3e-3, batches of 128)"),
     "scratch lr 1e-3": ("scratch", ["train.lr=0.001"], "a third of the default rate"),
     "scratch batch 64": ("scratch", ["train.batch_size=64"], "twice the steps"),
@@ -206,9 +201,9 @@ def record_path(stem: str, model: str) -> Path:
 
 def recorded_models(stem: str) -> list[str]:
     """The models with a record of the part, FIRST_MODEL first."""
-    others = sorted(p.stem[len(stem) + 1:] for p in RESULTS_DIR.glob(f"{stem}_*.json")
-                    if p.stem[len(stem) + 1:] and not p.stem[len(stem) + 1:].startswith(
-                        ("recipe", "outside")))
+    suffixes = (p.stem[len(stem) + 1:] for p in RESULTS_DIR.glob(f"{stem}_*.json"))
+    # finetune_recipe*.json and finetune_outside.json are other parts' records, not models
+    others = sorted(x for x in suffixes if x and not x.startswith(("recipe", "outside")))
     return ([FIRST_MODEL] if record_path(stem, FIRST_MODEL).is_file() else []) + others
 
 
