@@ -59,6 +59,14 @@ METHODS: dict[str, tuple[str, list[Stage], str]] = {
                                      ("reinvent", None, {})],
                     "the latent GA for 2,000 calls, then REINVENT from its best codes, its "
                     "replay memory seeded with its best molecules"),
+    "reinvent-lm": ("moses-charrnn", [("reinvent", None, {})],
+                    "REINVENT itself, PMO's settings: its update on the shipped SMILES language "
+                    "model (moses-charrnn, no latent), the prior a MOSES-trained GRU where "
+                    "PMO's was trained on ZINC"),
+    "augmem-lm": ("moses-charrnn", [("reinvent", None, {"augment_rounds": 2})],
+                  "Augmented Memory (Guo & Schwaller 2024): REINVENT on moses-charrnn with "
+                  "two more updates per step on the batch and the replay memory, each molecule "
+                  "as a random SMILES of itself"),
     "prior": ("moses-smiles", [("prior", None, {"batch_size": 100})],
               "decoding N(0, I) codes of the shipped SMILES VAE: the baseline"),
 }
@@ -183,10 +191,12 @@ def run(method: str, tasks: list[str], seeds: list[int], budget: int,
 # PMO's protocol allows tuning on at most two tasks: the two PMO itself tuned on
 TUNE_TASKS = ("zaleplon_mpo", "perindopril_mpo")
 TUNE_SEED = 0
-# method -> the option sets tried (the first: the defaults of the LatentSearch method)
+# method -> the option sets tried (the first: the options METHODS gives the method)
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "reinvent": [{}, {"lr": 1e-3}, {"sigma": 1000.0}, {"diversity_bucket": 25}],
     "ga": [{}, {"mutation": 0.1}, {"mutation": 0.4}, {"population": 50, "offspring": 50}],
+    "augmem-lm": [{"augment_rounds": 2}, {"augment_rounds": 2, "diversity_bucket": 25},
+                  {"augment_rounds": 2, "lr": 1e-3}, {"augment_rounds": 4}],
 }
 
 

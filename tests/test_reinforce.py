@@ -10,7 +10,7 @@ import torch
 from conftest import size_reward
 from seqvae.search import LatentSearch, objectives as O
 from seqvae.search.auc import oracle_scores
-from seqvae.search.reinforce import _Memory, _ScaffoldFilter
+from seqvae.search.reinforce import _Memory, _randomised, _ScaffoldFilter
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,47 @@ def test_memory_keeps_the_best_once_and_replays_by_score():
     scores, replayed, _ = memory.sample(2, torch.Generator().manual_seed(0))
     assert sorted(scores.tolist()) == pytest.approx([0.5, 0.9])
     assert memory.sample(3, torch.Generator()) is None
+
+
+def test_augmented_memory_updates_after_each_step_and_spends_the_same_budget(vae):
+    search = LatentSearch(vae, O.qed())
+    search.run("reinvent", budget=96, seed=0, batch_size=32, augment_rounds=2,
+               diversity_bucket=5)
+    report = search.reports["reinvent#0"]
+    assert search.oracle.calls == 96 and report["stopped"] == "budget spent"
+    assert report["augmented_updates"] == 2 * report["steps"] > 0
+
+
+def test_augmented_memory_rewrites_each_molecule_as_another_smiles_of_itself(model):
+    from seqvae.chem import canonical_smiles
+
+    tok, cfg = model.tokenizer, model.model.config
+    smiles = ["CC(=O)Nc1ccc(O)cc1", "CCOC(=O)c1ccccc1N", "Cc1ccc(S(N)(=O)=O)cc1"]
+    stored = [torch.tensor(tok.encode(tok.to_model_string(s))[1:]) for s in smiles]
+    from seqvae.search.reinforce import _pad
+    memory = _Memory(size=10)
+    memory.add(smiles[1:], np.array([0.8, 0.6]), _pad(stored[1:], cfg.pad_id), torch.ones(2, 3))
+    batch = ([smiles[0], ""], np.array([0.5, 0.0]), _pad([stored[0], stored[1]], cfg.pad_id),
+             torch.zeros(2, 3))
+    tokens, z, rewards = _randomised(memory, batch, tok, cfg, run=0, step=3, round_=0)
+    assert rewards.tolist() == pytest.approx([0.5, 0.0, 0.8, 0.6])
+    assert z[:2].eq(0).all() and z[2:].eq(1).all()  # each molecule keeps its code
+    written = [tok.from_model_string(s) for s in tok.decode_batch(tokens)]
+    # the batch first, then the memory; the same molecules, other spellings; a row with no
+    # molecule (key "") keeps its stored tokens
+    assert [canonical_smiles(w) for w in written] == [canonical_smiles(s) for s in
+                                                       [smiles[0], smiles[1], *smiles[1:]]]
+    assert written[1] == smiles[1]
+    assert sum(w != s for w, s in zip(written, [smiles[0], smiles[1], *smiles[1:]])) >= 2
+    again, _, _ = _randomised(memory, batch, tok, cfg, run=0, step=3, round_=0)
+    assert torch.equal(tokens, again)  # seeded by the run, step and round
+
+
+def test_memory_purge_drops_the_scaffolds_the_filter_has_filled():
+    diversity = _ScaffoldFilter(bucket=1, min_score=0.5)
+    memory = _Memory(size=10)
+    keys = ["Cc1ccccc1", "C1CCNCC1"]
+    memory.add(keys, np.array([0.9, 0.8]), torch.arange(6).view(2, 3), torch.zeros(2, 2))
+    diversity(["CCc1ccccc1"], np.array([0.9]))  # fills benzene's bucket of one
+    memory.purge(diversity.full)
+    assert list(memory.items) == ["C1CCNCC1"]

@@ -28,6 +28,16 @@ optimiser: the codes of the best molecules found so far; a list of SMILES: their
 molecules the search has already scored, so a hand-over passes on molecules as well as codes.
 The run stops when the budget is spent, or after ``patience`` batches in a row
 that spend no call (the agent keeps writing molecules it has already scored).
+
+``augment_rounds`` (0: off) adds Augmented Memory (Guo & Schwaller, "Augmented Memory:
+Sample-Efficient Generative Molecular Design with Reinforcement Learning", JACS Au 2024): after
+each step's update, that many further updates on the batch's molecules and the whole replay
+memory, each molecule written as a random SMILES of itself (RDKit's, seeded by the run), so the
+expensive oracle calls are learnt from several times without the agent collapsing onto one
+string. Its "selective memory purge" is the diversity filter's: with ``diversity_bucket``, a
+molecule whose scaffold has had its share is dropped from the memory as well as unrewarded. The
+random forms are used for SMILES models; a SELFIES model gets the SELFIES of the random SMILES,
+and a molecule whose random form the vocabulary cannot write keeps its stored form.
 """
 
 from __future__ import annotations
@@ -58,6 +68,10 @@ class _Memory:
             kept = sorted(self.items.items(), key=lambda kv: -kv[1][0])[:self.size]
             self.items = dict(kept)
 
+    def purge(self, drop: Any) -> None:
+        """Forget the sequences whose key ``drop`` says to."""
+        self.items = {k: v for k, v in self.items.items() if not drop(k)}
+
     def sample(self, n: int, generator: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         if n <= 0 or len(self.items) < n:
@@ -85,15 +99,26 @@ class _ScaffoldFilter:
     def __init__(self, bucket: int, min_score: float):
         self.bucket, self.min_score = bucket, min_score
         self.counts: dict[str, int] = {}
+        self.scaffolds: dict[str, str | None] = {}
 
-    def __call__(self, smiles: list[str], rewards: np.ndarray) -> np.ndarray:
+    def scaffold(self, smiles: str) -> str | None:
         from seqvae.chem import murcko_scaffold
 
+        if smiles not in self.scaffolds:
+            self.scaffolds[smiles] = murcko_scaffold(smiles) if smiles else None
+        return self.scaffolds[smiles]
+
+    def full(self, smiles: str) -> bool:
+        """Whether the molecule's scaffold has had its bucket of rewards."""
+        scaffold = self.scaffold(smiles)
+        return scaffold is not None and self.counts.get(scaffold, 0) >= self.bucket
+
+    def __call__(self, smiles: list[str], rewards: np.ndarray) -> np.ndarray:
         out = rewards.copy()
         for i, text in enumerate(smiles):
             if rewards[i] < self.min_score:
                 continue
-            scaffold = murcko_scaffold(text)
+            scaffold = self.scaffold(text)
             if scaffold is None:
                 continue
             seen = self.counts.get(scaffold, 0)
@@ -109,7 +134,8 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
              lr: float = 5e-4, replay: int = 24, memory: int = 100,
              regulariser: float = 5e3, diversity_bucket: int = 0,
              diversity_min_score: float = 0.4, z_sigma: float = 0.5, patience: int = 50,
-             seed_memory: bool = True, max_steps: int = 100_000) -> dict[str, Any]:
+             seed_memory: bool = True, augment_rounds: int = 0,
+             max_steps: int = 100_000) -> dict[str, Any]:
     """Train a copy of the search's decoder by REINVENT's update until ``budget`` oracle calls
     of the search are spent; see the module's documentation. Returns what the run did."""
     vae = search.vae
@@ -133,7 +159,30 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
     seeded = _seed_memory(store, search, cfg.bos_id, cfg.pad_id) if seed_memory else 0
     diversity = _ScaffoldFilter(diversity_bucket, diversity_min_score) if diversity_bucket else None
     bar = search._bar(budget, "reinvent")
-    idle = steps = 0
+    idle = steps = augmented_updates = 0
+
+    def update(tokens: torch.Tensor, z: torch.Tensor, rewards_t: torch.Tensor,
+               fresh: int) -> None:
+        """One step of REINVENT's loss on these sequences (the first ``fresh`` the batch's
+        own, which the regulariser reads)."""
+        full = torch.cat([torch.full((len(tokens), 1), cfg.bos_id, dtype=torch.long), tokens],
+                         dim=1).to(device)
+        inputs, targets = full[:, :-1], full[:, 1:]
+        z = z.to(device)
+        with torch.no_grad():
+            prior_ll = -sequence_nll(prior.teacher_forced_logits(inputs, prior.code(z)),
+                                     targets, cfg.pad_id)
+        agent_ll = -sequence_nll(agent.teacher_forced_logits(inputs, agent.code(z)),
+                                 targets, cfg.pad_id)
+        augmented = prior_ll + sigma * rewards_t.to(device)
+        loss = (augmented - agent_ll).pow(2).mean()
+        if regulariser:
+            # on the batch's own sequences, as REINVENT's implementation applies it
+            loss = loss + regulariser * (-1.0 / agent_ll[:fresh].clamp(max=-1e-6)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
     stopped = "budget spent"
     for step in range(max_steps):
         if search.oracle.calls >= budget:
@@ -165,6 +214,7 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
         tokens, z, rewards_t = tokens[keep], z[keep], torch.as_tensor(rewards[keep.numpy()],
                                                                       dtype=torch.float32)
         fresh = len(tokens)  # the batch's own sequences come first, then the replayed ones
+        own_tokens, own_z = tokens, z.cpu()
         replayed = store.sample(replay, generator)
         store.add([keys[i] for i in keep.tolist()], rewards[keep.numpy()], tokens, z.cpu())
         if replayed is not None:
@@ -174,22 +224,15 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
                                 _widen(r_tokens, width, cfg.pad_id)])
             z = torch.cat([z, r_z.to(device)])
             rewards_t = torch.cat([rewards_t, r_scores])
-        full = torch.cat([torch.full((len(tokens), 1), cfg.bos_id, dtype=torch.long), tokens],
-                         dim=1).to(device)
-        inputs, targets = full[:, :-1], full[:, 1:]
-        with torch.no_grad():
-            prior_ll = -sequence_nll(prior.teacher_forced_logits(inputs, prior.code(z)),
-                                     targets, cfg.pad_id)
-        agent_ll = -sequence_nll(agent.teacher_forced_logits(inputs, agent.code(z)),
-                                 targets, cfg.pad_id)
-        augmented = prior_ll + sigma * rewards_t.to(device)
-        loss = (augmented - agent_ll).pow(2).mean()
-        if regulariser:
-            # on the batch's own sequences, as REINVENT's implementation applies it
-            loss = loss + regulariser * (-1.0 / agent_ll[:fresh].clamp(max=-1e-6)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        update(tokens, z, rewards_t, fresh)
+        if augment_rounds:
+            if diversity is not None:  # the selective memory purge
+                store.purge(diversity.full)
+            batch = ([keys[i] for i in keep.tolist()], rewards[keep.numpy()], own_tokens,
+                     own_z)
+            for r in range(augment_rounds):
+                update(*_randomised(store, batch, vae.tokenizer, cfg, run, step, r), fresh)
+                augmented_updates += 1
         steps = step + 1
         if idle >= patience:
             stopped = f"{patience} batches in a row spent no call"
@@ -197,6 +240,7 @@ def reinvent(search: Any, budget: int, run: int, generator: torch.Generator, sta
     bar.close()
     return {"steps": steps, "stopped": stopped if search.oracle.calls < budget else "budget spent",
             "calls": search.oracle.calls, "memory": len(store.items), "seeded": seeded,
+            "augmented_updates": augmented_updates,
             "scaffolds": len(diversity.counts) if diversity is not None else None}
 
 
@@ -214,6 +258,40 @@ def _seed_memory(store: _Memory, search: Any, bos_id: int, pad_id: int) -> int:
     store.add([e.smiles for e, _ in kept], np.array([e.score.value for e, _ in kept]),
               _pad(tokens, pad_id), torch.as_tensor(np.stack([e.z for e, _ in kept])))
     return len(store.items)
+
+
+def _randomised(store: _Memory, batch: tuple[list[str], np.ndarray, torch.Tensor, torch.Tensor],
+                tokenizer: Any, cfg: Any, run: int, step: int, round_: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Augmented Memory's training set for one round: the batch's molecules (first) and every
+    molecule of the memory, each as a random SMILES of itself (its stored tokens where it has
+    none the model can write), with its code and reward."""
+    from seqvae.chem import random_smiles
+
+    keys, rewards, tokens, z = batch
+    rows = [tokens[i][tokens[i] != cfg.pad_id] for i in range(len(keys))]
+    keys, rewards, codes = list(keys), list(map(float, rewards)), list(z)
+    for key, (score, stored, code) in store.items.items():
+        keys.append(key)
+        rewards.append(score)
+        rows.append(stored[stored != cfg.pad_id])
+        codes.append(code)
+    out = []
+    for i, (key, stored) in enumerate(zip(keys, rows)):
+        seed = (((run * 1_000_003 + step) * 31 + round_) * 4_099 + i) % (2 ** 31 - 2) + 1
+        text = random_smiles(key, seed) if key else None
+        ids = None
+        if text is not None:
+            try:
+                ids = tokenizer.encode(tokenizer.to_model_string(text))
+            except Exception:  # a SELFIES conversion that fails: the stored form
+                ids = None
+        if ids is None or tokenizer.unk_id in ids or len(ids) > cfg.max_length:
+            out.append(stored)
+        else:
+            out.append(torch.tensor(ids[1:] if ids[0] == cfg.bos_id else ids))
+    return (_pad(out, cfg.pad_id), torch.stack(codes),
+            torch.tensor(rewards, dtype=torch.float32))
 
 
 def _widen(tokens: torch.Tensor, width: int, pad_id: int) -> torch.Tensor:
