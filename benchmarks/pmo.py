@@ -50,13 +50,14 @@ BUDGET = 10_000
 # molecules found so far (start="best"). One set of options for all tasks.
 Stage = tuple[str, int | None, dict[str, Any]]
 METHODS: dict[str, tuple[str, list[Stage], str]] = {
-    "reinvent": ("moses-smiles", [("reinvent", None, {})],
+    # options chosen by --tune reinvent (results/pmo.md)
+    "reinvent": ("moses-smiles", [("reinvent", None, {"lr": 1e-3})],
                  "REINVENT's update on the shipped SMILES VAE's decoder, z ~ N(0, I)"),
     # options chosen by --tune ga (results/pmo.md): the best mean AUC on the two tuning tasks
     "ga": ("moses-smiles", [("ga", None, {"population": 50, "offspring": 50})],
            "a genetic algorithm on the shipped SMILES VAE's codes (seqvae.search.evolve)"),
     "ga-reinvent": ("moses-smiles", [("ga", 2000, {"population": 50, "offspring": 50}),
-                                     ("reinvent", None, {})],
+                                     ("reinvent", None, {"lr": 1e-3})],
                     "the latent GA for 2,000 calls, then REINVENT from its best codes, its "
                     "replay memory seeded with its best molecules"),
     "reinvent-lm": ("moses-charrnn", [("reinvent", None, {})],
@@ -191,7 +192,7 @@ def run(method: str, tasks: list[str], seeds: list[int], budget: int,
 # PMO's protocol allows tuning on at most two tasks: the two PMO itself tuned on
 TUNE_TASKS = ("zaleplon_mpo", "perindopril_mpo")
 TUNE_SEED = 0
-# method -> the option sets tried (the first: the options METHODS gives the method)
+# method -> the option sets tried (each complete: it replaces the method's options)
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "reinvent": [{}, {"lr": 1e-3}, {"sigma": 1000.0}, {"diversity_bucket": 25}],
     "ga": [{}, {"mutation": 0.1}, {"mutation": 0.4}, {"population": 50, "offspring": 50}],
