@@ -130,6 +130,13 @@ def run_one(method: str, task: str, seed: int, budget: int,
     if options is not None:
         assert len(stages) == 1, "options replace those of a one-stage method"
         stages = [(stages[0][0], stages[0][1], options)]
+    # (method, hand-over count) pairs; at a trial budget below a hand-over, that stage is the last
+    plan: list[tuple[str, int | None]] = []
+    for name, until, _ in stages:
+        plan.append((name, until if until is not None and until < budget else None))
+        if plan[-1][1] is None:
+            break
+    stages = stages[:len(plan)]
     log = RUNS / (label or method) / task / f"seed{seed}.csv"
     if log.exists():  # an interrupted run: its optimiser's state is gone, so it starts again
         log.unlink()
@@ -138,10 +145,8 @@ def run_one(method: str, task: str, seed: int, budget: int,
     search = LatentSearch(seqvae.load(model), pmo(task), log=log)
     began = time.perf_counter()
     with LoadMonitor(every=10.0) as load:
-        for i, (search_method, until, given) in enumerate(stages):
-            start = {} if i == 0 else {"start": "best"}
-            search.run(search_method, budget=min(until or budget, budget), seed=seed,
-                       **start, **given)
+        search.run_stages(plan, budget=budget, seed=seed,
+                          options={name: given for name, _, given in stages if given})
     seconds = time.perf_counter() - began
     scores = oracle_scores(search.oracle)
     best = search.results().head(10)

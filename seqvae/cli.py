@@ -211,6 +211,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _optimize(args: argparse.Namespace) -> None:
     from .search import optimize
+    from .search.optimize import parse_options
     from .trained import load
 
     result = optimize(load(args.model, device=args.device), args.objective,
@@ -220,7 +221,7 @@ def _optimize(args: argparse.Namespace) -> None:
                       start=args.start or "prior", start_top=args.start_top, column=args.column,
                       head=args.head, head_data=args.head_data, head_size=args.head_size,
                       save_head=args.save_head, log_dir=args.log, progress=not args.no_progress,
-                      triage=args.triage)
+                      triage=args.triage, options=parse_options(args.option))
     files = result.write(args.output, top=args.top, pictures=not args.no_pictures)
     print(f"wrote {len(result.results)} molecules, best first, to {args.output}; "
           + "; ".join(f"{what}: {path}" for what, path in files.items() if what != "results"))
@@ -409,8 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "sum such as 'plogp + 0.5*qed' (default qed)")
     p.add_argument("--budget", type=int, default=500, help="oracle calls per optimiser")
     p.add_argument("--methods", default="prior,gradient,bo",
-                   help="comma-separated optimisers: prior, gradient, bo, reinvent, ga (default "
-                        "prior,gradient,bo)")
+                   help="comma-separated optimisers: prior, gradient, bo, reinvent, ga, or a "
+                        "hand-over in one budget such as ga:2000+reinvent (the GA until 2,000 "
+                        "calls, then REINVENT from its best codes) (default prior,gradient,bo)")
+    p.add_argument("--option", action="append", metavar="METHOD.NAME=VALUE",
+                   help="an optimiser's setting, e.g. reinvent.lr=0.001 or ga.population=50 "
+                        "(repeat for more)")
     p.add_argument("--seed-smiles", help="seed molecule: start from its code (and the "
                                          "similarity objective and constraints refer to it)")
     p.add_argument("--min-similarity", type=float, help="constraint: similarity to the seed >= this")

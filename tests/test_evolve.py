@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import size_reward
+from seqvae.errors import ConfigError
 from seqvae.search import LatentSearch, objectives as O
 from seqvae.search.auc import oracle_scores
 
@@ -44,3 +45,23 @@ def test_ga_hands_over_and_stops_when_children_repeat(vae):
     report = stuck.reports["ga#0"]
     assert report["stopped"] == "3 generations in a row spent no call"
     assert stuck.oracle.calls < 10_000
+
+
+def test_stages_hand_over_in_one_budget(vae):
+    search = LatentSearch(vae, O.qed())
+    table = search.run_stages("prior:40+ga", budget=100, seed=0,
+                              options={"prior": {"batch_size": 20},
+                                       "ga": {"population": 20, "offspring": 20}})
+    assert search.oracle.calls == 100 and table["call"].is_unique
+    prior, ga = table[table["method"] == "prior"], table[table["method"] == "ga"]
+    assert prior["call"].max() <= 40 and ga["call"].min() > 40 and len(prior) + len(ga) == 100
+    assert search.reports["ga#1"]["stopped"] == "budget spent"
+    with pytest.raises(ConfigError, match="needs the call count"):
+        search.run_stages("prior+ga", budget=10)
+    with pytest.raises(ConfigError, match="not below the budget"):
+        LatentSearch(vae, O.qed()).run_stages("prior:50+ga", budget=50)
+    with pytest.raises(ConfigError, match="do not run"):
+        LatentSearch(vae, O.qed()).run_stages("prior:5+ga", budget=10,
+                                              options={"reinvent": {"lr": 1e-3}})
+    with pytest.raises(ConfigError, match="has no option 'populaton'.*population"):
+        LatentSearch(vae, O.qed()).run("ga", budget=10, populaton=5)

@@ -411,3 +411,25 @@ def test_improve_molecules_bad_input(vae, head):
         improve_molecules(vae, [PHENETOLE], "logp", head=model, deltas=(1.4,), steps=1)
     with pytest.raises(ConfigError, match="property head"):
         improve_molecules(vae, [PHENETOLE], "logp", steps=1)
+
+
+def test_optimize_cli_runs_a_hand_over_with_options(tmp_path, capsys):
+    out = tmp_path / "best.csv"
+    code = main(["optimize", "moses-selfies", "--objective", "pmo:qed", "--budget", "60",
+                 "--methods", "prior:30+ga", "--option", "ga.population=10",
+                 "--option", "ga.offspring=10", "--option", "prior.batch_size=15",
+                 "-o", str(out), "--log", str(tmp_path / "logs"), "--no-pictures",
+                 "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_csv(out)
+    assert set(table["method"]) == {"prior", "ga"} and len(table) <= 60
+    assert table[table["method"] == "ga"]["call"].min() > 30
+    assert len(pd.read_csv(tmp_path / "logs" / "prior-30_then_ga.csv")) == 60
+    for bad, message in ((["--option", "ga.population"], "METHOD.NAME=VALUE"),
+                         (["--option", "anneal.steps=3"], "unknown method 'anneal'"),
+                         (["--option", "bo.q=5"], "options given for bo"),
+                         (["--option", "ga.populaton=5"], "has no option 'populaton'")):
+        assert main(["optimize", "moses-selfies", "--objective", "qed", "--budget", "10",
+                     "--methods", "prior:5+ga", "-o", str(out), "--no-pictures",
+                     "--no-progress"] + bad) == 2
+        assert message in capsys.readouterr().err

@@ -4,11 +4,12 @@
 
 from seqvae.search import objectives
 from seqvae.search.heads import HeadReport, PropertyHead, compute_properties, fit_property_head
-from seqvae.search.latent import METHODS, LatentSearch, Oracle, ascend, head_target
+from seqvae.search.latent import (METHODS, LatentSearch, Oracle, ascend, head_target,
+                                  parse_stages)
 from seqvae.search.constrained import improve_molecules, summarise_improvements
 from seqvae.search.optimize import OptimizeResult, build_objective, optimize
 
 __all__ = ["objectives", "PropertyHead", "HeadReport", "fit_property_head", "compute_properties",
-           "LatentSearch", "Oracle", "METHODS", "ascend", "head_target",
+           "LatentSearch", "Oracle", "METHODS", "ascend", "head_target", "parse_stages",
            "improve_molecules", "summarise_improvements", "optimize", "OptimizeResult",
            "build_objective"]

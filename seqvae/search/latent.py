@@ -28,6 +28,11 @@ Five optimisers behind one interface, all spending one budget of oracle calls::
 * ``"ga"``: a genetic algorithm on the codes (seqvae.search.evolve): rank-weighted parents
   among the best codes found, uniform crossover, Gaussian mutation, each child decoded.
 
+**Hand-overs** in one budget: ``search.run_stages("ga:2000+reinvent", budget=10_000)`` runs
+the GA until the search has spent 2,000 calls, then REINVENT from the best codes and molecules
+found so far until 10,000 (what ``start="best"`` does, stage after stage); ``options=`` gives
+each optimiser its own settings, ``{"ga": {"population": 50}, "reinvent": {"lr": 1e-3}}``.
+
 **Oracle calls.** A call is one evaluation of the true objective on a valid molecule that has
 not been scored before in this search (canonical SMILES). A decoded string that is not a
 molecule costs no call (it is counted as ``invalid``); a molecule seen before gets its cached
@@ -68,6 +73,42 @@ from seqvae.model.heads import PropertyHead
 from seqvae.search.objectives import Objective, Score, fingerprint, property_panel
 
 METHODS = ("prior", "gradient", "bo", "reinvent", "ga")
+Stage = tuple[str, "int | None"]  # an optimiser and the call count it hands over at (None: the end)
+
+
+def parse_stages(text: str) -> list[Stage]:
+    """``"ga:2000+reinvent"`` -> ``[("ga", 2000), ("reinvent", None)]``: optimisers joined by
+    '+', each but the last with the number of oracle calls of the whole search at which it
+    hands over to the next (the last runs to the budget). One name alone is one stage."""
+    stages: list[Stage] = []
+    parts = [part.strip() for part in str(text).split("+")]
+    for i, part in enumerate(parts):
+        name, _, calls = part.partition(":")
+        name = name.strip()
+        if name not in METHODS:
+            raise ConfigError(f"unknown method {name!r} in {text!r}; choose from "
+                              f"{', '.join(METHODS)}, joined by '+' for a hand-over "
+                              "(e.g. ga:2000+reinvent)")
+        last = i == len(parts) - 1
+        if not calls.strip():
+            if not last:
+                raise ConfigError(f"{text!r}: {name!r} hands over to the next optimiser, so it "
+                                  f"needs the call count to stop at, e.g. {name}:2000")
+            stages.append((name, None))
+            continue
+        if last:
+            raise ConfigError(f"{text!r}: the last optimiser runs to the budget; drop "
+                              f"':{calls.strip()}' after {name!r}")
+        try:
+            until = int(calls.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise ConfigError(f"{text!r}: {calls.strip()!r} after {name!r} is not a whole "
+                              "number of oracle calls") from None
+        if until < 1 or (stages and until <= (stages[-1][1] or 0)):
+            raise ConfigError(f"{text!r}: hand-over points must be positive and increase, got "
+                              f"{until} after {stages[-1][1] if stages else 'the start'}")
+        stages.append((name, until))
+    return stages
 LOG_FIELDS = ["SMILES", "objective", "status", "message", "method", "run", "step", "call", "z"]
 
 
@@ -224,6 +265,38 @@ class Oracle:
         return self._best
 
 
+def option_names(method: str) -> list[str]:
+    """The settings ``LatentSearch.run(method, ...)`` takes beside budget, seed and start."""
+    import inspect
+
+    if method == "reinvent":
+        from seqvae.search.reinforce import reinvent as function
+    elif method == "ga":
+        from seqvae.search.evolve import latent_ga as function
+    else:
+        function = {"prior": LatentSearch._prior, "gradient": LatentSearch._gradient,
+                    "bo": LatentSearch._bo}[method]
+    fixed = {"self", "search", "budget", "run", "generator", "start", "seed_smiles"}
+    return [name for name, parameter in inspect.signature(function).parameters.items()
+            if name not in fixed and parameter.kind is parameter.POSITIONAL_OR_KEYWORD]
+
+
+def check_options(stages: Sequence[Stage], options: dict[str, dict[str, Any]] | None) -> None:
+    """Refuse, before any call is spent, settings for an optimiser the stages do not run or
+    that the optimiser does not take."""
+    names = [name for name, _ in stages]
+    unused = sorted(set(options or {}) - set(names))
+    if unused:
+        raise ConfigError(f"options given for {', '.join(unused)}, which the stages "
+                          f"({'+'.join(names)}) do not run")
+    for name, given in (options or {}).items():
+        known = option_names(name)
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ConfigError(f"{name} has no option {', '.join(map(repr, unknown))}; its "
+                              f"options are {', '.join(known)}")
+
+
 class LatentSearch:
     """Optimise an objective over a VAE's latent space; see the module's documentation."""
 
@@ -342,6 +415,7 @@ class LatentSearch:
             from seqvae.chem import to_mol
             if to_mol(seed_smiles) is None:
                 raise DataError(f"seed molecule {seed_smiles!r} is not a valid SMILES")
+        check_options([(method, None)], {method: options} if options else None)
         run = self._runs
         self._runs += 1
         generator = torch.Generator().manual_seed(seed)
@@ -354,6 +428,29 @@ class LatentSearch:
         self.timings[f"{method}#{run}"] = time.perf_counter() - began
         if report is not None:
             self.reports[f"{method}#{run}"] = report
+        return self.results()
+
+    def run_stages(self, stages: str | Sequence[Stage], budget: int = 500, seed: int = 0,
+                   start: str | Sequence[str] | np.ndarray = "prior",
+                   seed_smiles: str | None = None,
+                   options: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+        """Optimisers one after another in one budget: each stage runs until the search has
+        spent its hand-over count of calls (the last one, ``budget``), and every stage after
+        the first starts from the best codes and molecules found so far (start="best").
+        ``stages`` is text (``"ga:2000+reinvent"``, see parse_stages) or (method, calls)
+        pairs; ``options`` maps an optimiser's name to its settings."""
+        if isinstance(stages, str):
+            stages = parse_stages(stages)
+        self._check_budget(budget)
+        options = dict(options or {})
+        check_options(stages, options)
+        for i, (name, until) in enumerate(stages):
+            if until is not None and until >= budget:
+                raise ConfigError(f"{name} hands over at {until} calls, not below the budget "
+                                  f"of {budget}")
+            first = {"start": start, "seed_smiles": seed_smiles} if i == 0 else {"start": "best"}
+            self.run(name, budget=budget if until is None else until, seed=seed,
+                     **first, **options.get(name, {}))
         return self.results()
 
     def _bar(self, budget: int, method: str):

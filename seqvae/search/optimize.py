@@ -23,10 +23,42 @@ from seqvae.errors import ConfigError
 from seqvae.search import objectives
 from seqvae.search.auc import auc_top_k, oracle_scores
 from seqvae.search.heads import HeadReport, PropertyHead, fit_property_head
-from seqvae.search.latent import LatentSearch
+from seqvae.search.latent import LatentSearch, check_options, parse_stages
 from seqvae.search.objectives import Objective
 
-__all__ = ["OptimizeResult", "optimize", "build_objective"]
+__all__ = ["OptimizeResult", "optimize", "build_objective", "parse_options"]
+
+
+def parse_options(given: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    """Optimiser settings written METHOD.NAME=VALUE (the CLI's --option flags), such as
+    reinvent.lr=0.001 or ga.population=50, as {method: {name: value}}: whole numbers become
+    int, other numbers float, true/false bool, anything else stays text."""
+    from seqvae.search.latent import METHODS
+
+    out: dict[str, dict[str, Any]] = {}
+    for text in given or ():
+        key, sep, value = text.partition("=")
+        method, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name.strip() or not value.strip():
+            raise ConfigError(f"option {text!r}: write METHOD.NAME=VALUE, such as "
+                              "reinvent.lr=0.001 or ga.population=50")
+        if method not in METHODS:
+            raise ConfigError(f"option {text!r}: unknown method {method!r}; choose from "
+                              f"{', '.join(METHODS)}")
+        value = value.strip()
+        parsed: Any
+        if value.lower() in ("true", "false"):
+            parsed = value.lower() == "true"
+        else:
+            try:
+                parsed = int(value)
+            except ValueError:
+                try:
+                    parsed = float(value)
+                except ValueError:
+                    parsed = value
+        out.setdefault(method, {})[name.strip()] = parsed
+    return out
 
 
 @dataclass
@@ -124,9 +156,12 @@ def optimize(model: Any, objective: str | Objective = "qed",
              head_data: str | Path = "default:moses_train", head_size: int = 5000,
              save_head: str | Path | None = None, log_dir: str | Path | None = None,
              progress: bool = False, log: Callable[[str], Any] = print,
-             triage: bool = False) -> OptimizeResult:
+             triage: bool = False,
+             options: dict[str, dict[str, Any]] | None = None) -> OptimizeResult:
     """Search a molecular model's latent space with each of ``methods`` (prior, gradient,
-    bo), ``budget`` oracle calls each, and merge what they found.
+    bo, reinvent, ga, or a hand-over such as "ga:2000+reinvent": LatentSearch.run_stages),
+    ``budget`` oracle calls each, and merge what they found. ``options`` maps an optimiser's
+    name to its settings (``{"reinvent": {"lr": 1e-3}}``), wherever it runs.
 
     start: "prior", a file of SMILES (or default:NAME) whose codes start the search (with
     start_top, only its start_top best molecules), or a list of SMILES. log_dir: a folder of
@@ -135,6 +170,9 @@ def optimize(model: Any, objective: str | Objective = "qed",
     similarity to the training file, QED, SA, MW, logP, MOSES filters and alert)."""
     objective = build_objective(objective, seed_smiles, min_similarity, max_similarity, max_atoms)
     methods = [m.strip() for m in methods if m.strip()]
+    plans = {method: parse_stages(method) for method in methods}
+    used = {name for stages in plans.values() for name, _ in stages}
+    check_options([(name, None) for name in sorted(used)], options)
     if isinstance(start, (str, Path)) and str(start) != "prior":
         source = start
         start = _read(start, column)
@@ -142,15 +180,19 @@ def optimize(model: Any, objective: str | Objective = "qed",
             start = LatentSearch(model, objective).best_of(start, start_top)
             log(f"starting from the codes of the {len(start)} best molecules of {source}")
     fitted, report = None, None
-    if "gradient" in methods:
+    if "gradient" in used:
         fitted, report = _gradient_head(model, objective, head, head_data, head_size, column,
                                         seed, save_head, progress, log)
     tables, curves, runs = [], {}, []
     for method in methods:
-        log_file = None if log_dir is None else Path(log_dir) / f"{method}.csv"
+        stem = method.replace(":", "-").replace("+", "_then_").replace(" ", "")
+        log_file = None if log_dir is None else Path(log_dir) / f"{stem}.csv"
         search = LatentSearch(model, objective, head=fitted, log=log_file, progress=progress)
         began = time.perf_counter()
-        table = search.run(method, budget=budget, seed=seed, start=start, seed_smiles=seed_smiles)
+        mine = {name: (options or {}).get(name, {}) for name, _ in plans[method]}
+        table = search.run_stages(plans[method], budget=budget, seed=seed, start=start,
+                                  seed_smiles=seed_smiles,
+                                  options={k: v for k, v in mine.items() if v})
         figures = {"method": method, "best": table["objective"].iloc[0] if len(table) else float("nan"),
                    "calls": search.oracle.calls, "invalid": search.oracle.invalid,
                    "seconds": time.perf_counter() - began,
