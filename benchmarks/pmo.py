@@ -277,7 +277,14 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
                      best=max((b for r in runs for b in r["best"]), key=lambda b: b[1]))
     complete = [t for t in PUBLISHED if t in tasks and len(tasks[t]["seeds"]) == len(SEEDS)]
     same = [t for t in complete if t not in ISOMER_TASKS]  # the oracle PMO ran
-    return {"tasks": tasks, "complete": complete,
+    seconds = [r["seconds"] for r in record["runs"].values()]
+    loads = [r["load_average"]["mean"] for r in record["runs"].values()
+             if r.get("load_average")]
+    return {"tasks": tasks, "complete": complete, "runs": len(seconds),
+            "seconds_median": float(np.median(seconds)) if seconds else None,
+            "seconds_range": [float(min(seconds)), float(max(seconds))] if seconds else None,
+            "hours": float(sum(seconds)) / 3600,
+            "load_mean": float(np.mean(loads)) if loads else None,
             "sum": float(sum(tasks[t]["auc_mean"] for t in complete)),
             "published_sums_over_complete": [float(sum(PUBLISHED[t][i] for t in complete))
                                              for i in range(len(PUBLISHED_COLUMNS))],
@@ -343,6 +350,14 @@ def markdown(records: dict[str, dict[str, Any]], summaries: dict[str, dict[str, 
         lines.append(f"  Per task against REINVENT: above on {len(wins)} ("
                      + (", ".join(wins) or "none") + "), at or below on " + f"{len(losses)} ("
                      + (", ".join(losses) or "none") + ").")
+    for m in methods:
+        s = summaries[m]
+        if s["runs"]:
+            load = ("" if s["load_mean"] is None else
+                    f", the 1-minute load average {s['load_mean']:.2f} on average while they ran")
+            lines.append(f"- {m}, wall time per run: median {s['seconds_median']:.0f} s "
+                         f"({s['seconds_range'][0]:.0f} to {s['seconds_range'][1]:.0f} s) over "
+                         f"{s['runs']} run(s), {s['hours']:.1f} hours in all{load}.")
     lines += ["", "Per run at the end (means over the seeds run) and wall time per run:", "",
               "| method | task | top-1 | top-10 | seconds per run | best molecule |",
               "|---|---|---:|---:|---:|---|"]
