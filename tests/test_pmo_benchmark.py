@@ -33,6 +33,7 @@ def test_summary_sums_the_isomer_based_tasks_apart():
     runs = {f"{t}/{s}": _run(t, s, a) for t, a in (("qed", 0.9), ("zaleplon_mpo", 0.5),
                                                    ("median1", 0.2)) for s in pmo.SEEDS}
     runs["median2/0"] = _run("median2", 0, 0.25)  # one seed: not complete
+    runs["median2/0"]["seconds"] = 41.0
     s = pmo.summary({"runs": runs})
     assert sorted(s["complete"]) == ["median1", "qed", "zaleplon_mpo"]
     assert abs(s["sum"] - 1.6) < 1e-12
@@ -45,3 +46,6 @@ def test_summary_sums_the_isomer_based_tasks_apart():
     assert "Like for like, over the 2 of them" in text
     # REINVENT published qed 0.941, zaleplon_mpo 0.358, median1 0.356
     assert "above on 1 (zaleplon_mpo), at or below on 2 (median1, qed)" in text
+    # wall time over every run recorded, complete tasks or not: 15 runs of 1 s and one of 41 s
+    assert s["runs"] == 16 and s["seconds_median"] == 1.0 and s["seconds_range"] == [1.0, 41.0]
+    assert "median 1 s (1 to 41 s) over 16 run(s)" in text
