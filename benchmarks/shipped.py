@@ -314,6 +314,8 @@ def train(part: str, minutes: float) -> None:
         t0 = time.perf_counter()
         code = subprocess.call([exe, *cmd[1:], *(["--resume"] if resume else [])], cwd=ROOT)
         seconds = time.perf_counter() - t0
+    if not out.is_dir():  # the training failed before it wrote anything: nothing to record
+        sys.exit(f"seqvae train exited with code {code} before writing {out}")
     after = _summary(out)
     sitting = {"started": started, "wall_seconds": round(seconds, 1), "exit_code": code,
                "resumed": resume, "steps_from": before.get("step", 0), "steps_to": after.get("step"),
