@@ -165,3 +165,39 @@ def test_a_given_tokenizer_of_another_vocabulary_misses(tmp_path, small_data):
     assert not any("from the token cache" in line for line in lines)
     assert prepared.tokenizer is other and len(prepared.train) == 400
     assert other.vocab_size == built.vocab_size + 1
+
+
+def test_computed_properties_are_cached_and_a_resumed_conditional_run_reads_them(
+        tmp_path, small_data, monkeypatch):
+    from seqvae.cache import cached_properties, properties_root
+    from seqvae.search import objectives
+
+    calls: list[int] = []
+    real = objectives.compute_properties
+
+    def counting(smiles, names, **kw):
+        calls.append(len(smiles))
+        return real(smiles, names, **kw)
+
+    monkeypatch.setattr(objectives, "compute_properties", counting)
+    settings = {**SETTINGS, "model.conditions": "logp,qed"}
+    lines: list[str] = []
+    train(tiny_config(tmp_path / "a", *small_data, **settings), log=lines.append, **QUIET)
+    assert len(calls) == 2  # train and valid, computed once each
+    calls.clear()
+    train(tiny_config(tmp_path / "b", *small_data, **settings), log=lines.append, **QUIET)
+    assert calls == [] and sum("read from the cache" in line for line in lines) == 2
+    w = [load_file(str(tmp_path / r / "checkpoint" / "model.safetensors")) for r in "ab"]
+    assert all(torch.equal(w[0][k], w[1][k]) for k in w[0])
+    # the values are RDKit's; other names, other strings or a cut file compute again
+    smiles = ["CCO", "c1ccccc1", "CC(=O)O"]
+    first = cached_properties(smiles, ["logp"], lambda: real(smiles, ["logp"]).to_numpy())
+    assert np.allclose(first[:, 0], real(smiles, ["logp"])["logp"])
+    again = cached_properties(smiles, ["logp"], lambda: pytest.fail("recomputed"))
+    assert np.array_equal(first, again)
+    for data in properties_root().glob("*.f32"):
+        data.write_bytes(data.read_bytes()[:4])
+    fresh = cached_properties(smiles, ["logp"], lambda: first * 0 + 7)
+    assert np.all(fresh == 7)
+    other = cached_properties(smiles, ["qed"], lambda: np.ones((3, 1)))
+    assert np.all(other == 1)

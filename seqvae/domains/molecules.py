@@ -319,24 +319,31 @@ def _prepare_in_memory(config: Any, tokenizer: Any, log: Log) -> Prepared:
             prepared.reports[split]["unlabelled_rows"] = count
     if config.model.computed_properties or labels is not None:
         _add_properties(prepared, train_strings, valid_strings, config.model.computed_properties,
-                        log, labels)
+                        log, labels, cache=config.train.token_cache)
     return prepared
 
 
 def _add_properties(prepared: Prepared, train_strings: list[str], valid_strings: list[str],
                     names: list[str], log: Log,
-                    labels: dict[str, np.ndarray] | None = None) -> None:
-    """Compute model.properties of every molecule with RDKit; molecules where one cannot be
-    computed are dropped and counted (report "property_failed"). The data's labels (NaN
-    where missing) follow as further columns."""
+                    labels: dict[str, np.ndarray] | None = None, cache: bool = False) -> None:
+    """Compute model.properties of every molecule with RDKit (with ``cache``, read from
+    seqvae.cache when these molecules' properties were computed before: a resumed run does
+    not pay for them again); molecules where one cannot be computed are dropped and counted
+    (report "property_failed"). The data's labels (NaN where missing) follow as further
+    columns."""
+    from ..cache import cached_properties
     from ..search.objectives import compute_properties
 
     tok = prepared.tokenizer
     for split, strings in (("train", train_strings), ("valid", valid_strings)):
         smiles = [tok.from_model_string(s) for s in strings]
-        values = (compute_properties(smiles, names, progress=len(smiles) >= 20000,
-                                     desc=f"{split} properties").to_numpy(dtype=np.float32)
-                  if names else np.zeros((len(smiles), 0), dtype=np.float32))
+
+        def compute(smiles=smiles, split=split) -> np.ndarray:
+            return compute_properties(smiles, names, progress=len(smiles) >= 20000,
+                                      desc=f"{split} properties").to_numpy(dtype=np.float32)
+
+        values = (np.zeros((len(smiles), 0), dtype=np.float32) if not names
+                  else cached_properties(smiles, names, compute, log) if cache else compute())
         ok = np.isfinite(values).all(axis=1)
         if labels is not None:
             values = np.concatenate([values, labels[split]], axis=1)
