@@ -193,7 +193,8 @@ def model_config(domain: str, name: str, minutes: float, seed: int, out: Path) -
     config_file = setup.lm_config if name == "lm" else setup.config
     settings = [*setup.overrides, *spec.overrides,
                 *(spec.text_overrides if domain == "text" else ()),
-                f'train.out_dir="{out}"', f"train.max_minutes={minutes}", f"train.seed={seed}"]
+                f'train.out_dir="{out}"', f"train.max_minutes={minutes}", f"train.seed={seed}",
+                'train.precision="fp32"']  # most users' CPUs' precision, not bf16 where it exists
     if name == "lm" and domain == "text":  # brown_lstm_lm.toml is already the LM
         settings = [s for s in settings if s not in spec.overrides]
     try:

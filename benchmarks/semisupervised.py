@@ -113,7 +113,8 @@ def one_share(share: float, minutes: float) -> dict[str, Any]:
     config = load_config(ROOT / "seqvae/configs/moses_smiles.toml", [
         f'data.train="{train_csv}"', f'data.valid="{valid_csv}"',
         'data.label_columns="' + ",".join(f"y_{n}" for n in PROPERTIES) + '"',
-        f"train.max_minutes={minutes}", f'train.out_dir="{run}"'])
+        f"train.max_minutes={minutes}", f'train.out_dir="{run}"',
+        'train.precision="fp32"'])  # most users' CPUs' precision, not bf16 where it exists
     with LoadMonitor(every=10.0) as load:
         summary = seqvae.train(config, resume=(run / "checkpoint").is_dir(), progress=False)
     joint = seqvae.load(run)
