@@ -117,7 +117,8 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int,
         shutil.rmtree(out)
     settings = overrides + corpus_overrides + [
         f'train.out_dir="{out}"', f"train.max_minutes={minutes}", f"train.seed={seed}",
-        f'data.train="{train_data}"', f'data.valid="{valid_data}"']
+        f'data.train="{train_data}"', f'data.valid="{valid_data}"',
+        'train.precision="fp32"']  # most users' CPUs' precision, not bf16 where it exists
     config = load_config(files("seqvae").joinpath("configs", config_name), settings)
     trainer = Trainer(config, progress=True)
     summary = trainer.fit()
