@@ -246,15 +246,14 @@ def strings_digest(strings: Sequence[str]) -> str:
 
 
 def cached_properties(strings: Sequence[str], names: Sequence[str], compute: Any,
-                      log: Any = None) -> np.ndarray:
+                      log: Any = None, version: str = "") -> np.ndarray:
     """``compute()`` (a float32 array, one row per string, one column per name), read from the
-    cache when these strings' properties were computed before; a missing, partial or
+    cache when these strings' properties were computed before by the same ``version`` of the
+    code that computes them (the RDKit version, for molecules); a missing, partial or
     unreadable entry is simply computed again and rewritten."""
-    from rdkit import rdBase
-
     names = list(names)
     key = hashlib.sha256(json.dumps({"format": PROPERTY_FORMAT, "strings": strings_digest(strings),
-                                     "names": names, "rdkit": rdBase.rdkitVersion},
+                                     "names": names, "version": version},
                                     sort_keys=True).encode()).hexdigest()[:32]
     root = properties_root()
     data, meta = root / f"{key}.f32", root / f"{key}.json"
@@ -275,7 +274,7 @@ def cached_properties(strings: Sequence[str], names: Sequence[str], compute: Any
         values.astype(_VALUES).tofile(tmp)
         os.replace(tmp, data)
         tmp.write_text(json.dumps({"format": PROPERTY_FORMAT, "rows": len(strings),
-                                   "names": names, "rdkit": rdBase.rdkitVersion}))
+                                   "names": names, "version": version}))
         os.replace(tmp, meta)
     except OSError as error:  # a read-only cache: the run goes on without it
         if log:

@@ -35,6 +35,11 @@ __all__ = [
 ]
 
 
+def rdkit_version() -> str:
+    """The installed RDKit's version (keys what is cached from its results)."""
+    return str(rdBase.rdkitVersion)
+
+
 @contextmanager
 def rdkit_quiet() -> Iterator[None]:
     """Silence RDKit's log inside the block and restore the previous log state after it."""

@@ -170,6 +170,7 @@ def test_a_given_tokenizer_of_another_vocabulary_misses(tmp_path, small_data):
 def test_computed_properties_are_cached_and_a_resumed_conditional_run_reads_them(
         tmp_path, small_data, monkeypatch):
     from seqvae.cache import cached_properties, properties_root
+    from seqvae.chem import rdkit_version
     from seqvae.search import objectives
 
     calls: list[int] = []
@@ -201,3 +202,5 @@ def test_computed_properties_are_cached_and_a_resumed_conditional_run_reads_them
     assert np.all(fresh == 7)
     other = cached_properties(smiles, ["qed"], lambda: np.ones((3, 1)))
     assert np.all(other == 1)
+    newer = cached_properties(smiles, ["qed"], lambda: np.zeros((3, 1)), version="other")
+    assert np.all(newer == 0) and rdkit_version() not in ("", "other")

@@ -332,6 +332,7 @@ def _add_properties(prepared: Prepared, train_strings: list[str], valid_strings:
     (report "property_failed"). The data's labels (NaN where missing) follow as further
     columns."""
     from ..cache import cached_properties
+    from ..chem import rdkit_version
     from ..search.objectives import compute_properties
 
     tok = prepared.tokenizer
@@ -343,7 +344,8 @@ def _add_properties(prepared: Prepared, train_strings: list[str], valid_strings:
                                       desc=f"{split} properties").to_numpy(dtype=np.float32)
 
         values = (np.zeros((len(smiles), 0), dtype=np.float32) if not names
-                  else cached_properties(smiles, names, compute, log) if cache else compute())
+                  else cached_properties(smiles, names, compute, log, rdkit_version())
+                  if cache else compute())
         ok = np.isfinite(values).all(axis=1)
         if labels is not None:
             values = np.concatenate([values, labels[split]], axis=1)
