@@ -50,6 +50,19 @@ def test_the_model_reads_the_condition(conditional_run):
     assert len(table) == 100
 
 
+def test_no_condition_means_the_training_mean(conditional_run):
+    """The model's own default (training-time validation samples, decode without a
+    condition) is the training mean in property units, not a property of 0."""
+    model = load(conditional_run).model
+    z = torch.randn(64, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    mean = model.condition_mean.expand(64, 1).clone()
+    assert torch.equal(model.code(z), model.code(z, mean))
+    assert not torch.equal(model.code(z), model.code(z, torch.zeros(64, 1)))
+    runs = [model.generate(z, generator=torch.Generator().manual_seed(1), condition=c).tokens
+            for c in (None, mean)]
+    assert torch.equal(*runs)
+
+
 def test_encode_and_reconstruct_read_each_molecules_own_condition(conditional_run):
     model = load(conditional_run)
     smiles = ["CCOc1ccccc1", "CC(=O)Nc1ccc(O)cc1"]

@@ -242,10 +242,10 @@ class SequenceVAE(nn.Module):
                 raise ValueError("this model was trained without conditions")
             return None
         width = numeric + (1 if categories else 0)
-        if condition is None:
-            condition = torch.zeros(batch, width, device=device)
-            if categories:
-                condition[:, -1] = -1
+        if condition is None:  # the training mean (in property units), an unknown category
+            condition = torch.full((batch, width), -1.0, device=device)
+            if numeric:
+                condition[:, :numeric] = self.condition_mean.to(device)
         if condition.shape != (batch, width):
             raise ValueError(f"condition must have shape ({batch}, {width}), got "
                              f"{tuple(condition.shape)}")
