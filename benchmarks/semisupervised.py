@@ -163,12 +163,31 @@ def markdown(record: dict[str, Any]) -> str:
     for r in shares:
         wins = [n for n in PROPERTIES
                 if r["joint"][n] > max(r["frozen_codes"][n], r["ecfp4_ridge"][n])]
-        lines.append(f"- {r['share']:.0%} labelled ({r['minutes']:g} minutes, load "
+        lines.append(f"- {r['share']:.0%} labelled ({r['minutes']:g} minutes, "
                      f"{load_text(r['load_average'])}): the joint head is best on "
                      + (", ".join(wins) if wins else "no property") + ".")
+    budget = shipped_budget()
+    if shares and budget:
+        lines += ["", f"Budgets: each joint model trains {shares[0]['minutes']:g} minutes on the "
+                  f"{round(shares[0]['labelled'] / shares[0]['share']):,} rows of default:moses_train; the frozen codes are those of "
+                  f"moses-smiles, trained {budget}."]
     if shares:
         lines += ["", "### Machine", "", machine_markdown(shares[-1]["machine"])]
     return "\n".join(lines)
+
+
+def shipped_budget() -> str | None:
+    """How the shipped moses-smiles was trained, from its notes ("14,549 steps, 150 training
+    minutes ... full MOSES training split")."""
+    import re
+    try:
+        notes = json.loads((ROOT / "seqvae/pretrained/moses-smiles/config.json").read_text())
+        text = notes["notes"]["trained_by"]
+    except (OSError, KeyError, ValueError):
+        return None
+    found = re.search(r"([\d,]+ steps, [\d.]+ training minutes).*?(full MOSES training split)",
+                      text)
+    return f"{found.group(1)} on the {found.group(2)}" if found else None
 
 
 def main() -> None:
