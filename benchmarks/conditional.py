@@ -1,18 +1,19 @@
 """Conditional generation of molecules at requested properties, against the two ways an
 unconditional model gets there: filtering its samples, and a latent search.
 
-    python -m benchmarks.shipped train conditional --minutes 40    # the model (resumable)
+    python -m benchmarks.shipped train conditional --minutes 80    # the model (resumable)
     python -m benchmarks.conditional                                # the targets
 
 The conditional model is the recipe of the shipped moses-smiles-lm (a VAE around the shipped
 language model's decoder, benchmarks/shipped.py) with model.conditions = "logp,qed", trained
-on the full MOSES training split for 40 minutes after the language model's 150; its
-unconditional peers are shipped models each given the job it does best:
+on the full MOSES training split for 80 minutes after the language model's 150 (--model
+picks another run, e.g. runs/shipped/moses-conditional-fb0.03, the same with free bits 0.03);
+its unconditional peers are shipped models each given the job it does best:
 
 - conditional: n samples of p(x | z, y) at the target (the other condition at its training
   mean);
-- filtered: n samples of moses-smiles-lm (the shipped sampler, 150 + 40 + 40 minutes: more
-  than the conditional model's budget) from N(0, I), kept where in range;
+- filtered: n samples of moses-smiles-lm (the shipped sampler, 150 + 40 + 40 minutes: the
+  conditional model's budget) from N(0, I), kept where in range;
 - search: the latent GA (LatentSearch "ga") of moses-smiles (the shipped latent the searches
   and PMO use) on closeness to the target until it has decoded n codes (its oracle calls are
   the distinct valid molecules among them).
@@ -116,12 +117,14 @@ def search_way(peer: Any, target: dict[str, float], n: int) -> tuple[list[str], 
     return strings[:n], min(n, len(strings))
 
 
-def run(n: int, model_path: Path, peer_name: str, search_name: str) -> dict[str, Any]:
+def run(n: int, model_path: Path, peer_name: str, search_name: str,
+        also: list[Path] | None = None) -> dict[str, Any]:
     import seqvae
     from seqvae.metrics.reference import load_reference
 
     model, peer, searcher = (seqvae.load(model_path), seqvae.load(peer_name),
                              seqvae.load(search_name))
+    others = {f"conditional ({path.name})": (path, seqvae.load(path)) for path in also or []}
     train = load_reference("moses", progress=False).train
     rows = []
     peer_samples = list(peer.sample(n, seed=0)["SMILES"].fillna(""))
@@ -129,25 +132,44 @@ def run(n: int, model_path: Path, peer_name: str, search_name: str) -> dict[str,
         started = time.perf_counter()
         conditional = list(model.sample(n, seed=0, condition=target)["SMILES"].fillna(""))
         found, decoded = search_way(searcher, target, n)
+        extra = {way: figures(list(other.sample(n, seed=0, condition=target)["SMILES"]
+                                   .fillna("")), n, target, train)
+                 for way, (_, other) in others.items()}
         rows.append({"target": target,
-                     "conditional": figures(conditional, n, target, train),
+                     "conditional": figures(conditional, n, target, train), **extra,
                      "filtered": figures(peer_samples, n, target, train),
                      "search": figures(found, decoded, target, train),
                      "seconds": round(time.perf_counter() - started, 1)})
         print(f"{label(target)}: in range conditional {rows[-1]['conditional']['in_range']:.3f}, "
               f"filtered {rows[-1]['filtered']['in_range']:.3f}, search "
               f"{rows[-1]['search']['in_range']:.3f}", flush=True)
-    summary = json.loads((model_path / "summary.json").read_text())
-    return {"n": n, "model": str(model_path), "peer": peer_name, "search_peer": search_name,
-            "rows": rows,
-            "model_training": {"step": summary.get("step"),
-                               "minutes": round(summary.get("elapsed_s", 0) / 60, 1)},
+    return {"n": n, "model": shown(model_path), "peer": peer_name, "search_peer": search_name,
+            "rows": rows, "model_training": training(model_path),
+            "also": {way: {"model": shown(path), "training": training(path)}
+                     for way, (path, _) in others.items()},
             "range": model.condition_range(), "machine": machine(),
-            "command": f"python -m benchmarks.conditional --n {n}"}
+            "command": f"python -m benchmarks.conditional --n {n}"
+                       + "".join(f" --also {path}" for path in also or [])}
+
+
+def shown(path: Path) -> str:
+    """A run folder as the report names it: relative to the repository where it is inside."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def training(path: Path) -> dict[str, Any]:
+    """Steps and training minutes of a run folder, from its summary.json."""
+    summary = json.loads((Path(path) / "summary.json").read_text())
+    return {"step": summary.get("step"), "minutes": round(summary.get("elapsed_s", 0) / 60, 1)}
+
+
+def ways_of(r: dict[str, Any]) -> list[str]:
+    return ["conditional", *r.get("also", {}), "filtered", "search"]
 
 
 def markdown(r: dict[str, Any]) -> str:
-    ways = ("conditional", "filtered", "search")
+    ways = ways_of(r)
     lines = ["# Conditional generation at requested properties", "",
              f"Conditional model `{r['model']}` ({r['model_training']['step']:,} steps, "
              f"{r['model_training']['minutes']:g} training minutes, conditions logP and QED; "
@@ -157,7 +179,10 @@ def markdown(r: dict[str, Any]) -> str:
              f"`{r.get('search_peer', r['peer'])}`. {r['n']:,} molecules decoded per way and target "
              f"(seed 0). In range: logP +- {TOLERANCE['logp']}, QED +- {TOLERANCE['qed']}. "
              f"Good: distinct, valid, novel (not in MOSES train) and in range, per molecule "
-             f"decoded. Command: `{r['command']}`.", "",
+             f"decoded. Command: `{r['command']}`."
+             + "".join(f" {way}: `{a['model']}` ({a['training']['step']:,} steps, "
+                       f"{a['training']['minutes']:g} training minutes)."
+                       for way, a in r.get("also", {}).items()), "",
              "| target | way | valid | unique | novel | MAE | in range | good per decoded |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows"]:
@@ -169,17 +194,21 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{f['unique']:.3f} | {f['novel']:.3f} | {mae} | {f['in_range']:.3f} | "
                          f"{f['good_per_decoded']:.3f} |")
     logp_rows = [row for row in r["rows"] if list(row["target"]) == ["logp"]]
-    share = float(np.mean([row["conditional"]["in_range"] for row in logp_rows]))
-    validity = float(np.min([row["conditional"]["valid"] for row in r["rows"]]))
     best = {row_label: max(ways, key=lambda w: row[w]["good_per_decoded"])
             for row_label, row in ((label(row["target"]), row) for row in r["rows"])}
     counts = {w: sum(b == w for b in best.values()) for w in ways}
     lines += ["", f"Goal: at least {GOAL_IN_RANGE:.0%} of valid conditional samples within "
               f"+- {TOLERANCE['logp']} of the requested logP across the logP targets, validity at "
-              f"least {GOAL_VALID}. Measured: {share:.1%} in range on average over the "
-              f"{len(logp_rows)} logP targets, lowest validity {validity:.3f}: "
-              + ("met" if share >= GOAL_IN_RANGE and validity >= GOAL_VALID else "not met")
-              + ".", "", "Most good molecules per molecule decoded: "
+              f"least {GOAL_VALID}."]
+    for way in [w for w in ways if w.startswith("conditional")]:
+        share = float(np.mean([row[way]["in_range"] for row in logp_rows]))
+        validity = float(np.min([row[way]["valid"] for row in r["rows"]]))
+        lines.append(f"- {way}: {share:.1%} in range on average over the {len(logp_rows)} logP "
+                     f"targets, lowest validity {validity:.3f} (logP targets only "
+                     f"{min(row[way]['valid'] for row in logp_rows):.3f}): "
+                     + ("met" if share >= GOAL_IN_RANGE and validity >= GOAL_VALID
+                        else "not met") + ".")
+    lines += ["", "Most good molecules per molecule decoded: "
               + "; ".join(f"{w} on {c} of {len(best)} targets" for w, c in counts.items()) + ".",
               "", "![achieved logP](conditional_logp.png)", "",
               "![achieved QED](conditional_qed.png)", "", "### Machine", "",
@@ -196,7 +225,7 @@ def pictures(r: dict[str, Any]) -> None:
         rows = [row for row in r["rows"] if list(row["target"]) == [name]]
         fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3), squeeze=False)
         for ax, row in zip(axes[0], rows):
-            for way in ("conditional", "filtered", "search"):
+            for way in ways_of(r):
                 values = row[way][f"achieved_{name}"]
                 if values:
                     ax.hist(values, bins=30, histtype="step", density=True, label=way)
@@ -215,8 +244,10 @@ def main() -> None:
     parser.add_argument("--peer", default=PEER, help="the model whose samples are filtered")
     parser.add_argument("--search-peer", default=SEARCH_PEER,
                         help="the model whose latent the GA searches")
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="a further conditional model measured in the same run (repeatable)")
     args = parser.parse_args()
-    result = run(args.n, args.model, args.peer, args.search_peer)
+    result = run(args.n, args.model, args.peer, args.search_peer, args.also)
     (RESULTS_DIR / "conditional.json").write_text(json.dumps(result, indent=1) + "\n")
     pictures(result)
     (RESULTS_DIR / "conditional.md").write_text(markdown(result) + "\n")
