@@ -148,6 +148,8 @@ def run(n: int, model_path: Path, peer_name: str, search_name: str,
             "also": {way: {"model": shown(path), "training": training(path)}
                      for way, (path, _) in others.items()},
             "range": model.condition_range(), "machine": machine(),
+            "condition_mean": dict(zip(model.condition_names,
+                                       model.model.condition_mean.tolist())),
             "command": f"python -m benchmarks.conditional --n {n}"
                        + "".join(f" --also {path}" for path in also or [])}
 
@@ -211,6 +213,17 @@ def markdown(r: dict[str, Any]) -> str:
                         else "not met")
                      + f". Over all {len(r['rows'])} targets validity averages {mean_valid:.3f}, "
                      f"lowest {lowest[way]['valid']:.3f} ({label(lowest['target'])}).")
+    medians = [(row["target"]["logp"], float(np.median(row["conditional"]["achieved_logp"])))
+               for row in logp_rows if row["conditional"]["achieved_logp"]]
+    mean = r.get("condition_mean", {}).get("logp")
+    if medians and mean is not None:
+        toward = sum(abs(got - mean) < abs(want - mean) and (got - mean) * (want - mean) >= 0
+                     for want, got in medians)
+        lines += ["", "Median achieved logP of the conditional samples per requested value: "
+                  + ", ".join(f"{want:g} -> {got:.2f}" for want, got in medians)
+                  + f"; {toward} of {len(medians)} medians lie between the request and the "
+                  f"training mean {mean:.2f} (the decoder follows the condition less than fully "
+                  "where they do)."]
     lines += ["", "Most good molecules per molecule decoded: "
               + "; ".join(f"{w} on {c} of {len(best)} targets" for w, c in counts.items()) + ".",
               "", "![achieved logP](conditional_logp.png)", "",
