@@ -196,9 +196,13 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{f['unique']:.3f} | {f['novel']:.3f} | {mae} | {f['in_range']:.3f} | "
                          f"{f['good_per_decoded']:.3f} |")
     logp_rows = [row for row in r["rows"] if list(row["target"]) == ["logp"]]
-    best = {row_label: max(ways, key=lambda w: row[w]["good_per_decoded"])
-            for row_label, row in ((label(row["target"]), row) for row in r["rows"])}
-    counts = {w: sum(b == w for b in best.values()) for w in ways}
+    def winners(row: dict[str, Any]) -> list[str]:  # to the 3 decimals the table shows
+        top = max(round(row[w]["good_per_decoded"], 3) for w in ways)
+        return [w for w in ways if round(row[w]["good_per_decoded"], 3) == top]
+
+    best = {label(row["target"]): winners(row) for row in r["rows"]}
+    counts = {w: sum(w in b for b in best.values()) for w in ways}
+    ties = [t for t, b in best.items() if len(b) > 1]
     lines += ["", f"Goal: at least {GOAL_IN_RANGE:.0%} of valid conditional samples within "
               f"+- {TOLERANCE['logp']} of the requested logP across the logP targets, validity at "
               f"least {GOAL_VALID}."]
@@ -225,7 +229,8 @@ def markdown(r: dict[str, Any]) -> str:
                   f"training mean {mean:.2f} (the decoder follows the condition less than fully "
                   "where they do)."]
     lines += ["", "Most good molecules per molecule decoded: "
-              + "; ".join(f"{w} on {c} of {len(best)} targets" for w, c in counts.items()) + ".",
+              + "; ".join(f"{w} on {c} of {len(best)} targets" for w, c in counts.items())
+              + (f" (tied on {', '.join(ties)})" if ties else "") + ".",
               "", "![achieved logP](conditional_logp.png)", "",
               "![achieved QED](conditional_qed.png)", "", "### Machine", "",
               machine_markdown(r["machine"])]
