@@ -73,7 +73,7 @@ def _sample(args: argparse.Namespace) -> None:
                          prior=args.prior, triage=args.triage,
                          condition=parse_conditions(args.condition),
                          index_temperature=args.index_temperature, syntax=args.syntax,
-                         strict=args.strict)
+                         strict=args.strict, guidance=args.guidance)
     rate = len(table) / max(time.perf_counter() - start, 1e-9)
     picture = model.write(table, args.output, picture=not args.no_grid)
     print(f"wrote {len(table)} samples to {args.output} ({rate:.0f}/s): "
@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SELFIES models: a drawn string the SELFIES decoder had to repair (not "
                         "the string SELFIES writes for the molecule it decodes to) is invalid; "
                         "with --unique or --valid, drawn again")
+    p.add_argument("--guidance", type=float, default=0.0, metavar="W",
+                   help="conditional models: classifier-free guidance toward --condition, "
+                        "logits + W * (logits - logits at the training mean); 0: none")
     p.add_argument("--prior", choices=["standard", "aggregate"], default="standard",
                    help="draw codes from N(0, I) (standard) or from the fitted distribution of "
                         "the training codes (aggregate; seqvae fit-prior)")

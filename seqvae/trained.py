@@ -38,10 +38,14 @@ def _integer(name: str, value: Any, minimum: int) -> int:
 
 
 def check_sampling(temperature: Any = 1.0, top_k: Any = 0, top_p: Any = 1.0,
-                   greedy: bool = False, index_temperature: Any = None) -> None:
+                   greedy: bool = False, index_temperature: Any = None,
+                   guidance: Any = 0.0) -> None:
     """Refuse decoding settings that cannot work, saying which and why: a temperature that is
-    not a positive finite number (unless greedy), an index temperature that is not a finite
-    number >= 0, top_k below 0, top_p outside (0, 1]."""
+    not a positive finite number (unless greedy), an index temperature or a guidance that is
+    not a finite number >= 0, top_k below 0, top_p outside (0, 1]."""
+    if not (isinstance(guidance, numbers.Real) and not isinstance(guidance, bool)
+            and math.isfinite(guidance) and guidance >= 0):
+        raise DataError(f"guidance must be a finite number >= 0 (0: none), got {guidance!r}")
     if not greedy and not (isinstance(temperature, numbers.Real) and math.isfinite(temperature)
                            and temperature > 0):
         raise DataError(f"temperature must be a positive finite number (or use greedy "
@@ -371,6 +375,8 @@ class TrainedModel:
         check_sampling(**sampling)
         if sampling.get("index_temperature") is not None:
             sampling["announces"] = self._announces()
+        if sampling.get("guidance"):
+            self._guidable()
         if syntax:
             sampling["syntax"] = self._syntax()
         if strict:
@@ -386,6 +392,11 @@ class TrainedModel:
                         for s in decoded]
             nll.append(out.nll.cpu().numpy())
         return strings, np.concatenate(nll) if nll else np.zeros(0)
+
+    def _guidable(self) -> None:
+        if not (self.condition_names or self.categories):
+            raise DataError("guidance needs a conditional model (trained with model.conditions "
+                            "or data.condition_column); this one has no condition to follow")
 
     def _announces(self) -> torch.Tensor:
         """Per token id, the number of index symbols it is followed by (a SELFIES ring or
@@ -441,11 +452,11 @@ class TrainedModel:
                seed: int | None = None,
                condition: dict[str, Any] | torch.Tensor | None = None,
                index_temperature: float | None = None, syntax: bool = False,
-               strict: bool = False) -> list[str]:
+               strict: bool = False, guidance: float = 0.0) -> list[str]:
         """Strings decoded from latent codes z (N, D); greedy by default. A conditional model
         decodes under ``condition``: {name: value or N values} (others at the training mean),
         or a tensor (N, C) in property units; None: the training mean. index_temperature,
-        syntax and strict: see sample."""
+        syntax, strict and guidance: see sample."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
@@ -458,7 +469,7 @@ class TrainedModel:
         strings, _ = self._decode_raw(z, batch_size, self._generator(seed), condition,
                                       greedy=greedy, temperature=temperature, top_k=top_k,
                                       top_p=top_p, index_temperature=index_temperature,
-                                      syntax=syntax, strict=strict)
+                                      syntax=syntax, strict=strict, guidance=guidance)
         return strings
 
     def sample(self, n: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -469,7 +480,7 @@ class TrainedModel:
                reference: Sequence[str] | str | Path | None = None,
                condition: dict[str, float] | None = None,
                index_temperature: float | None = None, syntax: bool = False,
-               strict: bool = False) -> pd.DataFrame:
+               strict: bool = False, guidance: float = 0.0) -> pd.DataFrame:
         """Decode n codes drawn from the prior: "standard", the model's own (N(0, I); for a
         hierarchical model z1 ~ N(0, I), z2 ~ p(z2 | z1)), or "aggregate", the
         distribution of the training codes fitted after training (``fit_prior``; stored in the
@@ -508,11 +519,19 @@ class TrainedModel:
         data; strict=True hands them back as the errors they are (README, "Strict SELFIES", for
         what it changes on the shipped models), and unique=True then draws until n molecules
         remain.
+
+        guidance=w > 0 (a conditional model): classifier-free guidance toward ``condition``,
+        each token drawn from logits + w * (logits - logits at the training mean): the samples
+        follow a condition far from the mean more closely, at some cost in validity (README,
+        "Conditional generation", for what it does on the shipped recipe). 0: the model
+        itself.
         """
         n = _integer("n", n, 0)
         max_tries = _integer("max_tries", max_tries, 1)
         batch_size = _integer("batch_size", batch_size, 1)
-        check_sampling(temperature, top_k, top_p, greedy, index_temperature)
+        check_sampling(temperature, top_k, top_p, greedy, index_temperature, guidance)
+        if guidance:
+            self._guidable()
         if index_temperature is not None:
             self._announces()  # refused before anything is drawn on a model without SELFIES
         if syntax:
@@ -530,7 +549,7 @@ class TrainedModel:
         generator = self._generator(seed)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
                         index_temperature=index_temperature, syntax=bool(syntax),
-                        strict=bool(strict))
+                        strict=bool(strict), guidance=guidance)
         key = self.domain.column
         tables, kept, drawn, valid_drawn = [], 0, 0, 0
         keep = unique or valid

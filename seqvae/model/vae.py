@@ -577,7 +577,7 @@ class SequenceVAE(nn.Module):
                  condition: torch.Tensor | None = None,
                  index_temperature: float | None = None,
                  announces: torch.Tensor | None = None,
-                 syntax: SmilesSyntax | None = None) -> Generated:
+                 syntax: SmilesSyntax | None = None, guidance: float = 0.0) -> Generated:
         """Decode z (B, D) autoregressively from BOS until EOS or max_length tokens; a
         conditional model under ``condition`` (B, C) in property units (None: the training
         mean).
@@ -591,6 +591,13 @@ class SequenceVAE(nn.Module):
         greedily) among those that keep the string SMILES (rings closed, branches balanced,
         a bond followed by an atom); the NLL returned stays the model's own.
 
+        Guidance (a conditional model, ``guidance`` w > 0; classifier-free guidance, Ho &
+        Salimans 2022, with the training mean as the reference): each step also decodes the
+        same prefix and z at the reference condition (the training mean of every property, no
+        category), and draws from logits + w * (logits - reference logits), which moves the
+        samples further along the direction in which the requested condition differs from
+        the mean. w = 0 is the model itself; the NLL returned stays the model's own.
+
         A sequence that has produced EOS leaves the batch: later steps decode only the
         sequences still running, so the work follows the lengths of the samples, not the
         longest of them.
@@ -598,6 +605,11 @@ class SequenceVAE(nn.Module):
         cfg = self.config
         if not cfg.use_latent:  # a language model ignores whatever z it is given
             z = torch.zeros_like(z)
+        guided = bool(guidance)
+        if guided and not cfg.condition_width:
+            raise ValueError("guidance needs a conditional model (model.conditions or "
+                             "data.condition_column)")
+        reference = self.code(z, None) if guided else None
         z = self.code(z, condition)
         max_length = min(max_length or cfg.max_length, cfg.max_length) - 1  # BOS is given
         batch = z.size(0)
@@ -607,6 +619,7 @@ class SequenceVAE(nn.Module):
         nll = torch.zeros(batch, device=device)
         running = torch.arange(batch, device=device)  # batch positions still decoding
         state = self.decoder.initial_state(z)
+        reference_state = self.decoder.initial_state(reference) if guided else None
         token = torch.full((batch, 1), cfg.bos_id, dtype=torch.long, device=device)
         counts = (None if self.counter is None
                   else self.counter.advance(self.counter.start(batch, device), token[:, 0]))
@@ -626,6 +639,9 @@ class SequenceVAE(nn.Module):
             logits, state = self.decoder.step(emb, z, state)  # (R, V)
             logits = logits.float()
             log_probs = F.log_softmax(logits, dim=-1)  # the model's own, for the NLL
+            if guided:
+                unguided, reference_state = self.decoder.step(emb, reference, reference_state)
+                logits = log_probs + guidance * (log_probs - F.log_softmax(unguided.float(), -1))
             logits = logits.masked_fill(never, float("-inf"))
             if grammar is not None:
                 logits = logits.masked_fill(~syntax.allowed(grammar), float("-inf"))
@@ -654,6 +670,9 @@ class SequenceVAE(nn.Module):
                     break
                 running, chosen, z = running[keep], chosen[keep], z[keep]
                 state = self.decoder.select(state, keep)
+                if guided:
+                    reference = reference[keep]
+                    reference_state = self.decoder.select(reference_state, keep)
                 if indexed:
                     due = due[keep]
                 if counts is not None:
