@@ -1053,6 +1053,9 @@ def _training_table(domain: str, records: dict[str, dict[str, Any]]) -> list[str
     return lines
 
 
+MIN_DISTINCT = 2.0  # distinct molecules per interpolation path for it to count as one
+
+
 def _best(rows: dict[str, Any], key: Callable[[Any], float | None],
           low: bool = False) -> tuple[str, float] | None:
     values = [(n, key(r)) for n, r in rows.items()]
@@ -1183,9 +1186,20 @@ def _interpolation_section(domain: str, rows: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['label']} | {_f(i['valid'], pct=True)} | "
                      f"{_f(i['neighbour_tanimoto'])} | {_f(i['valid_neighbour_pairs'], pct=True)} "
                      f"| {_f(i['distinct'], 1)} |")
-    smooth = _best(rows, lambda r: r["interpolation"]["neighbour_tanimoto"])
-    valid = _best(rows, lambda r: r["interpolation"]["valid"])
+    # a path that stays at its start is perfectly "smooth" and no interpolation: smoothness
+    # is compared among the models whose paths pass through MIN_DISTINCT molecules or more
+    still = {n: r for n, r in rows.items()
+             if (r["interpolation"]["distinct"] or 0) < MIN_DISTINCT}
+    moving_rows = {n: r for n, r in rows.items() if n not in still}
+    smooth = _best(moving_rows, lambda r: r["interpolation"]["neighbour_tanimoto"])
+    valid = _best(moving_rows, lambda r: r["interpolation"]["valid"])
     moving = _best(rows, lambda r: r["interpolation"]["distinct"])
+    if still:
+        lines += ["", "Paths that hardly move (fewer than "
+                  f"{MIN_DISTINCT:g} distinct molecules per path on average), left out of the "
+                  "smoothness and validity comparisons: " + ", ".join(
+                      f"{r['label']} ({r['interpolation']['distinct']:.1f})"
+                      for r in still.values()) + "."]
     if smooth:
         s = rows[smooth[0]]["interpolation"]
         lines += ["", f"**Interpolates most smoothly**: {rows[smooth[0]]['label']} (neighbour "
