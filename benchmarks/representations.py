@@ -11,6 +11,7 @@ benchmarks/results/representations.md and the pictures (representations_*.png) f
 records exist, every sentence of its conclusions computed from them:
 
     python -m benchmarks.representations --domain molecules --part features-baselines
+    python -m benchmarks.representations --domain molecules --part features-shipped  # extra
     python -m benchmarks.representations --domain molecules --model ae --minutes 10
     python -m benchmarks.representations --domain molecules --model vae --minutes 10
     python -m benchmarks.representations --domain molecules --model beta0.1 --minutes 10
@@ -1005,6 +1006,57 @@ def run_baselines(options: Options) -> dict[str, Any]:
     return record
 
 
+SHIPPED_CODES = ("moses-smiles", "moses-smiles-lm")  # shipped SMILES VAEs read as features
+
+
+def run_shipped_features(options: Options) -> dict[str, Any]:
+    """The posterior means of the shipped SMILES VAEs (trained far longer than this benchmark's
+    rows, on the full MOSES training split: not the equal budget) on the same feature-learning
+    tasks, splits and regressors, written as representations/molecules_features-shipped.json:
+    what a user who takes the shipped model's codes as features gets."""
+    import seqvae
+
+    start = time.perf_counter()
+    results = []
+    with LoadMonitor(every=10.0) as load:
+        models = {name: seqvae.load(name) for name in SHIPPED_CODES}
+        for task in (property_task(options.features), solubility_task()):
+            features = {}
+            for name, model in models.items():
+                _, rejected = model.usable(task.smiles)
+                if rejected:  # the splits must be the baselines': the whole task or nothing
+                    print(f"{name} cannot read {len(rejected)} molecules of {task.name}; "
+                          "left out of that task", flush=True)
+                    continue
+                mu, _ = model.encode(task.smiles)
+                features[f"shipped {name} (mean code)"] = mu.cpu().numpy()
+            results.append(evaluate_features(features, task, options.seed))
+    record = {"domain": "molecules", "model": "features-shipped", "features": results,
+              "shipped": {name: _shipped_training(name) for name in SHIPPED_CODES},
+              "command": "python -m benchmarks.representations --domain molecules --part "
+                         "features-shipped" + _options_text(options, "molecules"),
+              "options": options.__dict__, "seconds": round(time.perf_counter() - start, 1),
+              "load_average": load.summary(), "machine": machine()}
+    path = record_path("molecules", "features-shipped")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+    print(f"wrote {path}", flush=True)
+    return record
+
+
+def _shipped_training(name: str) -> str | None:
+    """How a shipped model was trained, from the notes in its config.json."""
+    import re
+    try:
+        notes = json.loads((Path(__file__).resolve().parent.parent / "seqvae" / "pretrained"
+                            / name / "config.json").read_text())
+        text = notes["notes"]["trained_by"]
+    except (OSError, KeyError, ValueError):
+        return None
+    found = re.search(r"[\d,]+ steps, [\d.]+ training minutes", text)
+    return found.group(0) if found else None
+
+
 # -- the report -------------------------------------------------------------------------------
 
 def load_records() -> dict[str, dict[str, dict[str, Any]]]:
@@ -1012,7 +1064,7 @@ def load_records() -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for domain in DOMAINS:
         found = {}
-        for name in [*MODELS, "features-baselines"]:
+        for name in [*MODELS, "features-baselines", "features-shipped"]:
             path = record_path(domain, name)
             if path.is_file():
                 found[name] = json.loads(path.read_text())
@@ -1255,6 +1307,38 @@ def _rate_distortion_section(domain: str, records: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _second_level_section(domain: str, records: dict[str, Any]) -> list[str]:
+    """Does the second latent level help? The hierarchical row against the one-level VAE of
+    the same recipe and budget: NLL, -ELBO and reconstruction, each with its difference."""
+    one, two = records.get("vae"), records.get("hier")
+    if not (one and two and "likelihood" in one and "likelihood" in two):
+        return []
+    rows = [("importance-weighted NLL (nats)", one["likelihood"]["iw_nll"],
+             two["likelihood"]["iw_nll"], True),
+            ("-ELBO (nats)", one["likelihood"]["neg_elbo"], two["likelihood"]["neg_elbo"], True)]
+    rec1, rec2 = one.get("reconstruction", {}), two.get("reconstruction", {})
+    for key, name in (("exact", "reconstruction, exact"), ("tanimoto", "reconstruction, mean "
+                      "Tanimoto"), ("bleu", "reconstruction, BLEU-4")):
+        if rec1.get(key) is not None and rec2.get(key) is not None:
+            rows.append((name, rec1[key], rec2[key], False))
+    lines = ["### A second latent level", "",
+             f"The {two['label']} against the {one['label']}, the same recipe and budget "
+             f"({two['training']['steps']:,} and {one['training']['steps']:,} steps):",
+             "", "| measure | one level | two levels | two levels better? |", "|---|---:|---:|---|"]
+    better = []
+    for name, a, b, low in rows:
+        wins = b < a if low else b > a
+        better.append((name, wins))
+        lines.append(f"| {name} | {a:.3f} | {b:.3f} | {'yes' if wins else 'no'} "
+                     f"({b - a:+.3f}) |")
+    improved = [n for n, w in better if w]
+    worse = [n for n, w in better if not w]
+    lines += ["", "At this budget the second level does better on "
+              + ("; ".join(improved) if improved else "none of these measures")
+              + (f", and not on {'; '.join(worse)}" if worse and improved else "") + "."]
+    return lines
+
+
 def _code_length_section(domain: str, records: dict[str, Any]) -> list[str]:
     rows = {n: r for n, r in records.items() if "likelihood" in r}
     if not rows:
@@ -1317,8 +1401,17 @@ def _feature_table(records: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], 
             for label, result in task["features"].items():
                 sets.setdefault(label, {})[task["task"]] = result
     left_out = []
+    shipped = records.get("features-shipped")
+    for task in shipped["features"] if shipped else []:
+        if sizes.setdefault(task["task"], task["n"]) != task["n"]:
+            left_out.append(f"the shipped models' codes on {task['task']} ({task['n']:,} "
+                            f"molecules, not {sizes[task['task']]:,})")
+            continue
+        for label, result in task["features"].items():
+            sets.setdefault(label, {})[task["task"]] = result
     for n, r in records.items():
-        for task in r.get("features", []) if n != "features-baselines" else []:
+        for task in (r.get("features", []) if n not in ("features-baselines", "features-shipped")
+                     else []):
             if sizes.setdefault(task["task"], task["n"]) != task["n"]:
                 left_out.append(f"{r['label']} on {task['task']} ({task['n']:,} molecules, "
                                 f"not {sizes[task['task']]:,})")
@@ -1371,7 +1464,7 @@ def _features_section(records: dict[str, Any]) -> list[str]:
         lines.append("")
     ecfp = sets.get("ECFP4")
     models = {r["label"]: r for n, r in records.items() if r.get("features") and
-              n != "features-baselines"}
+              n not in ("features-baselines", "features-shipped")}
     if ecfp and models:
         def score(label: str, target: str, regressor: str) -> float | None:
             result = sets.get(label, {}).get(task_of(target), {}).get(regressor, {}).get(target)
@@ -1409,6 +1502,19 @@ def _features_section(records: dict[str, Any]) -> list[str]:
                          f"{len(won)} of the {len(PROPERTIES)} RDKit properties beat ECFP4 + "
                          f"ridge ({', '.join(won) or 'none'}); the goal of issue 21 asks for "
                          f"two: {'met' if len(won) >= 2 else 'not met'}.")
+        shipped = [label for label in sets if label.startswith("shipped ")]
+        for regressor in ("ridge", "mlp") if shipped else ():
+            won = {t: [v for v in shipped if (score(v, t, regressor) or -math.inf)
+                       > (score("ECFP4", t, "ridge") or math.inf)] for t in PROPERTIES}
+            won = {t: v for t, v in won.items() if v}
+            lines.append(f"With {regressor} on the shipped VAEs' mean codes ("
+                         + ", ".join(f"{name}: {how}" for name, how in
+                                     records["features-shipped"]["shipped"].items() if how)
+                         + " on the full MOSES training split, not this benchmark's budget), "
+                         f"{len(won)} of the {len(PROPERTIES)} RDKit properties beat ECFP4 + "
+                         f"ridge" + (" (" + "; ".join(f"{t}: {', '.join(v)}"
+                                                     for t, v in won.items()) + ")"
+                                     if won else "") + ".")
         mean_r2 = {label: float(np.mean(values)) for label in models
                    if (values := [v for t in PROPERTIES
                                   if (v := score(label, t, "ridge")) is not None])}
@@ -1558,6 +1664,7 @@ def table() -> str:
         lines += [*_rate_distortion_section(domain, records), ""]
         _rate_distortion_picture(domain, records)
         lines += [*_code_length_section(domain, records), ""]
+        lines += [*_second_level_section(domain, records), ""]
         if domain == "molecules":
             lines += [*_features_section(records), ""]
             _features_picture(records)
@@ -1586,7 +1693,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--domain", choices=list(DOMAINS))
     parser.add_argument("--model", choices=[*MODELS, "all"])
-    parser.add_argument("--part", choices=["features-baselines"])
+    parser.add_argument("--part", choices=["features-baselines", "features-shipped"])
     parser.add_argument("--table", action="store_true", help="rebuild representations.md")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per model")
     parser.add_argument("--seed", type=int, default=0)
@@ -1600,16 +1707,18 @@ def main() -> None:
                         help="MOSES validation molecules for feature learning")
     args = parser.parse_args()
     if not (args.model or args.part or args.table):
-        parser.error("give --model NAME, --part features-baselines or --table")
+        parser.error("give --model NAME, --part features-baselines|features-shipped or --table")
     if (args.model or args.part) and not args.domain:
         parser.error("--model and --part need --domain")
     if args.part and args.domain != "molecules":
-        parser.error("features-baselines are molecular (--domain molecules)")
+        parser.error(f"{args.part} is molecular (--domain molecules)")
     if args.domain:
         options = Options(samples=args.samples or DOMAINS[args.domain].samples, pairs=args.pairs,
                           heldout=args.heldout, k=args.k, features=args.features, seed=args.seed)
-        if args.part:
+        if args.part == "features-baselines":
             run_baselines(options)
+        elif args.part == "features-shipped":
+            run_shipped_features(options)
         names = list(MODELS) if args.model == "all" else [args.model] if args.model else []
         if args.model == "all" and args.domain == "text":  # the LM first: it scores samples
             names = ["lm"] + [n for n in names if n != "lm"]
