@@ -1054,7 +1054,9 @@ def _shipped_training(name: str) -> str | None:
     except (OSError, KeyError, ValueError):
         return None
     found = re.search(r"[\d,]+ steps, [\d.]+ training minutes", text)
-    return found.group(0) if found else None
+    start = re.search(r"train\.init(?:_decoder)?=(\S+)", text)
+    return None if not found else found.group(0) + (
+        f" (its last training, started from {start.group(1)})" if start else "")
 
 
 # -- the report -------------------------------------------------------------------------------
