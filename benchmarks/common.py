@@ -321,6 +321,24 @@ def trained_for(folder: str | Path) -> dict[str, Any]:
     return {"train_seconds": last.get("train_seconds_to"), "steps": last.get("steps_to")}
 
 
+def shipped_training(name: str) -> dict[str, Any] | None:
+    """How the shipped model NAME was trained, from its config.json (trained_for's steps and
+    seconds of its last sitting, the training data, and the model that training started from,
+    train.init or train.init_decoder: None for a fresh start); None where it does not say."""
+    folder = Path(__file__).resolve().parent.parent / "seqvae" / "pretrained" / name
+    try:
+        trained = trained_for(folder)
+        config = json.loads((folder / "config.json").read_text())["config"]
+    except (OSError, KeyError, ValueError):
+        return None
+    if trained["steps"] is None or trained["train_seconds"] is None:
+        return None
+    train = config.get("train", {})
+    return {"steps": trained["steps"], "minutes": round(trained["train_seconds"] / 60),
+            "data": config.get("data", {}).get("train"),
+            "init": train.get("init") or train.get("init_decoder") or None}
+
+
 def write_results(name: str, data: dict[str, Any], markdown: str) -> tuple[Path, Path]:
     """Write results/NAME.json and results/NAME.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, machine, machine_markdown
+from benchmarks.common import RESULTS_DIR, machine, machine_markdown, trained_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "runs" / "shipped" / "moses-conditional"
@@ -128,9 +128,8 @@ def choose_guidance(model: Any, train: frozenset[str], n: int = SELECTION_N
     molecules per molecule decoded on average over them (0, no guidance, included)."""
     trials = []
     for w in GUIDANCE_GRID:
-        per_target = [figures(list(model.sample(n, seed=1, condition=target, guidance=w)
-                                   ["SMILES"].fillna("")), n, target, train)
-                      for target in SELECTION_TARGETS]
+        per_target = [figures(sampled_smiles(model, n, 1, condition=target, guidance=w), n,
+                              target, train) for target in SELECTION_TARGETS]
         trials.append({"guidance": w,
                        "good_per_decoded": float(np.mean([f["good_per_decoded"]
                                                           for f in per_target])),
@@ -155,18 +154,16 @@ def run(n: int, model_path: Path, peer_name: str, search_name: str,
     weight, trials = choose_guidance(model, train) if guidance else (0.0, [])
     guided_way = f"conditional, guidance {weight:g}" if weight else None
     rows = []
-    peer_samples = list(peer.sample(n, seed=0)["SMILES"].fillna(""))
+    peer_samples = sampled_smiles(peer, n, 0)
     for target in TARGETS:
         started = time.perf_counter()
-        conditional = list(model.sample(n, seed=0, condition=target)["SMILES"].fillna(""))
+        conditional = sampled_smiles(model, n, 0, condition=target)
         found, decoded = search_way(searcher, target, n)
-        extra = {way: figures(list(other.sample(n, seed=0, condition=target)["SMILES"]
-                                   .fillna("")), n, target, train)
+        extra = {way: figures(sampled_smiles(other, n, 0, condition=target), n, target, train)
                  for way, (_, other) in others.items()}
         if guided_way:
-            extra[guided_way] = figures(list(model.sample(n, seed=0, condition=target,
-                                                          guidance=weight)["SMILES"]
-                                             .fillna("")), n, target, train)
+            extra[guided_way] = figures(sampled_smiles(model, n, 0, condition=target,
+                                                       guidance=weight), n, target, train)
         rows.append({"target": target,
                      "conditional": figures(conditional, n, target, train), **extra,
                      "filtered": figures(peer_samples, n, target, train),
@@ -197,9 +194,14 @@ def shown(path: Path) -> str:
 
 
 def training(path: Path) -> dict[str, Any]:
-    """Steps and training minutes of a run folder, from its summary.json."""
-    summary = json.loads((Path(path) / "summary.json").read_text())
-    return {"step": summary.get("step"), "minutes": round(summary.get("elapsed_s", 0) / 60, 1)}
+    """Steps and training minutes of a run folder (benchmarks.common.trained_for)."""
+    trained = trained_for(path)
+    return {"step": trained["steps"], "minutes": round((trained["train_seconds"] or 0) / 60, 1)}
+
+
+def sampled_smiles(model: Any, n: int, seed: int, **sampling: Any) -> list[str]:
+    """The SMILES column of model.sample(n, seed=seed, **sampling), "" where none."""
+    return list(model.sample(n, seed=seed, **sampling)["SMILES"].fillna(""))
 
 
 def ways_of(r: dict[str, Any]) -> list[str]:

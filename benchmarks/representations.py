@@ -97,7 +97,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import (RESULTS_DIR, LoadMonitor, load_text, machine, machines_markdown,
-                               peak_rss_mib)
+                               peak_rss_mib, shipped_training)
 
 RUNS = Path("runs") / "representations"
 MOLECULE_TRAIN = "default:moses_train"  # the training data of every molecular row
@@ -994,12 +994,19 @@ def run_baselines(options: Options) -> dict[str, Any]:
                                               "RDKit 2D descriptors": descriptors},
                                              task, options.seed))
             results[-1]["descriptor_count"] = len(names)
-    record = {"domain": "molecules", "model": "features-baselines", "features": results,
+    return _write_part_record("features-baselines", results, options, start, load)
+
+
+def _write_part_record(part: str, results: list[dict[str, Any]], options: Options, start: float,
+                       load: LoadMonitor, **extra: Any) -> dict[str, Any]:
+    """The record of a molecular --part (its feature results, command, options, time, load
+    and machine) written as representations/molecules_PART.json."""
+    record = {"domain": "molecules", "model": part, "features": results, **extra,
               "command": "python -m benchmarks.representations --domain molecules --part "
-                         "features-baselines" + _options_text(options, "molecules"),
+                         + part + _options_text(options, "molecules"),
               "options": options.__dict__, "seconds": round(time.perf_counter() - start, 1),
               "load_average": load.summary(), "machine": machine()}
-    path = record_path("molecules", "features-baselines")
+    path = record_path("molecules", part)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
     print(f"wrote {path}", flush=True)
@@ -1031,32 +1038,18 @@ def run_shipped_features(options: Options) -> dict[str, Any]:
                 mu, _ = model.encode(task.smiles)
                 features[f"shipped {name} (mean code)"] = mu.cpu().numpy()
             results.append(evaluate_features(features, task, options.seed))
-    record = {"domain": "molecules", "model": "features-shipped", "features": results,
-              "shipped": {name: _shipped_training(name) for name in SHIPPED_CODES},
-              "command": "python -m benchmarks.representations --domain molecules --part "
-                         "features-shipped" + _options_text(options, "molecules"),
-              "options": options.__dict__, "seconds": round(time.perf_counter() - start, 1),
-              "load_average": load.summary(), "machine": machine()}
-    path = record_path("molecules", "features-shipped")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
-    print(f"wrote {path}", flush=True)
-    return record
+    return _write_part_record("features-shipped", results, options, start, load,
+                              shipped={name: _shipped_training(name) for name in SHIPPED_CODES})
 
 
 def _shipped_training(name: str) -> str | None:
-    """How a shipped model was trained, from the notes in its config.json."""
-    import re
-    try:
-        notes = json.loads((Path(__file__).resolve().parent.parent / "seqvae" / "pretrained"
-                            / name / "config.json").read_text())
-        text = notes["notes"]["trained_by"]
-    except (OSError, KeyError, ValueError):
+    """How a shipped model was trained ("10,958 steps, 40 training minutes (its last training,
+    started from moses-smiles-lm)"), from benchmarks.common.shipped_training."""
+    trained = shipped_training(name)
+    if trained is None:
         return None
-    found = re.search(r"[\d,]+ steps, [\d.]+ training minutes", text)
-    start = re.search(r"train\.init(?:_decoder)?=(\S+)", text)
-    return None if not found else found.group(0) + (
-        f" (its last training, started from {start.group(1)})" if start else "")
+    return (f"{trained['steps']:,} steps, {trained['minutes']:g} training minutes"
+            + (f" (its last training, started from {trained['init']})" if trained["init"] else ""))
 
 
 # -- the report -------------------------------------------------------------------------------

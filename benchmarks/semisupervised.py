@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import RESULTS_DIR, LoadMonitor, load_text, machine, machine_markdown
+from benchmarks.common import (RESULTS_DIR, LoadMonitor, load_text, machine, machine_markdown,
+                               shipped_training)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "semisupervised"
@@ -168,8 +169,9 @@ def markdown(record: dict[str, Any]) -> str:
                      + (", ".join(wins) if wins else "no property") + ".")
     budget = shipped_budget()
     if shares and budget:
+        rows = round(shares[0]["labelled"] / shares[0]["share"])
         lines += ["", f"Budgets: each joint model trains {shares[0]['minutes']:g} minutes on the "
-                  f"{round(shares[0]['labelled'] / shares[0]['share']):,} rows of default:moses_train; the frozen codes are those of "
+                  f"{rows:,} rows of default:moses_train; the frozen codes are those of "
                   f"moses-smiles, trained {budget}."]
     if shares:
         lines += ["", "### Machine", "", machine_markdown(shares[-1]["machine"])]
@@ -177,17 +179,14 @@ def markdown(record: dict[str, Any]) -> str:
 
 
 def shipped_budget() -> str | None:
-    """How the shipped moses-smiles was trained, from its notes ("14,549 steps, 150 training
-    minutes ... full MOSES training split")."""
-    import re
-    try:
-        notes = json.loads((ROOT / "seqvae/pretrained/moses-smiles/config.json").read_text())
-        text = notes["notes"]["trained_by"]
-    except (OSError, KeyError, ValueError):
+    """How the shipped moses-smiles was trained ("14,549 steps, 150 training minutes on the
+    full MOSES training split"), from benchmarks.common.shipped_training."""
+    trained = shipped_training("moses-smiles")
+    if trained is None:
         return None
-    found = re.search(r"([\d,]+ steps, [\d.]+ training minutes).*?(full MOSES training split)",
-                      text)
-    return f"{found.group(1)} on the {found.group(2)}" if found else None
+    data = ("the full MOSES training split" if trained["data"] == "moses:train"
+            else trained["data"])
+    return f"{trained['steps']:,} steps, {trained['minutes']:g} training minutes on {data}"
 
 
 def main() -> None:
