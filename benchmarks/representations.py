@@ -12,6 +12,7 @@ records exist, every sentence of its conclusions computed from them:
 
     python -m benchmarks.representations --domain molecules --part features-baselines
     python -m benchmarks.representations --domain molecules --part features-shipped  # extra
+    python -m benchmarks.representations --domain molecules --part features-curve  # after rows
     python -m benchmarks.representations --domain molecules --model ae --minutes 10
     python -m benchmarks.representations --domain molecules --model vae --minutes 10
     python -m benchmarks.representations --domain molecules --model beta0.1 --minutes 10
@@ -336,14 +337,19 @@ def text_generation(sentences: Sequence[str], lm: Any | None) -> dict[str, float
 
 
 def lm_nll(lm: Any | None, sentences: Sequence[str]) -> dict[str, float | None]:
-    """Mean exact NLL (nats per sentence) of sentences under the language model, over those it
-    can read (count beside it); None where there is no language model yet."""
+    """Exact NLL of sentences under the language model, over those it can read (count beside
+    it): the mean per sentence (lm_nll) and per token (lm_nll_per_token: total NLL over total
+    words + 1 for each end token, the unit of perplexity, which does not favour short
+    sentences); None where there is no language model yet."""
     if lm is None:
-        return {"lm_nll": None, "lm_scored": 0}
+        return {"lm_nll": None, "lm_nll_per_token": None, "lm_scored": 0}
     table = lm.score(list(sentences), triage=False)
     values = table["iw_nll"].to_numpy(dtype=float)
     kept = np.isfinite(values)
+    tokens = np.array([len(str(s).split()) + 1 for s in sentences], dtype=float)
     return {"lm_nll": float(values[kept].mean()) if kept.any() else float("nan"),
+            "lm_nll_per_token": (float(values[kept].sum() / tokens[kept].sum()) if kept.any()
+                                 else float("nan")),
             "lm_scored": int(kept.sum())}
 
 
@@ -379,13 +385,15 @@ def generation(domain: str, model: Any, run: Path, n: int, seed: int,
 
 def fill_lm_nll(domain: str, lm: Any) -> list[str]:
     """Add the language model's NLL of the samples to the domain's records that lack it (their
-    samples were drawn before the LM was trained); returns the models updated."""
+    samples were drawn before the LM was trained, or before the per-token figure was kept);
+    returns the models updated."""
     import pandas as pd
 
     updated = []
     for path in sorted(RECORDS.glob(f"{domain}_*.json")):
         record = json.loads(path.read_text())
-        missing = [p for p, m in record.get("generation", {}).items() if m.get("lm_nll") is None]
+        missing = [p for p, m in record.get("generation", {}).items()
+                   if m.get("lm_nll") is None or m.get("lm_nll_per_token") is None]
         if not missing:
             continue
         for prior in missing:
@@ -1042,6 +1050,186 @@ def run_shipped_features(options: Options) -> dict[str, Any]:
                               shipped={name: _shipped_training(name) for name in SHIPPED_CODES})
 
 
+# -- feature learning against the number of labels ------------------------------------------
+
+CURVE_SIZES = (1_000, 4_000, 16_000, 40_000)  # training labels per fit
+CURVE_TEST = 10_000  # held-out molecules, the same for every size and split
+CURVE_SPLITS = 3
+CURVE_SOURCE = "MOSES test split (molsets 0.3.1), held out from every model's training data"
+
+
+def curve_pool(n: int, models: dict[str, Any]) -> list[str]:
+    """The first n molecules of MOSES' test split (molsets; in random order) that the recipe
+    vocabulary and every model in models can read: no model trained on any of them."""
+    from seqvae.data import moses_path, read_strings
+
+    pool = []
+    for smiles in read_strings(moses_path("test")):
+        if readable(smiles):
+            pool.append(smiles)
+        if len(pool) >= int(n * 1.02) + 100:
+            break
+    for model in models.values():
+        usable, _ = model.usable(pool)
+        allowed = set(usable)
+        pool = [s for s in pool if s in allowed]
+    return pool[:n]
+
+
+def curve_splits(n: int, sizes: Sequence[int], n_test: int, n_splits: int,
+                 seed: int = 0) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """{size: [(train rows, test rows)] * n_splits}: the test rows are the last n_test of the
+    pool for every size and split; split s draws each size's training rows from the rest with
+    seed + s, the smaller sizes nested in the larger (one permutation per split)."""
+    test = np.arange(n - n_test, n)
+    out: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {size: [] for size in sizes}
+    for s in range(n_splits):
+        order = np.random.default_rng(seed + s).permutation(n - n_test)
+        for size in sizes:
+            out[size].append((np.sort(order[:size]), test))
+    return out
+
+
+def run_features_curve(options: Options, sizes: Sequence[int] = CURVE_SIZES,
+                       n_test: int = CURVE_TEST, n_splits: int = CURVE_SPLITS) -> dict[str, Any]:
+    """R^2 on logP, QED, SA and TPSA against the number of training labels (sizes), on
+    molecules of MOSES' test split that no model trained on: ECFP4, the shipped SMILES VAEs'
+    mean codes and the mean codes of this benchmark's molecular rows that have been trained
+    (runs/representations/molecules/NAME), each with the ridge and MLP of regression_scores,
+    the same splits for all; written as representations/molecules_features-curve.json."""
+    import seqvae
+    from benchmarks.semisupervised import fingerprints
+    from seqvae.search.objectives import compute_properties
+
+    start = time.perf_counter()
+    with LoadMonitor(every=10.0) as load:
+        models = {f"shipped {name} (mean code)": seqvae.load(name) for name in SHIPPED_CODES}
+        for name, spec in MODELS.items():
+            run = RUNS / "molecules" / name
+            state = run / "training.json"
+            if spec.latent and state.is_file() and json.loads(state.read_text()).get("finished"):
+                models[spec.label] = seqvae.load(run)
+        pool = curve_pool(max(sizes) + n_test, models)
+        if len(pool) < max(sizes) + n_test:
+            raise SystemExit(f"only {len(pool):,} molecules of MOSES' test split are readable "
+                             f"by every model; {max(sizes) + n_test:,} are needed")
+        targets = compute_properties(pool, list(PROPERTIES.values()), progress=True)
+        targets = targets.to_numpy(dtype=float)
+        finite = np.isfinite(targets).all(1)
+        pool = [s for s, keep in zip(pool, finite) if keep]
+        targets = targets[finite]
+        features = {"ECFP4": fingerprints(pool)}
+        for label, model in models.items():
+            mu, _ = model.encode(pool)
+            features[label] = mu.cpu().numpy()
+        splits = curve_splits(len(pool), sizes, n_test, n_splits, options.seed)
+        results: dict[str, dict[str, Any]] = {}
+        for label, x in features.items():
+            results[label] = {}
+            for size in sizes:
+                scores = regression_scores(x, targets, splits[size], options.seed,
+                                           desc=f"{label}: {size:,} labels")
+                results[label][str(size)] = summarise_scores(scores, list(PROPERTIES))
+    shipped = {name: _shipped_training(name) for name in SHIPPED_CODES}
+    record = {"domain": "molecules", "model": "features-curve", "source": CURVE_SOURCE,
+              "n_pool": len(pool), "n_test": n_test, "sizes": list(sizes),
+              "n_splits": n_splits, "dropped_no_property": int((~finite).sum()),
+              "curve": results, "shipped": shipped,
+              "variational": {label: (label.startswith("shipped ")
+                                      or any(spec.label == label and spec.variational
+                                             for spec in MODELS.values()))
+                              for label in features},
+              "command": "python -m benchmarks.representations --domain molecules --part "
+                         "features-curve",
+              "options": options.__dict__, "seconds": round(time.perf_counter() - start, 1),
+              "load_average": load.summary(), "machine": machine()}
+    path = record_path("molecules", "features-curve")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+    print(f"wrote {path}", flush=True)
+    return record
+
+
+def _curve_section(record: dict[str, Any] | None) -> list[str]:
+    """The learning-curve table and its conclusions, computed from the record."""
+    if not record:
+        return []
+    sizes = [str(n) for n in record["sizes"]]
+    curve = record["curve"]
+    lines = ["### Feature learning against the number of labels", "",
+             f"R^2 on {record['n_test']:,} held-out molecules ({record['source']}), mean over "
+             f"{record['n_splits']} draws of the training molecules (nested: each smaller set "
+             "inside the larger of its draw), the ridge and MLP of the table above. The rows "
+             "of this benchmark had 10 minutes of training on the 100k subset; the shipped "
+             "models' training: " + "; ".join(f"{name}: {how}" for name, how in
+                                              record["shipped"].items() if how) + ".", ""]
+    for target in PROPERTIES:
+        lines += [f"{target}:", "", "| features | regressor | "
+                  + " | ".join(f"{int(n):,} labels" for n in sizes) + " |",
+                  "|---|---|" + "---:|" * len(sizes)]
+        for label, by_size in curve.items():
+            for regressor in ("ridge", "mlp"):
+                cells = [f"{by_size[n][regressor][target]['mean']:.3f}" for n in sizes]
+                lines.append(f"| {label} | {regressor} | " + " | ".join(cells) + " |")
+        lines.append("")
+    reference = curve.get("ECFP4")
+    if reference:
+        codes = [label for label, v in record["variational"].items() if v]
+        verdicts = []
+        for n in sizes:
+            won = {}
+            for target in PROPERTIES:
+                bar = reference[n]["ridge"][target]["mean"]
+                best = max(((label, reg, curve[label][n][reg][target]["mean"])
+                            for label in codes for reg in ("ridge", "mlp")),
+                           key=lambda x: x[2], default=None)
+                if best and best[2] > bar:
+                    won[target] = f"{best[0]} with {best[1]}, {best[2]:.3f} against {bar:.3f}"
+            verdicts.append((int(n), won))
+        lines += ["**Where a VAE's mean code beats ECFP4 + ridge**, by the number of labels:", ""]
+        lines += [f"- {n:,} labels: {len(won)} of {len(PROPERTIES)} properties"
+                  + (" (" + "; ".join(f"{t}: {how}" for t, how in won.items()) + ")"
+                     if won else "") for n, won in verdicts]
+        met = [n for n, won in verdicts if len(won) >= 2]
+        lines += ["", "The goal of issue 21 (two of the four properties beaten by a VAE's "
+                  "mean code) is " + (f"met with {', '.join(f'{n:,}' for n in met)} labels and "
+                                      "not with "
+                                      + (', '.join(f'{n:,}' for n, _ in verdicts
+                                                   if n not in met) or 'none of the others')
+                                      if met else "not met at any of these sizes") + "."]
+    lines += ["", "![feature learning against labels](representations_features_curve.png)"]
+    return lines
+
+
+def _curve_picture(record: dict[str, Any]) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = record["sizes"]
+    fig, axes = plt.subplots(1, len(PROPERTIES), figsize=(4.2 * len(PROPERTIES), 4))
+    for ax, target in zip(axes, PROPERTIES):
+        for label, by_size in record["curve"].items():
+            for regressor, style in (("ridge", "-"), ("mlp", "--")):
+                values = [by_size[str(n)][regressor][target]["mean"] for n in sizes]
+                ecfp = label == "ECFP4"
+                ax.plot(sizes, values, style, marker="o", markersize=3,
+                        color="black" if ecfp else None, linewidth=2 if ecfp else 1,
+                        label=f"{label}, {regressor}")
+        ax.set_xscale("log")
+        ax.set_title(target)
+        ax.set_xlabel("training labels")
+        ax.set_ylabel("held-out R^2")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7)
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
+    path = RESULTS_DIR / "representations_features_curve.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _shipped_training(name: str) -> str | None:
     """How a shipped model was trained ("10,958 steps, 40 training minutes (its last training,
     started from moses-smiles-lm)"), from benchmarks.common.shipped_training."""
@@ -1137,7 +1325,8 @@ def _generation_section(domain: str, records: dict[str, Any]) -> list[str]:
     molecules = domain == "molecules"
     names = {"standard": "N(0, I)", "aggregate": "fitted Gaussian (aggregate prior)"}
     head = ("| model | prior | valid | unique | novel | FCD/Test |" if molecules else
-            "| model | prior | distinct-2 | self-BLEU | unique | words | NLL under the LM |")
+            "| model | prior | distinct-2 | self-BLEU | unique | words | NLL under the LM | "
+            "per token |")
     lines = ["### Generation from the prior", "",
              "Each model decodes --samples codes from N(0, I) and from a full-covariance "
              "Gaussian fitted to codes of 20,000 training strings after training (the "
@@ -1149,7 +1338,7 @@ def _generation_section(domain: str, records: dict[str, Any]) -> list[str]:
                  "distinct-2 over all samples, self-BLEU x100 (lower: more diverse), NLL of "
                  "the samples (nats per sentence) under this domain's language model, a "
                  "fluency measure (lower: the LM finds them more likely)."), "",
-             head, "|---|---|" + "---:|" * (4 if molecules else 5)]
+             head, "|---|---|" + "---:|" * (4 if molecules else 6)]
     entries = {}
     for n, r in records.items():
         for prior, m in r.get("generation", {}).items():
@@ -1161,7 +1350,8 @@ def _generation_section(domain: str, records: dict[str, Any]) -> list[str]:
             else:
                 lines.append(f"| {r['label']} | {names[prior]} | {_f(m['distinct_2'])} | "
                              f"{_f(m['self_bleu'], 1)} | {_f(m['unique'])} | "
-                             f"{_f(m['mean_words'], 1)} | {_f(m.get('lm_nll'), 1)} |")
+                             f"{_f(m['mean_words'], 1)} | {_f(m.get('lm_nll'), 1)} | "
+                             f"{_f(m.get('lm_nll_per_token'), 2)} |")
     if not entries:
         return lines
 
@@ -1185,14 +1375,16 @@ def _generation_section(domain: str, records: dict[str, Any]) -> list[str]:
                          f"{_f(m['valid'], pct=True)} valid and FCD/Test "
                          f"{_f(m.get('FCD/Test'), 2)}.")
     else:
-        fluent = _best(candidates, lambda m: m.get("lm_nll"), low=True)
+        fluent = _best(candidates, lambda m: m.get("lm_nll_per_token"), low=True)
         diverse = _best(candidates, lambda m: m["distinct_2"])
         if fluent:
-            lines += ["", f"**Samples best**: the most fluent samples (lowest NLL under the "
-                      f"LM) come from {label(fluent[0])} ({fluent[1]:.1f} nats per sentence, "
-                      f"distinct-2 {_f(candidates[fluent[0]]['distinct_2'])}); the most "
-                      f"diverse (highest distinct-2) from {label(diverse[0])} "
-                      f"({diverse[1]:.3f})."]
+            m = candidates[fluent[0]]
+            lines += ["", f"**Samples best**: the most fluent samples (lowest NLL per token "
+                      f"under the LM, which does not reward short sentences) come from "
+                      f"{label(fluent[0])} ({fluent[1]:.2f} nats per token, "
+                      f"{_f(m['mean_words'], 1)} words on average, distinct-2 "
+                      f"{_f(m['distinct_2'])}); the most diverse (highest distinct-2) from "
+                      f"{label(diverse[0])} ({diverse[1]:.3f})."]
         elif diverse:
             lines += ["", f"The most diverse samples (highest distinct-2) come from "
                       f"{label(diverse[0])} ({diverse[1]:.3f}); the NLL under the LM is filled "
@@ -1200,7 +1392,9 @@ def _generation_section(domain: str, records: dict[str, Any]) -> list[str]:
         if "lm" in records:
             m = records["lm"]["generation"]["standard"]
             lines.append(f"The LM's own samples: distinct-2 {_f(m['distinct_2'])}, NLL under "
-                         f"itself {_f(m.get('lm_nll'), 1)} nats per sentence.")
+                         f"itself {_f(m.get('lm_nll'), 1)} nats per sentence, "
+                         f"{_f(m.get('lm_nll_per_token'), 2)} per token "
+                         f"({_f(m['mean_words'], 1)} words on average).")
     return lines
 
 
@@ -1663,6 +1857,11 @@ def table() -> str:
         if domain == "molecules":
             lines += [*_features_section(records), ""]
             _features_picture(records)
+            curve = record_path("molecules", "features-curve")
+            if curve.is_file():
+                record = json.loads(curve.read_text())
+                lines += [*_curve_section(record), ""]
+                _curve_picture(record)
             lines += [*_disentanglement_section(latent), ""]
         for n, r in records.items():
             if r.get("training"):
@@ -1688,7 +1887,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--domain", choices=list(DOMAINS))
     parser.add_argument("--model", choices=[*MODELS, "all"])
-    parser.add_argument("--part", choices=["features-baselines", "features-shipped"])
+    parser.add_argument("--part", choices=["features-baselines", "features-shipped",
+                                           "features-curve"])
     parser.add_argument("--table", action="store_true", help="rebuild representations.md")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per model")
     parser.add_argument("--seed", type=int, default=0)
@@ -1700,6 +1900,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=100, help="importance samples per string")
     parser.add_argument("--features", type=int, default=5000,
                         help="MOSES validation molecules for feature learning")
+    parser.add_argument("--curve-sizes", type=lambda v: [int(x) for x in v.split(",")],
+                        default=list(CURVE_SIZES),
+                        help="features-curve: training labels per fit, comma-separated")
     args = parser.parse_args()
     if not (args.model or args.part or args.table):
         parser.error("give --model NAME, --part features-baselines|features-shipped or --table")
@@ -1714,11 +1917,19 @@ def main() -> None:
             run_baselines(options)
         elif args.part == "features-shipped":
             run_shipped_features(options)
+        elif args.part == "features-curve":
+            run_features_curve(options, sizes=args.curve_sizes)
         names = list(MODELS) if args.model == "all" else [args.model] if args.model else []
         if args.model == "all" and args.domain == "text":  # the LM first: it scores samples
             names = ["lm"] + [n for n in names if n != "lm"]
         for name in names:
             run_model(args.domain, name, args.minutes, options)
+    if args.table:
+        lm = trained_lm("text")
+        if lm is not None:
+            updated = fill_lm_nll("text", lm)
+            if updated:
+                print(f"added the LM's NLL of the samples of: {', '.join(updated)}", flush=True)
     print(table())
 
 

@@ -86,6 +86,33 @@ def test_r2_is_one_for_features_equal_to_the_target() -> None:
     assert max(max(s) for s in noise["ridge"]) < 0.1
 
 
+def test_curve_splits_share_one_test_set_and_nest_the_training_sets() -> None:
+    splits = R.curve_splits(1000, (50, 200, 800), n_test=200, n_splits=3)
+    test = np.arange(800, 1000)
+    for size, per_split in splits.items():
+        assert len(per_split) == 3
+        for train, held in per_split:
+            assert len(train) == size and len(set(train)) == size
+            assert np.array_equal(held, test) and not set(train) & set(held)
+    for s in range(3):  # a smaller set lies inside the larger of its draw
+        assert set(splits[50][s][0]) <= set(splits[200][s][0]) <= set(splits[800][s][0])
+    assert not np.array_equal(splits[50][0][0], splits[50][1][0])  # draws differ
+
+
+def test_curve_section_judges_the_goal_from_the_numbers() -> None:
+    def result(value: float) -> dict:
+        return {reg: {t: {"mean": value, "std": 0.0} for t in R.PROPERTIES}
+                for reg in ("ridge", "mlp")}
+    record = {"sizes": [100, 1000], "n_test": 50, "n_splits": 1, "source": "made up",
+              "shipped": {}, "variational": {"ECFP4": False, "code": True},
+              "curve": {"ECFP4": {"100": result(0.5), "1000": result(0.8)},
+                        "code": {"100": result(0.6), "1000": result(0.7)}}}
+    text = "\n".join(R._curve_section(record))
+    assert "- 100 labels: 4 of 4 properties" in text
+    assert "- 1,000 labels: 0 of 4 properties" in text
+    assert "met with 100 labels and not with 1,000" in text
+
+
 def test_binary_features_stay_unscaled_so_a_rare_bit_does_not_explode() -> None:
     rng = np.random.default_rng(2)
     bits = (rng.random((300, 50)) < 0.02).astype(np.uint8)
