@@ -225,17 +225,19 @@ def levers_section() -> list[str]:
     if not parts:
         return []
     lines = ["", "## Levers for a latent that carries the sentence (Brown validation split)", "",
-             "Recipes are compared on the validation split (2,850 sentences), never on the test "
-             "split. Goals (issue 22): NLL within 1% of the LM's, KL >= 15 nats, MI >= 8 "
+             "Recipes are compared on the validation split ("
+             + ", ".join(sorted({f"{r['metrics']['n_sentences']:,}" for r in parts.values()}))
+             + " sentences evaluated), never on the test split. Goals (issue 22): NLL within 1% of the LM's, KL >= 15 nats, MI >= 8 "
              "nats, active units >= 3/4, reconstruction BLEU-4 >= 20.", ""]
-    head = ["model", "budget", "k", *[c[0] for c in COLUMNS], "NLL / LM", "goals met"]
+    head = ["model", "budget", "steps", "k", *[c[0] for c in COLUMNS], "NLL / LM", "goals met"]
     lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lm = parts.get("lm", {}).get("metrics", {}).get("NLL")
     for r in parts.values():
         m = r["metrics"]
         ratio = f"{m['NLL'] / lm:.4f}" if lm and m["latent_dim"] else "-"
         met = (", ".join(_goals_met(m, lm)) or "none") if lm and m["latent_dim"] else "-"
-        lines.append(f"| {r['label']} | {r['minutes']:g} min | {m['k']} | "
+        lines.append(f"| {r['label']} | {r['minutes']:g} min {r['precision']} | "
+                     f"{r['steps']:,} | {m['k']} | "
                      + " | ".join(_cells(m)) + f" | {ratio} | {met} |")
     if lm:
         vaes = {p: r for p, r in parts.items() if r["metrics"]["latent_dim"]}
