@@ -110,7 +110,8 @@ def test_curve_section_judges_the_goal_from_the_numbers() -> None:
     text = "\n".join(R._curve_section(record))
     assert "- 100 labels: 4 of 4 properties" in text
     assert "- 1,000 labels: 0 of 4 properties" in text
-    assert "met with 100 labels and not with 1,000" in text
+    assert "met with 100 labels (100: the code on logP and QED and SA and TPSA) and not with 1,000" in text
+    assert "ahead on 100 labels: logP, QED, SA, TPSA; 1,000 labels: no property" in text
 
 
 def test_binary_features_stay_unscaled_so_a_rare_bit_does_not_explode() -> None:
