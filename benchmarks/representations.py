@@ -404,6 +404,8 @@ def fill_lm_nll(domain: str, lm: Any) -> list[str]:
             record["generation"][prior].update(lm_nll(lm, texts))
         path.write_text(json.dumps(record, indent=2) + "\n")
         updated.append(record["model"])
+    if updated:
+        print(f"added the LM's NLL of the samples of: {', '.join(updated)}", flush=True)
     return updated
 
 
@@ -967,9 +969,7 @@ def run_model(domain: str, name: str, minutes: float, options: Options) -> dict[
     path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
     print(f"wrote {path}", flush=True)
     if name == "lm" and domain == "text":
-        updated = fill_lm_nll(domain, model)
-        if updated:
-            print(f"added the LM's NLL of the samples of: {', '.join(updated)}", flush=True)
+        fill_lm_nll(domain, model)
     return record
 
 
@@ -1002,16 +1002,16 @@ def run_baselines(options: Options) -> dict[str, Any]:
                                               "RDKit 2D descriptors": descriptors},
                                              task, options.seed))
             results[-1]["descriptor_count"] = len(names)
-    return _write_part_record("features-baselines", results, options, start, load)
+    return _write_part_record("features-baselines", options, start, load, features=results)
 
 
-def _write_part_record(part: str, results: list[dict[str, Any]], options: Options, start: float,
-                       load: LoadMonitor, **extra: Any) -> dict[str, Any]:
-    """The record of a molecular --part (its feature results, command, options, time, load
-    and machine) written as representations/molecules_PART.json."""
-    record = {"domain": "molecules", "model": part, "features": results, **extra,
+def _write_part_record(part: str, options: Options, start: float, load: LoadMonitor,
+                       command_extra: str = "", **fields: Any) -> dict[str, Any]:
+    """The record of a molecular --part (its fields, command, options, time, load and
+    machine) written as representations/molecules_PART.json."""
+    record = {"domain": "molecules", "model": part, **fields,
               "command": "python -m benchmarks.representations --domain molecules --part "
-                         + part + _options_text(options, "molecules"),
+                         + part + _options_text(options, "molecules") + command_extra,
               "options": options.__dict__, "seconds": round(time.perf_counter() - start, 1),
               "load_average": load.summary(), "machine": machine()}
     path = record_path("molecules", part)
@@ -1046,7 +1046,7 @@ def run_shipped_features(options: Options) -> dict[str, Any]:
                 mu, _ = model.encode(task.smiles)
                 features[f"shipped {name} (mean code)"] = mu.cpu().numpy()
             results.append(evaluate_features(features, task, options.seed))
-    return _write_part_record("features-shipped", results, options, start, load,
+    return _write_part_record("features-shipped", options, start, load, features=results,
                               shipped={name: _shipped_training(name) for name in SHIPPED_CODES})
 
 
@@ -1130,24 +1130,21 @@ def run_features_curve(options: Options, sizes: Sequence[int] = CURVE_SIZES,
                 scores = regression_scores(x, targets, splits[size], options.seed,
                                            desc=f"{label}: {size:,} labels")
                 results[label][str(size)] = summarise_scores(scores, list(PROPERTIES))
-    shipped = {name: _shipped_training(name) for name in SHIPPED_CODES}
-    record = {"domain": "molecules", "model": "features-curve", "source": CURVE_SOURCE,
-              "n_pool": len(pool), "n_test": n_test, "sizes": list(sizes),
-              "n_splits": n_splits, "dropped_no_property": int((~finite).sum()),
-              "curve": results, "shipped": shipped,
-              "variational": {label: (label.startswith("shipped ")
-                                      or any(spec.label == label and spec.variational
-                                             for spec in MODELS.values()))
-                              for label in features},
-              "command": "python -m benchmarks.representations --domain molecules --part "
-                         "features-curve",
-              "options": options.__dict__, "seconds": round(time.perf_counter() - start, 1),
-              "load_average": load.summary(), "machine": machine()}
-    path = record_path("molecules", "features-curve")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
-    print(f"wrote {path}", flush=True)
-    return record
+    rows = {MODELS[name].label: json.loads(record_path("molecules", name).read_text())["minutes"]
+            for name in MODELS if record_path("molecules", name).is_file()
+            and MODELS[name].label in features}
+    return _write_part_record(
+        "features-curve", options, start, load,
+        command_extra=("" if list(sizes) == list(CURVE_SIZES)
+                       else " --curve-sizes " + ",".join(str(n) for n in sizes)),
+        source=CURVE_SOURCE, n_pool=len(pool), n_test=n_test, sizes=list(sizes),
+        n_splits=n_splits, dropped_no_property=int((~finite).sum()), curve=results,
+        shipped={name: _shipped_training(name) for name in SHIPPED_CODES},
+        row_minutes=rows, row_data=MOLECULE_TRAIN,
+        variational={label: (label.startswith("shipped ")
+                             or any(spec.label == label and spec.variational
+                                    for spec in MODELS.values()))
+                     for label in features})
 
 
 def _curve_section(record: dict[str, Any] | None) -> list[str]:
@@ -1159,10 +1156,13 @@ def _curve_section(record: dict[str, Any] | None) -> list[str]:
     lines = ["### Feature learning against the number of labels", "",
              f"R^2 on {record['n_test']:,} held-out molecules ({record['source']}), mean over "
              f"{record['n_splits']} draws of the training molecules (nested: each smaller set "
-             "inside the larger of its draw), the ridge and MLP of the table above. The rows "
-             "of this benchmark had 10 minutes of training on the 100k subset; the shipped "
-             "models' training: " + "; ".join(f"{name}: {how}" for name, how in
-                                              record["shipped"].items() if how) + ".", ""]
+             "inside the larger of its draw), the ridge and MLP of the table above. "
+             + (f"The rows of this benchmark had "
+                f"{' or '.join(sorted({f'{m:g}' for m in record['row_minutes'].values()}))} "
+                f"minute(s) of training on {record['row_data']}; "
+                if record.get("row_minutes") else "")
+             + "the shipped models' training: " + "; ".join(
+                 f"{name}: {how}" for name, how in record["shipped"].items() if how) + ".", ""]
     for target in PROPERTIES:
         lines += [f"{target}:", "", "| features | regressor | "
                   + " | ".join(f"{int(n):,} labels" for n in sizes) + " |",
@@ -1928,7 +1928,8 @@ def main() -> None:
                         help="features-curve: training labels per fit, comma-separated")
     args = parser.parse_args()
     if not (args.model or args.part or args.table):
-        parser.error("give --model NAME, --part features-baselines|features-shipped or --table")
+        parser.error("give --model NAME, --part features-baselines|features-shipped|"
+                     "features-curve or --table")
     if (args.model or args.part) and not args.domain:
         parser.error("--model and --part need --domain")
     if args.part and args.domain != "molecules":
@@ -1950,9 +1951,7 @@ def main() -> None:
     if args.table:
         lm = trained_lm("text")
         if lm is not None:
-            updated = fill_lm_nll("text", lm)
-            if updated:
-                print(f"added the LM's NLL of the samples of: {', '.join(updated)}", flush=True)
+            fill_lm_nll("text", lm)
     print(table())
 
 
