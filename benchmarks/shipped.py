@@ -44,7 +44,7 @@ SNAPSHOT_MINUTES = 10
 MOSES_DATA = ("moses:train", "default:moses_valid", "benchmarks/results/moses.md "
               "(python -m benchmarks.moses --part {part})")
 TEXT_DATA = ("default:brown_train", "default:brown_valid", "benchmarks/results/text_brown.md "
-             "(python -m benchmarks.text_brown)")
+             "(python -m benchmarks.text_brown --part {part})")
 
 # part -> (shipped name, config file, --set overrides on it)
 SHIPPED: dict[str, tuple[str, str, list[str]]] = {
@@ -290,7 +290,10 @@ SHIPPED: dict[str, tuple[str, str, list[str]]] = {
                            ["model.use_latent=false", "model.decoder_hidden=512",
                             f"train.init={RUNS / 'moses-charrnn-lr1e-3'}", "train.lr=1e-3",
                             "train.lr_schedule=cosine", "train.eval_every=1000"]),
-    # sentences: the Brown LSTM VAE and its language-model baseline, as their configs say
+    # sentences (issue 22): the Brown LSTM VAE and its language-model baseline, as their
+    # configs say: the BN-VAE lever of benchmarks/text_brown.py (the one that kept the most of
+    # the sentence, reconstruction BLEU-4 5.5, at 1.033 x the LM's NLL in 20 minutes) with
+    # schedules as shares of the budget and LSTM-448 decoders, so each ships under 20 MB
     "brown-vae": ("brown-vae", "seqvae/configs/brown_lstm_vae.toml", []),
     "brown-lm": ("brown-lm", "seqvae/configs/brown_lstm_lm.toml", []),
 }
@@ -379,10 +382,10 @@ def export(part: str, shipped_as: str | None = None) -> Path:
     if destination.exists():
         shutil.rmtree(destination)
     path = export_checkpoint(out / "checkpoint", destination, half=True, notes=notes)
-    size = sum(f.stat().st_size for f in path.iterdir()) / 2 ** 20
-    print(f"exported {out} to {path} ({size:.1f} MiB)")
-    if size >= 20:
-        sys.exit(f"{path} is {size:.1f} MiB: shipped models stay under 20 MiB")
+    size = sum(f.stat().st_size for f in path.iterdir())
+    print(f"exported {out} to {path} ({size / 1e6:.2f} MB)")
+    if size >= 20_000_000:
+        sys.exit(f"{path} is {size / 1e6:.2f} MB: shipped models stay under 20 MB")
     return path
 
 

@@ -26,15 +26,26 @@ split (--split valid: recipes are chosen there, never on the test split):
     python -m benchmarks.text_brown --part bn_bow --split valid    # BN-VAE + bag of words
     python -m benchmarks.text_brown --part lm --split valid         # the LM they compare with
 
-Every lever part starts from the shipped recipe with its schedules given as shares of the
-budget (AE pre-training 10%, KL warm-up 50%), so each completes its recipe within the budget.
+Every lever part starts from the recipe of brown_lstm_vae.toml before issue 22 (LSTM-512
+decoder, free bits 0.2/dim) with its schedules given as shares of the budget (AE pre-training
+10%, KL warm-up 50%), so each completes its recipe within the budget. The shipped recipe is the
+BN-VAE lever with an LSTM-448 decoder (under 20 MB in float16).
 
-The held-out corpus check: the LM and the shipped recipe (SHIPPED_PART) retrained on another
-corpus, raw text read by the punctuation split (data/PROVENANCE.md): their NLL ratio beside
-Brown's.
+The recipes of the shipped models (brown_lstm_vae.toml and brown_lstm_lm.toml as they are) at
+the same budget, and the shipped models themselves (trained for longer by benchmarks/shipped.py,
+evaluated as seqvae.load gives them, no training here):
 
-    python -m benchmarks.text_brown --corpus kjv --part lm
-    python -m benchmarks.text_brown --corpus kjv --part fb_ae
+    python -m benchmarks.text_brown --part shipped
+    python -m benchmarks.text_brown --part shipped_lm
+    python -m benchmarks.text_brown --part brown-vae --k 50
+    python -m benchmarks.text_brown --part brown-lm
+
+The held-out corpus check: the shipped recipe and its LM (SHIPPED_PART, SHIPPED_LM) retrained
+on another corpus, raw text read by the punctuation split (data/PROVENANCE.md): their NLL ratio
+beside Brown's.
+
+    python -m benchmarks.text_brown --corpus kjv --part shipped_lm
+    python -m benchmarks.text_brown --corpus kjv --part shipped
 
 Each record is benchmarks/results/text_brown[_CORPUS]_PART[_valid].json. A quick trial of the
 whole pipeline: --minutes 0.5 --k 5 --samples 100.
@@ -49,28 +60,40 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, machine, machine_markdown, peak_rss_mib
+from benchmarks.common import (BROWN_LM_BEFORE_22, BROWN_VAE_BEFORE_22, RESULTS_DIR, machine,
+                               machines_markdown, peak_rss_mib, shipped_training)
 
 RUNS = Path("runs/text_brown")
-# the shipped recipe's schedules as shares of the budget instead of steps
-FRACTIONS = ["train.pretrain_steps=0", "train.pretrain_fraction=0.1",
-             "train.kl_warmup_steps=0", "train.kl_warmup_fraction=0.5"]
+# The rows below "shipped" were measured with the configs' recipes before issue 22 made them
+# the shipped models' (BN-VAE, schedules as shares of the budget, LSTM-448 decoders), and keep
+# those recipes by these overrides
+VAE = list(BROWN_VAE_BEFORE_22)
+LM = list(BROWN_LM_BEFORE_22)
+# the earlier recipe's schedules as shares of the budget instead of steps
+FRACTIONS = VAE + ["train.pretrain_steps=0", "train.pretrain_fraction=0.1",
+                   "train.kl_warmup_steps=0", "train.kl_warmup_fraction=0.5"]
 # part -> (label, config file, overrides of it)
 PARTS: dict[str, tuple[str, str, list[str]]] = {
-    "lm": ("LSTM language model (no z)", "brown_lstm_lm.toml", []),
+    # the recipes of the shipped models, brown_lstm_vae.toml and brown_lstm_lm.toml as they are
+    "shipped": ("LSTM VAE, the shipped recipe (BN-VAE gamma 1, free bits 0.2/dim, AE "
+                "pre-training 10%, KL warm-up 50%, LSTM-448 decoder)", "brown_lstm_vae.toml", []),
+    "shipped_lm": ("LSTM language model (no z), the shipped recipe (LSTM-448)",
+                   "brown_lstm_lm.toml", []),
+    "lm": ("LSTM language model (no z)", "brown_lstm_lm.toml", LM),
     "anneal": ("LSTM VAE, KL annealing only", "brown_lstm_vae.toml",
-               ["train.free_bits=0.0", "train.pretrain_steps=0"]),
+               VAE + ["train.free_bits=0.0", "train.pretrain_steps=0"]),
     "anneal_wd": ("LSTM VAE, annealing + word dropout 0.3", "brown_lstm_vae.toml",
-                  ["train.free_bits=0.0", "train.pretrain_steps=0", "train.word_dropout=0.3"]),
-    # the shipped config as it is
+                  VAE + ["train.free_bits=0.0", "train.pretrain_steps=0",
+                         "train.word_dropout=0.3"]),
+    # the recipe of brown_lstm_vae.toml before issue 22
     "fb_ae": ("LSTM VAE, annealing + free bits 0.2/dim + 500 steps of AE pre-training",
-              "brown_lstm_vae.toml", []),
+              "brown_lstm_vae.toml", VAE),
     "transformer": ("Transformer-decoder VAE, annealing + free bits 0.2/dim",
                     "brown_transformer_vae.toml", []),
     # levers for a latent that carries the sentence (chosen on the validation split). Each
-    # starts from the shipped recipe with its schedules as shares of the budget (FRACTIONS), so
+    # starts from the earlier recipe with its schedules as shares of the budget (FRACTIONS), so
     # that every lever finishes its warm-up inside the budget on a slow CPU too
-    "fb_ae_frac": ("LSTM VAE, the shipped recipe with its schedules as budget fractions "
+    "fb_ae_frac": ("LSTM VAE, the earlier recipe with its schedules as budget fractions "
                    "(AE pre-training 10%, KL warm-up 50%)", "brown_lstm_vae.toml", FRACTIONS),
     "fb05": ("LSTM VAE, fractions + free bits 0.5/dim", "brown_lstm_vae.toml",
              FRACTIONS + ["train.free_bits=0.5"]),
@@ -88,7 +111,12 @@ PARTS: dict[str, tuple[str, str, list[str]]] = {
                FRACTIONS + ["model.mu_batchnorm=1.0", "model.bag_of_words=true",
                             "train.bow_weight=1.0"]),
 }
-SHIPPED_PART = "fb_ae"  # the recipe of brown_lstm_vae.toml as it is
+# the parts of the held-out corpus check: the shipped recipe and its language model
+SHIPPED_PART, SHIPPED_LM = "shipped", "shipped_lm"
+# the shipped models themselves (seqvae.load(name), trained by benchmarks/shipped.py for a
+# longer budget), evaluated as they ship: name -> label
+PRETRAINED = {"brown-vae": "shipped model brown-vae (the shipped recipe)",
+              "brown-lm": "shipped model brown-lm (its language model)"}
 # corpus -> (training, validation, test data, overrides): Brown comes tokenized (the configs'
 # whitespace split); the others are raw text, read by the punctuation split
 CORPORA: dict[str, tuple[str, str, str, list[str]]] = {
@@ -122,8 +150,6 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int,
     to choose between recipes, "test" to report), return the record."""
     from seqvae import load
     from seqvae.config import load_config
-    from seqvae.data import read_strings, resolve_data
-    from seqvae.metrics.text import evaluate_text
     from seqvae.trainer import Trainer
 
     label, config_name, overrides = PARTS[part]
@@ -139,47 +165,113 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int,
     config = load_config(files("seqvae").joinpath("configs", config_name), settings)
     trainer = Trainer(config, progress=True)
     summary = trainer.fit()
-    vae = load(out)
-    test = read_strings(resolve_data(test_data if split == "test" else valid_data))
+    import pandas as pd
+    log = pd.read_csv(out / "log.csv")
+    valid = log.dropna(subset=["valid_neg_elbo"])
+    record = {
+        "part": part, "label": label, "corpus": corpus, "split": split,
+        "config": f"seqvae/configs/{config_name}"
+        + (" + " + " ".join(overrides + corpus_overrides) if overrides + corpus_overrides
+           else ""),
+        "command": _command(part, seed, k, n_samples, corpus, split, minutes),
+        "minutes": minutes, "train_seconds": summary["elapsed_s"], "steps": summary["step"],
+        "epochs": summary["step"] / trainer.steps_per_epoch,
+        "parameters": summary["parameters"], "precision": summary["precision"],
+        "data": summary["data"],
+        "curve": [{"step": int(r.step), "elapsed_s": float(r.elapsed_s),
+                   "valid_recon": float(r.valid_recon), "valid_kl": float(r.valid_kl),
+                   "active_units": float(r.active_units)} for r in valid.itertuples()],
+    }
+    sentences = test_data if split == "test" else valid_data
+    return record | evaluate(load(out), label, sentences, record_name(part, corpus, split),
+                             k, n_samples, seed)
+
+
+def run_pretrained(name: str, seed: int, k: int, n_samples: int) -> dict[str, Any]:
+    """Evaluate the shipped model ``name`` as seqvae.load gives it (no training) on the Brown
+    test split; its training (steps, minutes, data) from its config.json."""
+    from seqvae import load
+
+    vae = load(name)
+    trained = shipped_training(name)
+    if trained is None:
+        raise SystemExit(f"seqvae/pretrained/{name} does not say how it was trained: export it "
+                         f"with python -m benchmarks.shipped export {name}")
+    notes = json.loads((Path(vae.path) / "config.json").read_text()).get("notes", {})
+    config = vae.config
+    record = {
+        "part": name, "label": PRETRAINED[name], "corpus": "brown", "split": "test",
+        "config": f"seqvae/pretrained/{name}/config.json"
+        + (f" (trained by `{notes['trained_by']}`)" if notes.get("trained_by") else ""),
+        "command": _command(name, seed, k, n_samples, "brown", "test"),
+        "minutes": trained["minutes"], "train_seconds": trained["minutes"] * 60,
+        "steps": trained["steps"], "epochs": None,
+        "parameters": sum(p.numel() for p in vae.model.parameters()),
+        "precision": config.train.precision, "data": trained["data"],
+        "curve": _shipped_curve(name),
+    }
+    return record | evaluate(vae, PRETRAINED[name], CORPORA["brown"][2],
+                             record_name(name), k, n_samples, seed)
+
+
+def _shipped_curve(name: str) -> list[dict[str, float]]:
+    """The validation curve of a shipped model's training, from the log.csv that
+    benchmarks/shipped.py keeps in benchmarks/results/shipped/NAME ([] where it is absent)."""
+    log_path = RESULTS_DIR / "shipped" / name / "log.csv"
+    if not log_path.is_file():
+        return []
+    import pandas as pd
+    valid = pd.read_csv(log_path).dropna(subset=["valid_neg_elbo"])
+    return [{"step": int(r.step), "elapsed_s": float(r.elapsed_s),
+             "valid_recon": float(r.valid_recon),
+             "valid_kl": float(getattr(r, "valid_kl", 0.0)),
+             "active_units": float(getattr(r, "active_units", 0.0))} for r in valid.itertuples()]
+
+
+def _command(part: str, seed: int, k: int, n_samples: int, corpus: str, split: str,
+             minutes: float | None = None) -> str:
+    """The command that rebuilds a record."""
+    return (f"python -m benchmarks.text_brown --part {part}"
+            + (f" --minutes {minutes:g}" if minutes is not None else "") + f" --seed {seed}"
+            + (f" --k {k}" if k != 100 else "")
+            + (f" --samples {n_samples}" if n_samples != 1000 else "")
+            + (f" --corpus {corpus}" if corpus != "brown" else "")
+            + (f" --split {split}" if split != "test" else ""))
+
+
+def evaluate(vae: Any, label: str, data: str, stem: str, k: int, n_samples: int,
+             seed: int) -> dict[str, Any]:
+    """A model's metrics on the sentences of ``data``, its prior samples, interpolation and
+    latent map (RESULTS_DIR/STEM_latent.png)."""
+    from seqvae.data import read_strings, resolve_data
+    from seqvae.metrics.text import evaluate_text
+
+    sentences = read_strings(resolve_data(data))
     start = time.perf_counter()
-    report = evaluate_text(vae, test, k=k, n_samples=n_samples,
+    report = evaluate_text(vae, sentences, k=k, n_samples=n_samples,
                            train_sentences=vae.training_sentences(), seed=seed)
     evaluate_seconds = time.perf_counter() - start
     if report.metrics["latent_dim"]:
         from seqvae.viz import latent_map
         latent_map(report.mu, [len(s.split()) for s in report.reconstructions["input"]],
-                   RESULTS_DIR / f"{record_name(part, corpus, split)}_latent.png", "words",
-                   f"{label}: {corpus} {split} posterior means")
+                   RESULTS_DIR / f"{stem}_latent.png", "words",
+                   f"{label}: {data} posterior means")
     path = vae.interpolate(*INTERPOLATION, steps=5)
-    import pandas as pd
-    log = pd.read_csv(out / "log.csv")
-    valid = log.dropna(subset=["valid_neg_elbo"])
+    interpolation = {"from": INTERPOLATION[0], "to": INTERPOLATION[1],
+                     "path": [{"t": float(t), "text": s} for t, s in zip(path["t"], path["text"])]}
     samples = report.samples.head(10)
     return {
-        "part": part, "label": label, "corpus": corpus, "split": split,
-        "config": f"seqvae/configs/{config_name}"
-        + (" + " + " ".join(overrides + corpus_overrides) if overrides + corpus_overrides
-           else ""),
-        "command": f"python -m benchmarks.text_brown --part {part} --minutes {minutes:g} "
-                   f"--seed {seed}" + (f" --k {k}" if k != 100 else "")
-                   + (f" --samples {n_samples}" if n_samples != 1000 else "")
-                   + (f" --corpus {corpus}" if corpus != "brown" else "")
-                   + (f" --split {split}" if split != "test" else ""),
-        "minutes": minutes, "train_seconds": summary["elapsed_s"], "steps": summary["step"],
-        "epochs": summary["step"] / trainer.steps_per_epoch,
-        "parameters": summary["parameters"], "precision": summary["precision"],
-        "data": summary["data"], "metrics": report.metrics,
-        "evaluate_seconds": evaluate_seconds,
+        "metrics": report.metrics, "evaluate_seconds": evaluate_seconds,
         "samples": [{"text": t, "NLL": float(n), "novel": bool(v)} for t, n, v in
                     zip(samples["text"], samples["NLL"], samples.get("novel", [True] * 10))],
-        "interpolation": {"from": INTERPOLATION[0], "to": INTERPOLATION[1],
-                          "path": [{"t": float(t), "text": s}
-                                   for t, s in zip(path["t"], path["text"])]},
-        "curve": [{"step": int(r.step), "elapsed_s": float(r.elapsed_s),
-                   "valid_recon": float(r.valid_recon), "valid_kl": float(r.valid_kl),
-                   "active_units": float(r.active_units)} for r in valid.itertuples()],
-        "peak_rss_mib": peak_rss_mib(), "machine": machine(),
+        "interpolation": interpolation, "peak_rss_mib": peak_rss_mib(), "machine": machine(),
     }
+
+
+def peer(part: str) -> str:
+    """The language model a VAE part is held to: the one trained with the same recipe family
+    for the same budget."""
+    return {"shipped": SHIPPED_LM, "brown-vae": "brown-lm"}.get(part, "lm")
 
 
 # issue 22's goals for a sentence VAE at a fixed budget, against the LM of the same budget
@@ -189,7 +281,7 @@ GOALS = {"NLL / LM": 1.01, "KL": 15.0, "MI": 8.0, "AU share": 0.75, "recon BLEU"
 def _records(corpus: str = "brown", split: str = "test") -> dict[str, dict[str, Any]]:
     """The parts recorded for ``corpus`` and ``split``."""
     found = {}
-    for part in PARTS:
+    for part in [*PARTS, *PRETRAINED]:
         path = RESULTS_DIR / f"{record_name(part, corpus, split)}.json"
         if path.exists():
             found[part] = json.loads(path.read_text())
@@ -254,17 +346,17 @@ def corpus_check_section() -> list[str]:
     """The shipped recipe's NLL ratio to the LM on each other corpus beside Brown's (test
     splits)."""
     brown = _records()
-    if "lm" not in brown or SHIPPED_PART not in brown:
+    if SHIPPED_LM not in brown or SHIPPED_PART not in brown:
         return []
-    reference = brown[SHIPPED_PART]["metrics"]["NLL"] / brown["lm"]["metrics"]["NLL"]
+    reference = brown[SHIPPED_PART]["metrics"]["NLL"] / brown[SHIPPED_LM]["metrics"]["NLL"]
     lines = []
     for corpus in CORPORA:
         if corpus == "brown":
             continue
         parts = _records(corpus)
-        if "lm" not in parts or SHIPPED_PART not in parts:
+        if SHIPPED_LM not in parts or SHIPPED_PART not in parts:
             continue
-        ratio = parts[SHIPPED_PART]["metrics"]["NLL"] / parts["lm"]["metrics"]["NLL"]
+        ratio = parts[SHIPPED_PART]["metrics"]["NLL"] / parts[SHIPPED_LM]["metrics"]["NLL"]
         points = 100 * (ratio - reference)
         if not lines:
             lines = ["", "## Held-out corpus check", "",
@@ -275,7 +367,7 @@ def corpus_check_section() -> list[str]:
                      "| corpus | VAE NLL | LM NLL | NLL / LM | Brown's NLL / LM | difference "
                      "(points) | within 1 point |", "|---|---:|---:|---:|---:|---:|---|"]
         lines.append(f"| {corpus} | {parts[SHIPPED_PART]['metrics']['NLL']:.2f} | "
-                     f"{parts['lm']['metrics']['NLL']:.2f} | {ratio:.4f} | {reference:.4f} | "
+                     f"{parts[SHIPPED_LM]['metrics']['NLL']:.2f} | {ratio:.4f} | {reference:.4f} | "
                      f"{points:+.2f} | {'yes' if abs(points) <= 1 else 'no'} |")
     return lines
 
@@ -304,21 +396,28 @@ def table() -> str:
               "vocabulary), and trained for hours on GPUs.", "",
               "| model (PTB) | NLL | KL | PPL | source |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in PUBLISHED]
-    if "lm" in parts:
-        lm = parts["lm"]["metrics"]["NLL"]
+    against = [(p, r, parts[peer(p)]) for p, r in parts.items()
+               if r["metrics"]["latent_dim"] and peer(p) in parts]
+    if against:
         lines += ["", "## Against the language model", "",
-                  "| model | NLL / LM NLL | KL >= 5 | AU >= 1/4 |", "|---|---|---|---|"]
-        for p, r in parts.items():
+                  "Each VAE against the language model trained on the same data for the same "
+                  "budget (its peer). Goals (issue 22): NLL within 1% of the LM's, KL >= 15 "
+                  "nats, MI >= 8 nats, active units >= 3/4, reconstruction BLEU-4 >= 20.", "",
+                  "| model | budget | LM (peer) | NLL / LM NLL | KL | MI | AU | recon BLEU | "
+                  "goals met |", "|---|---|---|---|---|---|---|---|---|"]
+        for p, r, lm in against:
             m = r["metrics"]
-            if p == "lm":
-                continue
-            lines.append(f"| {r['label']} | {m['NLL'] / lm:.4f} | "
-                         f"{'yes' if m['KL'] >= 5 else 'no'} | "
-                         f"{'yes' if m['active_units'] >= m['latent_dim'] / 4 else 'no'} |")
+            met = _goals_met(m, lm["metrics"]["NLL"])
+            lines.append(f"| {r['label']} | {r['minutes']:g} min | {lm['label']} "
+                         f"({lm['minutes']:g} min) | {m['NLL'] / lm['metrics']['NLL']:.4f} | "
+                         f"{m['KL']:.2f} | {m['MI']:.2f} | {int(m['active_units'])} / "
+                         f"{m['latent_dim']} | {m['recon_BLEU']:.1f} | {len(met)} of "
+                         f"{len(GOALS)}: {', '.join(met) or 'none'} |")
     for p, r in parts.items():
         lines += ["", f"## {r['label']}", "",
-                  f"{r['parameters']:,} parameters, {r['steps']:,} steps ({r['epochs']:.2f} "
-                  f"epochs) in {r['train_seconds']:.0f} s, {r['precision']}; evaluation "
+                  f"{r['parameters']:,} parameters, {r['steps']:,} steps"
+                  + (f" ({r['epochs']:.2f} epochs)" if r["epochs"] is not None else "")
+                  + f" in {r['train_seconds']:.0f} s, {r['precision']}; evaluation "
                   f"{r['evaluate_seconds']:.0f} s. Config: {r['config']}. "
                   f"Command: `{r['command']}`.", "", "Ten prior samples (temperature 1; "
                   "* = found verbatim in the training data):", ""]
@@ -334,9 +433,11 @@ def table() -> str:
         lines += ["", "Validation reconstruction term, KL and active units during training: "
                   "text_brown_curves.png. Posterior means of the test sentences on their first "
                   "two principal components, coloured by length: text_brown_<part>_latent.png.",
-                  "", "## Machine", ""]
-        first = next(iter(parts.values()))
-        lines += [machine_markdown(first["machine"]), ""]
+                  ""]
+        every = [(record_name(p, corpus, split), r.get("machine"))
+                 for corpus in CORPORA for split in ("test", "valid")
+                 for p, r in _records(corpus, split).items()]
+        lines += [machines_markdown(every)]
     return "\n".join(lines)
 
 
@@ -347,6 +448,8 @@ def _curves(parts: dict[str, Any]) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for r in parts.values():
+        if not r["curve"]:
+            continue
         t = [pt["elapsed_s"] / 60 for pt in r["curve"]]
         for ax, key in zip(axes, ("valid_recon", "valid_kl", "active_units")):
             ax.plot(t, [pt[key] for pt in r["curve"]], marker="o", label=r["label"])
@@ -355,7 +458,8 @@ def _curves(parts: dict[str, Any]) -> None:
         ax.set_xlabel("training minutes (CPU)")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    if axes[0].lines:
+        axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(RESULTS_DIR / "text_brown_curves.png", dpi=100)
     plt.close(fig)
@@ -363,7 +467,7 @@ def _curves(parts: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=[*PARTS, "table"], required=True)
+    parser.add_argument("--part", choices=[*PARTS, *PRETRAINED, "table"], required=True)
     parser.add_argument("--minutes", type=float, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=100, help="importance samples per sentence")
@@ -373,9 +477,15 @@ def main() -> None:
     parser.add_argument("--split", choices=["test", "valid"], default="test",
                         help="evaluated on: valid to choose between recipes, test to report")
     args = parser.parse_args()
-    if args.part != "table":
+    if args.part in PRETRAINED:
+        if args.corpus != "brown" or args.split != "test":
+            parser.error(f"--part {args.part} is the shipped model: evaluated on the Brown "
+                         "test split only")
+        result = run_pretrained(args.part, args.seed, args.k, args.samples)
+    elif args.part != "table":
         result = run_part(args.part, args.minutes, args.seed, args.k, args.samples,
                           args.corpus, args.split)
+    if args.part != "table":
         path = RESULTS_DIR / f"{record_name(args.part, args.corpus, args.split)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
