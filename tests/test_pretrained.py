@@ -44,10 +44,45 @@ def test_load_by_name(trained_run, tmp_path, monkeypatch, capsys):
         seqvae.load("tiny-smyles")
 
 
+def _folder_bytes(name: str) -> int:
+    return sum(f.stat().st_size for f in pretrained.pretrained_path(name).iterdir())
+
+
 @pytest.mark.parametrize("name", pretrained.available())
+def test_shipped_models_are_small_and_say_how_they_were_trained(name):
+    assert _folder_bytes(name) < 20_000_000  # under 20 MB, tokenizer and prior included
+    notes = json.loads((pretrained.pretrained_path(name) / "config.json").read_text())["notes"]
+    assert notes["trained_by"].startswith("seqvae train ")
+
+
+MOLECULAR = [n for n in pretrained.available() if n.startswith("moses-")]
+SENTENCES = [n for n in pretrained.available() if n.startswith("brown-")]
+
+
+@pytest.mark.parametrize("name", MOLECULAR)
 def test_shipped_models_sample_molecules(name):
     model = seqvae.load(name)
-    assert (pretrained.pretrained_path(name) / "model.safetensors").stat().st_size < 20 * 2**20
-    assert "trained_by" in json.loads((pretrained.pretrained_path(name) / "config.json").read_text())["notes"]
     samples = model.sample(300, seed=0)
     assert samples["valid"].mean() > 0.5
+
+
+@pytest.mark.parametrize("name", SENTENCES)
+def test_shipped_sentence_models_sample_and_score_sentences(name, tmp_path):
+    model = seqvae.load(name)
+    assert not model.molecular
+    vocabulary = set(model.tokenizer.vocab)
+    samples = model.sample(200, seed=0)
+    words = [w for text in samples["text"] for w in text.split()]
+    # sentences of the vocabulary's words that end, not empty strings or lone tokens
+    assert samples["text"].str.split().str.len().median() >= 5
+    assert sum(w in vocabulary for w in words) / len(words) > 0.95
+    assert sum(w == "<unk>" for w in words) / len(words) < 0.15  # as in the training text
+    assert samples["text"].nunique() > 190
+    # an ordinary sentence is more likely than the same words shuffled
+    scores = model.score(["he was a tall man with a long face .",
+                          "face man long he a tall . with was a"])
+    assert scores["iw_nll"].notna().all() and scores["iw_nll"][0] < scores["iw_nll"][1] - 10
+    from seqvae.cli import main
+    out = tmp_path / "s.csv"
+    assert main(["sample", name, "-n", "20", "-o", str(out), "--no-progress"]) == 0
+    assert len(out.read_text().splitlines()) == 21
