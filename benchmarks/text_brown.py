@@ -24,6 +24,7 @@ split (--split valid: recipes are chosen there, never on the test split):
     python -m benchmarks.text_brown --part bow --split valid       # + bag-of-words loss
     python -m benchmarks.text_brown --part fb05_bow --split valid  # free bits 0.5 + bag of words
     python -m benchmarks.text_brown --part bn_bow --split valid    # BN-VAE + bag of words
+    python -m benchmarks.text_brown --part cyclical --split valid  # cyclical KL annealing
     python -m benchmarks.text_brown --part lm --split valid         # the LM they compare with
 
 Every lever part starts from the recipe of brown_lstm_vae.toml before issue 22 (LSTM-512
@@ -107,6 +108,11 @@ PARTS: dict[str, tuple[str, str, list[str]]] = {
                  "brown_lstm_vae.toml",
                  FRACTIONS + ["train.free_bits=0.5", "model.bag_of_words=true",
                               "train.bow_weight=1.0"]),
+    # cyclical annealing after AE pre-training (Fu et al. 2019): four cycles over the 90% of
+    # the budget left, the weight rising over the first half of each and held at 1 after
+    "cyclical": ("LSTM VAE, fractions + cyclical KL annealing (4 cycles)", "brown_lstm_vae.toml",
+                 FRACTIONS + ["train.kl_schedule=cyclical", "train.kl_warmup_fraction=0.225",
+                              "train.kl_cycle_ratio=0.5"]),
     "bn_bow": ("LSTM VAE, fractions + BN-VAE gamma 1 + bag-of-words loss", "brown_lstm_vae.toml",
                FRACTIONS + ["model.mu_batchnorm=1.0", "model.bag_of_words=true",
                             "train.bow_weight=1.0"]),
