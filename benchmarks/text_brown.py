@@ -171,9 +171,6 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int,
     config = load_config(files("seqvae").joinpath("configs", config_name), settings)
     trainer = Trainer(config, progress=True)
     summary = trainer.fit()
-    import pandas as pd
-    log = pd.read_csv(out / "log.csv")
-    valid = log.dropna(subset=["valid_neg_elbo"])
     record = {
         "part": part, "label": label, "corpus": corpus, "split": split,
         "config": f"seqvae/configs/{config_name}"
@@ -183,10 +180,7 @@ def run_part(part: str, minutes: float, seed: int, k: int, n_samples: int,
         "minutes": minutes, "train_seconds": summary["elapsed_s"], "steps": summary["step"],
         "epochs": summary["step"] / trainer.steps_per_epoch,
         "parameters": summary["parameters"], "precision": summary["precision"],
-        "data": summary["data"],
-        "curve": [{"step": int(r.step), "elapsed_s": float(r.elapsed_s),
-                   "valid_recon": float(r.valid_recon), "valid_kl": float(r.valid_kl),
-                   "active_units": float(r.active_units)} for r in valid.itertuples()],
+        "data": summary["data"], "curve": _curve(out / "log.csv"),
     }
     sentences = test_data if split == "test" else valid_data
     return record | evaluate(load(out), label, sentences, record_name(part, corpus, split),
@@ -210,28 +204,27 @@ def run_pretrained(name: str, seed: int, k: int, n_samples: int) -> dict[str, An
         "config": f"seqvae/pretrained/{name}/config.json"
         + (f" (trained by `{notes['trained_by']}`)" if notes.get("trained_by") else ""),
         "command": _command(name, seed, k, n_samples, "brown", "test"),
-        "minutes": trained["minutes"], "train_seconds": trained["minutes"] * 60,
+        "minutes": trained["minutes"],
+        "train_seconds": notes["sittings"][-1]["train_seconds_to"],
         "steps": trained["steps"], "epochs": None,
         "parameters": sum(p.numel() for p in vae.model.parameters()),
         "precision": config.train.precision, "data": trained["data"],
-        "curve": _shipped_curve(name),
+        # the log that benchmarks/shipped.py keeps beside the run's record
+        "curve": _curve(RESULTS_DIR / "shipped" / name / "log.csv"),
     }
     return record | evaluate(vae, PRETRAINED[name], CORPORA["brown"][2],
                              record_name(name), k, n_samples, seed)
 
 
-def _shipped_curve(name: str) -> list[dict[str, float]]:
-    """The validation curve of a shipped model's training, from the log.csv that
-    benchmarks/shipped.py keeps in benchmarks/results/shipped/NAME ([] where it is absent)."""
-    log_path = RESULTS_DIR / "shipped" / name / "log.csv"
+def _curve(log_path: Path) -> list[dict[str, float]]:
+    """The validation curve in a run's log.csv ([] where the file is absent)."""
     if not log_path.is_file():
         return []
     import pandas as pd
     valid = pd.read_csv(log_path).dropna(subset=["valid_neg_elbo"])
     return [{"step": int(r.step), "elapsed_s": float(r.elapsed_s),
-             "valid_recon": float(r.valid_recon),
-             "valid_kl": float(getattr(r, "valid_kl", 0.0)),
-             "active_units": float(getattr(r, "active_units", 0.0))} for r in valid.itertuples()]
+             "valid_recon": float(r.valid_recon), "valid_kl": float(r.valid_kl),
+             "active_units": float(r.active_units)} for r in valid.itertuples()]
 
 
 def _command(part: str, seed: int, k: int, n_samples: int, corpus: str, split: str,
@@ -325,8 +318,9 @@ def levers_section() -> list[str]:
     lines = ["", "## Levers for a latent that carries the sentence (Brown validation split)", "",
              "Recipes are compared on the validation split ("
              + ", ".join(sorted({f"{r['metrics']['n_sentences']:,}" for r in parts.values()}))
-             + " sentences evaluated), never on the test split. Goals (issue 22): NLL within 1% of the LM's, KL >= 15 nats, MI >= 8 "
-             "nats, active units >= 3/4, reconstruction BLEU-4 >= 20.", ""]
+             + " sentences evaluated), never on the test split. Goals (issue 22): NLL within "
+             "1% of the LM's, KL >= 15 nats, MI >= 8 nats, active units >= 3/4, reconstruction "
+             "BLEU-4 >= 20.", ""]
     head = ["model", "budget", "steps", "k", *[c[0] for c in COLUMNS], "NLL / LM", "goals met"]
     lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lm = parts.get("lm", {}).get("metrics", {}).get("NLL")
