@@ -26,6 +26,8 @@ split (--split valid: recipes are chosen there, never on the test split):
     python -m benchmarks.text_brown --part bn_bow --split valid    # BN-VAE + bag of words
     python -m benchmarks.text_brown --part cyclical --split valid  # cyclical KL annealing
     python -m benchmarks.text_brown --part tf_bow --split valid    # Transformer encoder + BoW
+    python -m benchmarks.text_brown --part aggr --split valid      # aggressive encoder updates
+    python -m benchmarks.text_brown --part bn_aggr --split valid   # BN-VAE + aggressive
     python -m benchmarks.text_brown --part ae --split valid        # no KL: the BLEU ceiling
     python -m benchmarks.text_brown --part lm --split valid         # the LM they compare with
 
@@ -119,6 +121,15 @@ PARTS: dict[str, tuple[str, str, list[str]]] = {
     "bn_bow": ("LSTM VAE, fractions + BN-VAE gamma 1 + bag-of-words loss", "brown_lstm_vae.toml",
                FRACTIONS + ["model.mu_batchnorm=1.0", "model.bag_of_words=true",
                             "train.bow_weight=1.0"]),
+    # aggressive inference-network training (He et al. 2019): from the end of AE pre-training
+    # (10%) to 40% of the budget, the encoder is updated alone until its loss stops falling
+    # (windows of 5 batches, at most 20) before each decoder update; on the earlier recipe
+    # and on its BN-VAE variant (the shipped recipe's latent with the 512 decoder)
+    "aggr": ("LSTM VAE, fractions + aggressive encoder updates to 40% of the budget",
+             "brown_lstm_vae.toml", FRACTIONS + ["train.aggressive_fraction=0.4"]),
+    "bn_aggr": ("LSTM VAE, fractions + BN-VAE gamma 1 + aggressive encoder updates to 40%",
+                "brown_lstm_vae.toml",
+                FRACTIONS + ["model.mu_batchnorm=1.0", "train.aggressive_fraction=0.4"]),
     # a Transformer encoder (2 layers, d_model 256, 4 heads) with the bag-of-words loss, the
     # pairing issue 22 names: attention reads the whole sentence at once, the loss asks z for
     # its words

@@ -362,6 +362,20 @@ class TrainConfig:
     # (minutes for a time budget), so it ends whatever the CPU's speed
     pretrain_fraction: float = 0.0
     pretrain_reset_decoder: bool = True
+    # aggressive inference-network training (He et al. 2019, "Lagging inference networks and
+    # posterior collapse"): while the share of the budget spent is below this (after any
+    # autoencoder pre-training), each update of the generative side (decoder, token embedding,
+    # bag-of-words head) waits for the encoder and posterior layers to catch up with it, by
+    # updates of them alone on the batches that follow, until their loss stops falling; then
+    # one update of the generative side alone, and again. He et al. end the phase when the
+    # validation MI stops rising; a share of the budget ends it whatever the CPU's speed.
+    # Every batch is one step either way. 0: off, encoder and decoder updated together
+    aggressive_fraction: float = 0.0
+    # at most this many encoder-only updates before each decoder update (He et al.: 100)
+    aggressive_max_inner: int = 20
+    # the inner loop ends when the mean loss of its last this-many batches is no lower than
+    # that of the this-many before (He et al. compare sums over 15 batches)
+    aggressive_window: int = 5
     # weight of the property head's loss (mean squared error on standardised properties)
     property_weight: float = 1.0
     # weight of the bag-of-words loss (model.bag_of_words), nats per sequence
@@ -437,6 +451,22 @@ class TrainConfig:
             raise ConfigError("train.pretrain_fraction is a share of the budget, and this run "
                               "has none: set train.max_steps, train.max_epochs or "
                               "train.max_minutes, or give it in steps (train.pretrain_steps)")
+        if not 0.0 <= self.aggressive_fraction <= 1.0:
+            raise ConfigError(f"train.aggressive_fraction must be in [0, 1], got "
+                              f"{self.aggressive_fraction}")
+        if self.aggressive_fraction and not (self.max_steps or self.max_epochs
+                                             or self.max_minutes):
+            raise ConfigError("train.aggressive_fraction is a share of the budget, and this run "
+                              "has none: set train.max_steps, train.max_epochs or "
+                              "train.max_minutes")
+        if self.aggressive_max_inner < 1 or self.aggressive_window < 1:
+            raise ConfigError(f"train.aggressive_max_inner and train.aggressive_window must be "
+                              f"at least 1, got {self.aggressive_max_inner} and "
+                              f"{self.aggressive_window}")
+        if self.aggressive_fraction and self.freeze_encoder:
+            raise ConfigError("train.aggressive_fraction trains the encoder on its own between "
+                              "decoder updates, and train.freeze_encoder keeps it fixed: set one "
+                              "of them")
         if not 0.0 < self.kl_cycle_ratio <= 1.0:
             raise ConfigError(f"train.kl_cycle_ratio must be in (0, 1], got {self.kl_cycle_ratio}")
         if not (self.max_steps > 0 or self.max_epochs > 0 or self.max_minutes > 0):

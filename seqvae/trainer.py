@@ -9,6 +9,7 @@ shell over it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import signal
 import threading
@@ -59,6 +60,17 @@ class TrainState:
     # where autoencoder pre-training ended: the KL schedule counts from here
     pretrain_end_step: int = 0
     pretrain_end_progress: float = 0.0
+    # aggressive inference-network training (train.aggressive_fraction): updates of the
+    # encoder alone since the last decoder update, the loss summed over the current window of
+    # them and the mean of the window before (-1: none yet), whether the inner loop is over
+    # (the next step updates the decoder), the counts of each kind, whether the phase is over
+    aggressive_inner: int = 0
+    aggressive_window_loss: float = 0.0
+    aggressive_previous: float = -1.0
+    aggressive_inner_over: bool = False
+    aggressive_encoder_steps: int = 0
+    aggressive_decoder_steps: int = 0
+    aggressive_done: bool = False
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainState:
@@ -123,6 +135,9 @@ class Trainer:
             from .model import warm_start_decoder
             warm_start_decoder(self.model, language_model[0].to(self.device))
         self._freeze()
+        if self.config.train.aggressive_fraction and self.model.encoder is None:
+            raise ConfigError("train.aggressive_fraction trains the encoder on its own, and this "
+                              "model has none (a language model, model.use_latent = false)")
         self._build_optimizer()
         if restored:
             self._restore_trainer_state(restored[2])
@@ -303,6 +318,11 @@ class Trainer:
             self.augment = RandomizedSmiles(self.tokenizer, self.config.data.max_length,
                                             self.config.train.seed + 7_919 * self.world.rank)
         self.train_model: torch.nn.Module = self.model
+        if self.world.distributed and self.config.train.aggressive_fraction:
+            raise ConfigError("train.aggressive_fraction updates the encoder and the decoder in "
+                              "turns, which DistributedDataParallel's gradient buckets do not "
+                              "follow: train it on one process (set train.aggressive_fraction "
+                              "= 0 under torchrun)")
         if self.world.distributed:
             from torch.nn.parallel import DistributedDataParallel
             # the same weights everywhere (DDP also broadcasts rank 0's), then each process
@@ -394,6 +414,9 @@ class Trainer:
                    "parameters": sum(p.numel() for p in self.model.parameters())}
         if self.world.distributed:
             summary["processes"] = self.world.size
+        if self.config.train.aggressive_fraction:
+            summary["aggressive"] = {"encoder_steps": state.aggressive_encoder_steps,
+                                     "decoder_steps": state.aggressive_decoder_steps}
         if self.init_source is not None:
             summary["init"] = self.init_source
         if self.augment is not None:
@@ -440,6 +463,7 @@ class Trainer:
         if self.pretraining and self._pretraining_over(step):
             self._end_pretraining()
         pretraining = self.pretraining
+        phase = self._aggressive_phase(step, pretraining)
         beta = self.kl_weight_at(step)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.budget_progress(step), cfg, timed=not self.total_steps)
@@ -455,6 +479,19 @@ class Trainer:
             None if self.data.train_properties is None
             else self._to_device(torch.from_numpy(self.data.train_properties[batch.rows])))
         self.state.batch_in_epoch = batch.index + 1
+        with self._updating_only(phase):
+            stats = self._update(step, batch, tokens, lengths, encoder_input, properties,
+                                 condition, beta, pretraining)
+        if stats is not None and phase is not None:
+            self._aggressive_count(phase, stats.loss)
+        return stats
+
+    def _update(self, step: int, batch: Batch, tokens: torch.Tensor, lengths: torch.Tensor,
+                encoder_input: Any, properties: torch.Tensor | None,
+                condition: torch.Tensor | None, beta: float,
+                pretraining: bool) -> StepStats | None:
+        """The forward pass, backward pass and optimizer step of train_step."""
+        cfg = self.config.train
         with autocast(self.device, self.dtype):
             out = self.train_model(tokens, lengths, kl_weight=beta, free_bits=cfg.free_bits,
                                    word_dropout=cfg.word_dropout, sample_z=not pretraining,
@@ -491,6 +528,61 @@ class Trainer:
                          out.token_accuracy.item(), tokens.size(0), int(lengths.sum()),
                          None if out.property_loss is None else out.property_loss.item(),
                          tuple(out.kl_per_level.tolist()) if len(out.kl_per_level) > 1 else ())
+
+    # -- aggressive inference-network training (He et al. 2019) -----------------------------
+    def _aggressive_phase(self, step: int, pretraining: bool) -> str | None:
+        """"encoder" or "decoder": which side the step at ``step`` updates alone while
+        train.aggressive_fraction lasts; None outside it (pre-training, after it, off)."""
+        cfg, state = self.config.train, self.state
+        if not cfg.aggressive_fraction or pretraining or state.aggressive_done:
+            return None
+        if (self.budget_progress(step) or 0.0) >= cfg.aggressive_fraction:
+            state.aggressive_done = True
+            self.log(f"step {step}: aggressive inference-network training over "
+                     f"({state.aggressive_encoder_steps:,} encoder-only and "
+                     f"{state.aggressive_decoder_steps:,} decoder-only updates); encoder and "
+                     "decoder now trained together")
+            return None
+        return "decoder" if state.aggressive_inner_over else "encoder"
+
+    @contextlib.contextmanager
+    def _updating_only(self, phase: str | None) -> Iterator[None]:
+        """While inside: with phase "encoder" only the inference modules (encoder, posterior
+        layers) take gradients, with "decoder" only the rest; None changes nothing. The
+        parameters left out get no gradient (None), so Adam leaves them and their moments be."""
+        if phase is None:
+            yield
+            return
+        inference = {id(p) for m in self.model.inference_modules() for p in m.parameters()}
+        frozen = [p for p in self.model.parameters() if p.requires_grad
+                  and ((id(p) in inference) != (phase == "encoder"))]
+        for parameter in frozen:
+            parameter.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for parameter in frozen:
+                parameter.requires_grad_(True)
+
+    def _aggressive_count(self, phase: str, loss: float) -> None:
+        """After an update of ``phase``'s side: count it, and end the encoder's inner loop
+        when its windowed loss stops falling or train.aggressive_max_inner is reached."""
+        cfg, state = self.config.train, self.state
+        if phase == "decoder":
+            state.aggressive_decoder_steps += 1
+            state.aggressive_inner, state.aggressive_window_loss = 0, 0.0
+            state.aggressive_previous, state.aggressive_inner_over = -1.0, False
+            return
+        state.aggressive_encoder_steps += 1
+        state.aggressive_inner += 1
+        state.aggressive_window_loss += loss
+        if state.aggressive_inner % cfg.aggressive_window == 0:
+            mean = state.aggressive_window_loss / cfg.aggressive_window
+            if 0.0 <= state.aggressive_previous <= mean:
+                state.aggressive_inner_over = True
+            state.aggressive_previous, state.aggressive_window_loss = mean, 0.0
+        if state.aggressive_inner >= cfg.aggressive_max_inner:
+            state.aggressive_inner_over = True
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":  # pinned host memory: the copy overlaps the work
