@@ -55,7 +55,7 @@ def _record(part: str, nll: float, corpus: str = "brown", kl: float = 10.0) -> d
             "interpolation": {"from": "a", "to": "b", "path": []}, "machine": None,
             "metrics": {"NLL": nll, "PPL": 1.0, "recon": nll, "KL": kl, "MI": 8.5,
                         "active_units": latent, "latent_dim": latent, "recon_BLEU": 21.0,
-                        "distinct_2": 0.5, "self_BLEU": 1.0, "k": 50}}
+                        "distinct_2": 0.5, "self_BLEU": 1.0, "k": 50, "n_sentences": 2846}}
 
 
 def test_goals_and_the_held_out_check_are_computed_from_the_records(tmp_path, monkeypatch):
@@ -79,3 +79,48 @@ def test_a_shipped_model_is_evaluated_only_on_the_brown_test_split(name, monkeyp
     monkeypatch.setattr("sys.argv", ["text_brown", "--part", name, "--split", "valid"])
     with pytest.raises(SystemExit):
         T.main()
+
+
+def test_the_new_levers_train_what_they_say():
+    aggressive = _config("bn_aggr")
+    assert aggressive.train.aggressive_fraction == 0.4 and aggressive.model.mu_batchnorm == 1.0
+    assert _config("aggr").model.mu_batchnorm == 0.0
+    tf = _config("tf_bow")
+    assert tf.model.encoder == "transformer" and tf.model.bag_of_words
+    ae = _config("ae")  # the shipped recipe's networks, no KL, no noise
+    assert not ae.model.variational and ae.model.decoder_hidden == 448
+    assert ae.train.pretrain_fraction == 0.0
+
+
+def test_an_autoencoder_row_has_no_likelihood_and_wins_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(T, "RESULTS_DIR", tmp_path)
+    ae = _record("ae", float("nan"))
+    ae["metrics"].update(KL=0.0, MI=float("nan"), recon_BLEU=40.0)
+    rows = {"lm": _record("lm", 100.0), "bn": _record("bn", 103.0), "ae": ae}
+    rows["bn"]["aggressive"] = {"encoder_steps": 60, "decoder_steps": 20}
+    for part, record in rows.items():
+        (tmp_path / f"{T.record_name(part, split='valid')}.json").write_text(json.dumps(record))
+    lines = "\n".join(T.levers_section())
+    ae_row = next(line for line in lines.splitlines() if line.startswith("| ae |"))
+    assert ae_row.split(" | ")[4:6] == ["-", "-"]  # NLL, PPL
+    assert ae_row.endswith("| - | - |")  # no ratio to the LM, no goals
+    assert "Most goals met: **bn**" in lines
+    assert "60 updated the encoder alone and 20 the decoder alone" in lines
+    assert "3.0 encoder updates per decoder update" in lines
+
+
+def test_the_mi_section_states_the_log_n_ceiling(tmp_path, monkeypatch):
+    monkeypatch.setattr(T, "RESULTS_DIR", tmp_path)
+    rows = [{"sentences": "test split", "n": 2850, "log_n": 7.955, "MI": 7.95},
+            {"sentences": "20,000 training sentences (random)", "n": 20000, "log_n": 9.903,
+             "MI": 9.1}]
+    (tmp_path / "text_brown_mi.json").write_text(json.dumps(
+        {"label": "brown-vae", "command": "c", "rows": rows}))
+    lines = "\n".join(T.mi_section())
+    assert "at most 7.96 nats, below issue 22's goal of 8" in lines
+    assert "| test split | 2,850 | 7.96 | 7.95 | 0.999 |" in lines
+    assert "9.10 nats over 20,000 sentences" in lines
+    rows[1]["MI"] = 7.5
+    (tmp_path / "text_brown_mi.json").write_text(json.dumps(
+        {"label": "brown-vae", "command": "c", "rows": rows}))
+    assert "MI stays below 8 nats" in "\n".join(T.mi_section())
