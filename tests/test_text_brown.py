@@ -104,7 +104,7 @@ def test_an_autoencoder_row_has_no_likelihood_and_wins_nothing(tmp_path, monkeyp
     ae_row = next(line for line in lines.splitlines() if line.startswith("| ae |"))
     assert ae_row.split(" | ")[4:6] == ["-", "-"]  # NLL, PPL
     assert ae_row.endswith("| - | - |")  # no ratio to the LM, no goals
-    assert "Most goals met: **bn**" in lines
+    assert "Most goals met on this CPU: **bn**" in lines
     assert "60 updated the encoder alone and 20 the decoder alone" in lines
     assert "3.0 encoder updates per decoder update" in lines
 
@@ -124,3 +124,34 @@ def test_the_mi_section_states_the_log_n_ceiling(tmp_path, monkeypatch):
     (tmp_path / "text_brown_mi.json").write_text(json.dumps(
         {"label": "brown-vae", "command": "c", "rows": rows}))
     assert "MI stays below 8 nats" in "\n".join(T.mi_section())
+
+
+def test_each_lever_is_held_to_the_language_model_of_its_cpu(tmp_path, monkeypatch):
+    """Budgets are wall-clock: a row measured on another CPU is held to the LM rerun there
+    (a tagged record kept beside the first), never to the first machine's."""
+    monkeypatch.setattr(T, "RESULTS_DIR", tmp_path)
+    rows = {("lm", ""): ("xeon", 100.0), ("bn", ""): ("xeon", 103.0),
+            ("lm", "epyc"): ("epyc", 110.0), ("bn_aggr", ""): ("epyc", 111.0)}
+    for (part, tag), (cpu, nll) in rows.items():
+        record = _record(part, nll) | {"tag": tag, "machine": {"cpu": cpu}}
+        if part == "lm":
+            record["metrics"].update(latent_dim=0, active_units=0)
+        (tmp_path / f"{T.record_name(part, split='valid', tag=tag)}.json").write_text(
+            json.dumps(record))
+    assert set(T._records(split="valid")) == {"lm", "bn", "lm@epyc", "bn_aggr"}
+    lines = T.levers_section()
+    text = "\n".join(lines)
+    assert "### xeon" in text and "### epyc" in text
+    assert "Language model: NLL 110.00" in text
+    bn_aggr = next(line for line in lines if line.startswith("| bn_aggr |"))
+    assert "| 1.0091 |" in bn_aggr  # 111 / 110, not 111 / 100
+    bn = next(line for line in lines if line.startswith("| bn |"))
+    assert "| 1.0300 |" in bn
+
+
+@pytest.mark.parametrize("argv", [["--part", "lm", "--tag", "epyc"],
+                                  ["--part", "lm", "--split", "valid", "--tag", "a/b"]])
+def test_a_tag_is_for_a_validation_rerun_with_a_plain_name(argv, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["text_brown", *argv])
+    with pytest.raises(SystemExit):
+        T.main()
