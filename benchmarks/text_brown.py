@@ -465,6 +465,16 @@ def levers_section() -> list[str]:
                           "updates per decoder update); the rest both together."]
         vaes = {p: r for p, r in rows.items()
                 if r["metrics"]["latent_dim"] and math.isfinite(r["metrics"]["NLL"])}
+        autoencoders = [r for r in rows.values()
+                        if r["metrics"]["latent_dim"] and not math.isfinite(r["metrics"]["NLL"])]
+        for r in autoencoders:  # what the networks rebuild with no KL term to pay
+            best = max((v["metrics"]["recon_BLEU"] for v in vaes.values()), default=None)
+            lines += ["", f"Without a KL term or noise the networks reconstruct at BLEU-4 "
+                      f"{r['metrics']['recon_BLEU']:.1f} after {r['minutes']:g} minutes "
+                      f"({r['steps']:,} steps; {r['label']})"
+                      + (f", the VAEs on this CPU at most {best:.1f}" if best is not None
+                         else "")
+                      + f"; the goal is {GOALS['recon BLEU']:g}."]
         if lm and vaes:
             best = max(vaes, key=lambda p: (len(_goals_met(vaes[p]["metrics"], lm)),
                                             -vaes[p]["metrics"]["NLL"]))
