@@ -471,11 +471,13 @@ def levers_section() -> list[str]:
         autoencoders = [r for r in rows.values()
                         if r["metrics"]["latent_dim"] and not math.isfinite(r["metrics"]["NLL"])]
         for r in autoencoders:  # what the networks rebuild with no KL term to pay
-            best = max((v["metrics"]["recon_BLEU"] for v in vaes.values()), default=None)
+            best = max((v["metrics"]["recon_BLEU"] for v in vaes.values()
+                        if v["minutes"] == r["minutes"]), default=None)
             lines += ["", f"Without a KL term or noise the networks reconstruct at BLEU-4 "
                       f"{r['metrics']['recon_BLEU']:.1f} after {r['minutes']:g} minutes "
                       f"({r['steps']:,} steps; {r['label']})"
-                      + (f", the VAEs on this CPU at most {best:.1f}" if best is not None
+                      + (f", the VAEs of that budget on this CPU at most {best:.1f}"
+                         if best is not None
                          else "")
                       + f"; the goal is {GOALS['recon BLEU']:g}."]
         if lm and vaes:

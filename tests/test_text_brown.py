@@ -108,7 +108,8 @@ def test_an_autoencoder_row_has_no_likelihood_and_wins_nothing(tmp_path, monkeyp
     assert "60 updated the encoder alone and 20 the decoder alone" in lines
     assert "3.0 encoder updates per decoder update" in lines
     assert ("Without a KL term or noise the networks reconstruct at BLEU-4 40.0 after 20 "
-            "minutes (100 steps; ae), the VAEs on this CPU at most 21.0; the goal is 20.") in lines
+            "minutes (100 steps; ae), the VAEs of that budget on this CPU at most 21.0; the goal "
+            "is 20.") in lines
 
 
 def test_the_mi_section_states_the_log_n_ceiling(tmp_path, monkeypatch):
