@@ -402,6 +402,12 @@ def _cpu(record: dict[str, Any]) -> str:
     return (record.get("machine") or {}).get("cpu") or "unknown"
 
 
+def _autoencoder(m: dict[str, Any]) -> bool:
+    """Whether a record's metrics are a deterministic autoencoder's: a latent but no
+    likelihood (its NLL is NaN), so no NLL, KL, MI or ratio to an LM."""
+    return bool(m["latent_dim"]) and not math.isfinite(m["NLL"])
+
+
 def _cells(m: dict[str, Any]) -> list[str]:
     """A record's metric cells in COLUMNS order ("-" for what a model without z lacks)."""
     cells = []
@@ -411,7 +417,7 @@ def _cells(m: dict[str, Any]) -> list[str]:
             cells.append(f"{int(value)} / {m['latent_dim']}" if m["latent_dim"] else "-")
         elif key in ("KL", "MI") and not m["latent_dim"]:
             cells.append("-")
-        elif key in ("NLL", "PPL", "KL", "MI") and not math.isfinite(m["NLL"]):
+        elif key in ("NLL", "PPL", "KL", "MI") and _autoencoder(m):
             cells.append("-")  # a deterministic autoencoder: no likelihood, no KL term
         else:
             cells.append(f"{value:.{digits}f}")
@@ -452,7 +458,7 @@ def levers_section() -> list[str]:
                   "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
         for r in rows.values():
             m = r["metrics"]
-            scored = bool(lm and m["latent_dim"] and math.isfinite(m["NLL"]))  # a VAE, not an AE
+            scored = bool(lm and m["latent_dim"] and not _autoencoder(m))  # a VAE
             ratio = f"{m['NLL'] / lm:.4f}" if scored else "-"
             met = (", ".join(_goals_met(m, lm)) or "none") if scored else "-"
             lines.append(f"| {r['label']} | {r['minutes']:g} min {r['precision']} | "
@@ -467,9 +473,8 @@ def levers_section() -> list[str]:
                           f"{done['encoder_steps'] / max(done['decoder_steps'], 1):.1f} encoder "
                           "updates per decoder update); the rest both together."]
         vaes = {p: r for p, r in rows.items()
-                if r["metrics"]["latent_dim"] and math.isfinite(r["metrics"]["NLL"])}
-        autoencoders = [r for r in rows.values()
-                        if r["metrics"]["latent_dim"] and not math.isfinite(r["metrics"]["NLL"])]
+                if r["metrics"]["latent_dim"] and not _autoencoder(r["metrics"])}
+        autoencoders = [r for r in rows.values() if _autoencoder(r["metrics"])]
         for r in autoencoders:  # what the networks rebuild with no KL term to pay
             best = max((v["metrics"]["recon_BLEU"] for v in vaes.values()
                         if v["minutes"] == r["minutes"]), default=None)

@@ -447,18 +447,16 @@ class TrainConfig:
         if self.pretrain_fraction and self.pretrain_steps:
             raise ConfigError("train.pretrain_steps and train.pretrain_fraction both set the "
                               "autoencoder pre-training's length: set one of them to 0")
-        if self.pretrain_fraction and not (self.max_steps or self.max_epochs or self.max_minutes):
-            raise ConfigError("train.pretrain_fraction is a share of the budget, and this run "
-                              "has none: set train.max_steps, train.max_epochs or "
-                              "train.max_minutes, or give it in steps (train.pretrain_steps)")
         if not 0.0 <= self.aggressive_fraction <= 1.0:
             raise ConfigError(f"train.aggressive_fraction must be in [0, 1], got "
                               f"{self.aggressive_fraction}")
-        if self.aggressive_fraction and not (self.max_steps or self.max_epochs
-                                             or self.max_minutes):
-            raise ConfigError("train.aggressive_fraction is a share of the budget, and this run "
-                              "has none: set train.max_steps, train.max_epochs or "
-                              "train.max_minutes")
+        for name, otherwise in (("pretrain_fraction", ", or give it in steps "
+                                 "(train.pretrain_steps)"), ("aggressive_fraction", "")):
+            if getattr(self, name) and not (self.max_steps or self.max_epochs
+                                            or self.max_minutes):
+                raise ConfigError(f"train.{name} is a share of the budget, and this run has "
+                                  "none: set train.max_steps, train.max_epochs or "
+                                  f"train.max_minutes{otherwise}")
         if self.aggressive_max_inner < 1 or self.aggressive_window < 1:
             raise ConfigError(f"train.aggressive_max_inner and train.aggressive_window must be "
                               f"at least 1, got {self.aggressive_max_inner} and "
